@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+SERVICES := scripts/services.sh
+SWIFT ?= swift
+
+.PHONY: all build release test demo bench services services-stop services-status install clean
+
+all: build
+
+install:
+	@$(SERVICES) install
+
+services:
+	@$(SERVICES) start
+
+services-stop:
+	@$(SERVICES) stop
+
+services-status:
+	@$(SERVICES) status
+
+build: install
+	$(SWIFT) build
+
+release: install
+	$(SWIFT) build -c release
+
+# Install what is missing, start the services, build, test, stop the services.
+# Exits non-zero when anything fails; the services are stopped either way.
+test:
+	@scripts/test.sh
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@scripts/bench.sh
+
+clean:
+	rm -rf .build

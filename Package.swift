@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One settings array for every target: Swift 6 language mode everywhere.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "Concord",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "concord", targets: ["concord"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries: each is imported by exactly one Swift module.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+
+        // Shared vocabulary with no I/O: errors, URLs, durations, hashing, threads.
+        .target(name: "ConcordCore", swiftSettings: swiftSettings),
+        // Store clients.
+        .target(name: "ConcordJSON", dependencies: ["CJansson", "ConcordCore"], swiftSettings: swiftSettings),
+        .target(name: "ConcordPostgres", dependencies: ["CLibPQ", "ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
+        .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
+        .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
+
+        // The command-line tool: parses flags, wires the pieces together.
+        .executableTarget(
+            name: "concord",
+            dependencies: [
+                "ConcordCore", "ConcordJSON", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(name: "ConcordTestSupport", path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
+    ]
+)

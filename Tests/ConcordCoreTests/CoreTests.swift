@@ -1,0 +1,81 @@
+import ConcordCore
+import Testing
+
+@Suite struct SHA256Tests {
+    @Test func knownVectors() {
+        #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hex(String(repeating: "a", count: 1_000_000))
+            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test func streamingEqualsOneShot() {
+        let text = String((0..<10_000).map { Character(UnicodeScalar(UInt8(32 + $0 % 90))) })
+        var h = SHA256()
+        var i = text.startIndex
+        var step = 1
+        while i < text.endIndex {
+            let j = text.index(i, offsetBy: step, limitedBy: text.endIndex) ?? text.endIndex
+            h.update(String(text[i..<j]))
+            i = j
+            step = step % 97 + 13
+        }
+        #expect(h.hexDigest() == SHA256.hex(text))
+    }
+}
+
+@Suite struct DurationTests {
+    @Test func parses() throws {
+        #expect(try DurationText.milliseconds("5m") == 300_000)
+        #expect(try DurationText.milliseconds("0s") == 0)
+        #expect(try DurationText.milliseconds("0") == 0)
+        #expect(try DurationText.milliseconds("250ms") == 250)
+        #expect(try DurationText.milliseconds("1h30m") == 5_400_000)
+        #expect(try DurationText.milliseconds("24h") == 86_400_000)
+        #expect(try DurationText.milliseconds("7d") == 604_800_000)
+    }
+
+    @Test func rejectsNonsense() {
+        #expect(throws: ConcordError.self) { try DurationText.milliseconds("5 parsecs") }
+        #expect(throws: ConcordError.self) { try DurationText.milliseconds("m") }
+        #expect(throws: ConcordError.self) { try DurationText.milliseconds("") }
+    }
+
+    @Test func formats() {
+        #expect(DurationText.format(milliseconds: 300_000) == "5m")
+        #expect(DurationText.format(milliseconds: 5_400_000) == "1h30m")
+        #expect(DurationText.format(milliseconds: 1500) == "1500ms")
+    }
+}
+
+@Suite struct RedactionTests {
+    @Test func masksPasswords() {
+        #expect(Redaction.mask("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db")
+        #expect(Redaction.mask("redis://:pw@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0")
+        #expect(Redaction.mask("host=h password=secret user=u") == "host=h password=*** user=u")
+        #expect(Redaction.mask("host=h password='a b c' user=u") == "host=h password=*** user=u")
+        #expect(Redaction.mask("postgresql://h/db?password=secret&sslmode=off") == "postgresql://h/db?password=***&sslmode=off")
+        #expect(!Redaction.mask("bolt://neo4j:p%40ss@h:7687").contains("p%40ss"))
+        #expect(Redaction.mask("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379")
+    }
+
+    @Test func endpointDescriptionHidesPassword() throws {
+        let e = try Endpoint(parsing: "redis://user:hunter2@127.0.0.1:6380/3", defaultPorts: ["redis": 6379])
+        #expect(e.user == "user")
+        #expect(e.password == "hunter2")
+        #expect(e.port == 6380)
+        #expect(e.path == "3")
+        #expect(e.description == "redis://user:***@127.0.0.1:6380/3")
+        #expect(!"\(e)".contains("hunter2"))
+    }
+
+    @Test func endpointDefaultsAndErrors() throws {
+        let e = try Endpoint(parsing: "falkordb://localhost/events", defaultPorts: ["falkordb": 6379])
+        #expect(e.host == "127.0.0.1" && e.port == 6379 && e.path == "events")
+        #expect(throws: ConcordError.self) { try Endpoint(parsing: "mysql://h", defaultPorts: ["redis": 6379]) }
+        #expect(throws: ConcordError.self) { try Endpoint(parsing: "redis://h:notaport", defaultPorts: ["redis": 6379]) }
+        #expect(throws: ConcordError.self) { try Endpoint(parsing: "127.0.0.1:6379", defaultPorts: ["redis": 6379]) }
+    }
+}

