@@ -45,6 +45,7 @@ let package = Package(
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -55,7 +55,7 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> PostgresResult {
         try lock.withLock {
-            let result = withParameters(parameters) { count, values in
+            let result = try withParameters(parameters, sql) { count, values in
                 PQexecParams(conn, sql, count, nil, values, nil, nil, 0)
             }
             return try check(result, sql)
@@ -78,7 +78,7 @@ public final class PostgresConnection: @unchecked Sendable {
         _ sql: String, _ parameters: [any PostgresParameter] = [], _ body: (PostgresRow) throws -> Void
     ) throws -> Int {
         try lock.withLock {
-            let sent = withParameters(parameters) { count, values in
+            let sent = try withParameters(parameters, sql) { count, values in
                 PQsendQueryParams(conn, sql, count, nil, values, nil, nil, 0)
             }
             guard sent == 1 else { throw connectionError(sql) }
@@ -273,9 +273,14 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func withParameters<R>(
-        _ parameters: [any PostgresParameter], _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> R
-    ) -> R {
+        _ parameters: [any PostgresParameter], _ sql: String, _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> R
+    ) throws -> R {
         let texts = parameters.map { $0.postgresText }
+        // libpq takes C strings: a NUL would silently cut the value short.
+        if let i = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw ConcordError(.invalidInput, "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot store",
+                               store: "postgres", query: sql)
+        }
         var pointers: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
         defer { pointers.forEach { free($0) } }
         return pointers.withUnsafeMutableBufferPointer { buf in

@@ -1,3 +1,5 @@
+import ConcordCore
+
 /// Writes rows for `COPY … FROM STDIN` in PostgreSQL's text format, buffered.
 public struct PostgresCopyWriter {
     let connection: PostgresConnection
@@ -20,6 +22,9 @@ public struct PostgresCopyWriter {
                 case 0x09: buffer.append(contentsOf: [0x5C, UInt8(ascii: "t")])
                 case 0x0A: buffer.append(contentsOf: [0x5C, UInt8(ascii: "n")])
                 case 0x0D: buffer.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                case 0x00:
+                    throw ConcordError(.invalidInput, "COPY value in column \(i + 1) contains a NUL byte, which PostgreSQL text cannot store",
+                                       store: "postgres")
                 default: buffer.append(b)
                 }
             }
