@@ -77,7 +77,7 @@ extension GraphStore {
     public func run(_ query: String, parameters: [String: GraphValue] = [:], readOnly: Bool = false) throws -> GraphResult {
         var records: [GraphRecord] = []
         var columns: [String] = []
-        let summary = try stream(query, parameters: parameters, readOnly: readOnly, fetchSize: 10_000) {
+        let summary = try stream(query, parameters: parameters, readOnly: readOnly, fetchSize: 1000) {
             if columns.isEmpty { columns = $0.columns }
             records.append($0)
         }

@@ -1,0 +1,56 @@
+"""The official Neo4j Python driver runs one scenario against a Bolt server.
+
+  bolt_client.py SCENARIO URL [USER PASSWORD]
+
+Prints one JSON object with what it saw; exits 0 when the scenario behaved as
+expected. Scenarios: handshake, auth-failure, stream, failure-reset, commit,
+rollback, falkordb.
+"""
+import json
+import sys
+
+import neo4j
+from neo4j.exceptions import AuthError, Neo4jError
+
+
+def main():
+    scenario, url = sys.argv[1], sys.argv[2]
+    auth = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None
+    out = {}
+    with neo4j.GraphDatabase.driver(url, auth=auth, max_connection_pool_size=1) as driver:
+        if scenario == "auth-failure":
+            try:
+                with driver.session() as s:
+                    s.run("RETURN 1").consume()
+                out["error"] = "none"
+            except AuthError as e:
+                out["error"] = e.code
+        else:
+            with driver.session(fetch_size=1000) as s:
+                if scenario == "handshake":
+                    out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]
+                elif scenario == "stream":
+                    out["rows"] = sum(1 for _ in s.run("UNWIND range(1, 10000) AS i RETURN i"))
+                elif scenario == "failure-reset":
+                    try:
+                        s.run("RETURN nosuchfunction(1)").consume()
+                    except Neo4jError as e:
+                        out["error"] = e.code
+                    out["rows"] = [r.values() for r in s.run("RETURN 2 AS y")]
+                elif scenario in ("commit", "rollback"):
+                    tx = s.begin_transaction()
+                    tx.run("CREATE (n:T {v: $v})", v=1).consume()
+                    tx.commit() if scenario == "commit" else tx.rollback()
+                    out["done"] = scenario
+                elif scenario == "falkordb":
+                    rows = [dict(r["n"]) for r in s.run("MATCH (n:BoltCheck) RETURN n ORDER BY n.i")]
+                    out["count"] = len(rows)
+                    out["rows"] = rows
+                    summary = s.run("UNWIND $rows AS row MERGE (n:BoltMerge {i: row.i}) SET n.s = row.s",
+                                    rows=[{"i": i, "s": f"s{i}"} for i in range(100)]).consume()
+                    out["merged"] = summary.counters.nodes_created
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
