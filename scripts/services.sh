@@ -109,7 +109,7 @@ HBA
     say "postgres running on 127.0.0.1:$PG_PORT"
 }
 
-redis_running() { redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null | grep -q PONG; }
+redis_running() { redis-cli -h 127.0.0.1 -p "$1" PING </dev/null 2>/dev/null | grep -q PONG; }
 
 start_redis() {
     mkdir -p "$LOCAL/redis"
@@ -142,7 +142,7 @@ stop() {
         runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$LOCAL/pg/data" -m fast -w stop >/dev/null && say "postgres stopped"
     fi
     for p in "$REDIS_PORT" "$FALKOR_PORT"; do
-        if redis_running "$p"; then redis-cli -h 127.0.0.1 -p "$p" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; say "server on $p stopped"; fi
+        if redis_running "$p"; then redis-cli -h 127.0.0.1 -p "$p" SHUTDOWN NOSAVE </dev/null >/dev/null 2>&1 || true; say "server on $p stopped"; fi
     done
 }
 

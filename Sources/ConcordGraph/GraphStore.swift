@@ -63,6 +63,13 @@ public protocol GraphStore: AnyObject, Sendable {
 
     /// Closes the connection (also done on deinit).
     func close()
+
+    /// Creates an index on `label.property` unless there is one.
+    func ensureIndex(label: String, property: String) throws -> SchemaOutcome
+
+    /// Creates a uniqueness constraint on `label.property` unless there is one;
+    /// reports it blocked (and leaves the data alone) when duplicates exist.
+    func ensureUnique(label: String, property: String) throws -> SchemaOutcome
 }
 
 /// Statements inside a transaction.
@@ -82,6 +89,34 @@ extension GraphStore {
             records.append($0)
         }
         return GraphResult(columns: columns, records: records, summary: summary)
+    }
+
+    /// Reads a large result page by page with a keyset, so neither engine
+    /// has to hold it whole. `query` filters on `$after`, orders by the key
+    /// and ends with `LIMIT $limit`; `key` reads the key from a record.
+    /// Returns the number of records read.
+    @discardableResult
+    public func streamKeyset(
+        _ query: String, parameters: [String: GraphValue] = [:], start: GraphValue, pageSize: Int = 10_000,
+        key: (GraphRecord) -> GraphValue, _ body: (GraphRecord) throws -> Void
+    ) throws -> Int {
+        var after = start
+        var total = 0
+        while true {
+            var params = parameters
+            params["after"] = after
+            params["limit"] = .int(Int64(pageSize))
+            var count = 0
+            var last: GraphRecord?
+            try stream(query, parameters: params, readOnly: true, fetchSize: pageSize) { record in
+                try body(record)
+                last = record
+                count += 1
+            }
+            total += count
+            guard count == pageSize, let last else { return total }
+            after = key(last)
+        }
     }
 
     /// Writes `rows` in batches, each batch one transaction running `query`

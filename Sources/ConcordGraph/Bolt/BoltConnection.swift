@@ -3,7 +3,7 @@ import ConcordCore
 /// One Bolt connection: handshake, authentication, and the request/response
 /// exchanges the store needs. Not thread-safe; `BoltStore` serializes use.
 final class BoltConnection {
-    let socket: BoltSocket
+    let socket: TCPSocket
     /// The negotiated protocol version.
     private(set) var major: UInt8 = 0
     private(set) var minor: UInt8 = 0
@@ -20,7 +20,7 @@ final class BoltConnection {
     static let proposals: [UInt8] = [0, 7, 7, 5, 0, 0, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0]
 
     init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double) throws {
-        socket = try BoltSocket(host: endpoint.host, port: endpoint.port, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        socket = try TCPSocket(host: endpoint.host, port: endpoint.port, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
         database = endpoint.path.isEmpty ? endpoint.query["database"] : endpoint.path
         try handshake(endpoint)
         try authenticate(user: endpoint.user, password: endpoint.password, endpoint: endpoint)

@@ -5,7 +5,7 @@ import ConcordCore
 ///
 /// Strings are double-quoted with `\` and `"` escaped and control characters
 /// written as escapes, so no value can end its literal early; map keys are
-/// back-quoted. Anything that has no literal form (a node, NaN) is refused.
+/// back-quoted (a key holding a backtick is refused). Anything that has no literal form (a node, NaN) is refused.
 enum CypherLiteral {
     static func prefix(_ parameters: [String: GraphValue]) throws -> String {
         guard !parameters.isEmpty else { return "" }
@@ -49,7 +49,11 @@ enum CypherLiteral {
             out += "{"
             for (i, k) in m.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
-                out += "`" + k.replacingOccurrences(of: "`", with: "``") + "`:"
+                // FalkorDB's parameter parser has no escape for a backtick inside a quoted key.
+                guard !k.contains("`") else {
+                    throw ConcordError(.usage, "FalkorDB cannot take a map parameter whose key contains a backtick ('\(k)')", store: "graph")
+                }
+                out += "`" + k + "`:"
                 try write(m[k]!, into: &out)
             }
             out += "}"

@@ -1,4 +1,5 @@
 import ConcordCore
+@_exported import enum ConcordRedis.RedisReply
 import ConcordRedis
 import Foundation
 
@@ -16,24 +17,29 @@ public final class FalkorDBStore: GraphStore, @unchecked Sendable {
     // are guarded by `lock`.
     public let engine = "falkordb"
     public let graph: String
-    public let redis: RedisConnection
-    public var displayURL: String { "falkordb://\(redis.endpoint.host):\(redis.endpoint.port)/\(graph)" }
-    private let lock = NSLock()
+    let connection: RESPConnection
+    public var displayURL: String { "falkordb://\(connection.endpoint.host):\(connection.endpoint.port)/\(graph)" }
+    private let lock = NSRecursiveLock()
     private var labels: [String] = []
     private var relationshipTypes: [String] = []
     private var propertyKeys: [String] = []
 
     /// Connects to `falkordb://[user:password@]host:port/GRAPH` (graph defaults to `concord`).
-    public init(url: String, connectTimeout: Double = 5) throws {
+    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300) throws {
         let endpoint = try Endpoint(parsing: url, defaultPorts: ["falkordb": 6379])
         graph = endpoint.path.isEmpty ? "concord" : endpoint.path
-        redis = try RedisConnection(url: url, connectTimeout: connectTimeout)
+        connection = try RESPConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+    }
+
+    /// Runs any command on the FalkorDB server (GRAPH.DELETE, GRAPH.CONSTRAINT…).
+    public func command(_ args: [any RedisArgument]) throws -> RedisReply {
+        try lock.withLock { try connection.command(args) }
     }
 
     public func close() {}
 
     public func serverVersion() throws -> String {
-        let modules = try redis.run("MODULE", "LIST")
+        let modules = try command(["MODULE", "LIST"])
         for m in modules.array ?? [] {
             let fields = m.array ?? []
             var name = "", version = ""
@@ -56,7 +62,15 @@ public final class FalkorDBStore: GraphStore, @unchecked Sendable {
         _ body: (GraphRecord) throws -> Void
     ) throws -> GraphSummary {
         let text = try CypherLiteral.prefix(parameters) + query
-        let reply = try redis.command([readOnly ? "GRAPH.RO_QUERY" : "GRAPH.QUERY", graph, text, "--compact"])
+        var reply = try command([readOnly ? "GRAPH.RO_QUERY" : "GRAPH.QUERY", graph, text, "--compact"])
+        if readOnly, reply.errorMessage?.contains("empty key") == true {
+            // The graph does not exist yet; GRAPH.RO_QUERY refuses that, GRAPH.QUERY
+            // runs a read query on an empty graph (and still rejects writes below).
+            reply = try command(["GRAPH.QUERY", graph, text, "--compact"])
+            if let parts = reply.array, Self.summary(parts.last ?? .null).counters.keys.contains(where: { $0.hasSuffix("created") }) {
+                throw queryError("a read-only query tried to write", query)
+            }
+        }
         if let e = reply.errorMessage { throw queryError(e, query) }
         guard let parts = reply.array, !parts.isEmpty else {
             throw ConcordError(.protocolViolation, "unexpected GRAPH.QUERY reply", store: "graph", query: query)
@@ -175,7 +189,7 @@ public final class FalkorDBStore: GraphStore, @unchecked Sendable {
         if let n = lock.withLock({ id >= 0 && id < self[keyPath: cache].count ? self[keyPath: cache][Int(id)] : nil }) {
             return n
         }
-        let reply = try redis.command(["GRAPH.RO_QUERY", graph, "CALL \(procedure)", "--compact"])
+        let reply = try command(["GRAPH.RO_QUERY", graph, "CALL \(procedure)", "--compact"])
         if let e = reply.errorMessage { throw queryError(e, "CALL \(procedure)") }
         let names = (reply.array?[safe: 1]?.array ?? []).map { $0.array?.first?.array?.last?.string ?? "" }
         lock.withLock { self[keyPath: cache] = names }

@@ -1,8 +1,9 @@
 import ConcordCore
 import Foundation
 
-/// A blocking TCP socket with connect and I/O timeouts and a read buffer.
-final class BoltSocket {
+/// A blocking TCP socket with connect and I/O timeouts and a read buffer,
+/// shared by the Bolt client and the FalkorDB RESP connection.
+final class TCPSocket {
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []
     private var readIndex = 0
@@ -90,6 +91,24 @@ final class BoltSocket {
         while buffer.count - readIndex < count { try fill() }
         defer { readIndex += count }
         return buffer[readIndex..<(readIndex + count)]
+    }
+
+    /// Reads up to the next CRLF and returns the line without it.
+    func readLine() throws -> ArraySlice<UInt8> {
+        var scanFrom = readIndex
+        while true {
+            var i = scanFrom
+            while i + 1 < buffer.count {
+                if buffer[i] == 0x0D && buffer[i + 1] == 0x0A {
+                    defer { readIndex = i + 2 }
+                    return buffer[readIndex..<i]
+                }
+                i += 1
+            }
+            let consumed = scanFrom - readIndex
+            try fill()
+            scanFrom = readIndex + max(0, consumed)
+        }
     }
 
     private func fill() throws {

@@ -1,0 +1,87 @@
+import ConcordCore
+import ConcordRedis
+
+/// A minimal RESP2 connection for FalkorDB's `GRAPH.*` commands.
+///
+/// Why not hiredis, which Concord uses for Redis itself: hiredis 0.14 (the
+/// Debian 12 library) refuses replies nested deeper than seven arrays, and
+/// FalkorDB's compact replies go deeper as soon as a result holds a path, a
+/// node with a list property, or a map of lists. This reader has no depth
+/// limit; it speaks only what FalkorDB needs (argv commands, RESP2 replies,
+/// AUTH) and parses into the same `RedisReply` values.
+final class RESPConnection {
+    let endpoint: Endpoint
+    private let connectTimeout: Double
+    private let ioTimeout: Double
+    private var socket: TCPSocket?
+
+    init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double) throws {
+        self.endpoint = endpoint
+        self.connectTimeout = connectTimeout
+        self.ioTimeout = ioTimeout
+        _ = try live()
+    }
+
+    /// The open socket; a new one (with AUTH again) when the last was lost.
+    private func live() throws -> TCPSocket {
+        if let s = socket, s.isOpen { return s }
+        let s = try TCPSocket(host: endpoint.host, port: endpoint.port, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        socket = s
+        if let password = endpoint.password {
+            let args = endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            if let e = try send(args.map { Array($0.utf8) }).errorMessage {
+                s.close()
+                throw ConcordError(.authentication, "authentication failed for \(endpoint): \(e)", store: "graph")
+            }
+        }
+        return s
+    }
+
+    func command(_ args: [any RedisArgument]) throws -> RedisReply {
+        try send(args.map { var b: [UInt8] = []; $0.appendRedisBytes(to: &b); return b })
+    }
+
+    private func send(_ argv: [[UInt8]]) throws -> RedisReply {
+        let s = try live()
+        var out: [UInt8] = Array("*\(argv.count)\r\n".utf8)
+        for a in argv {
+            out += Array("$\(a.count)\r\n".utf8)
+            out += a
+            out += [0x0D, 0x0A]
+        }
+        try s.write(out)
+        return try read(s)
+    }
+
+    private func read(_ s: TCPSocket) throws -> RedisReply {
+        let line = try s.readLine()
+        guard let kind = line.first else { throw violation() }
+        let rest = line.dropFirst()
+        switch kind {
+        case UInt8(ascii: "+"): return .status(String(decoding: rest, as: UTF8.self))
+        case UInt8(ascii: "-"): return .error(String(decoding: rest, as: UTF8.self))
+        case UInt8(ascii: ":"):
+            guard let n = Int64(String(decoding: rest, as: UTF8.self)) else { throw violation() }
+            return .integer(n)
+        case UInt8(ascii: "$"):
+            guard let n = Int(String(decoding: rest, as: UTF8.self)) else { throw violation() }
+            if n < 0 { return .null }
+            let body = Array(try s.read(n + 2))
+            return .bulk(Array(body[0..<n]))
+        case UInt8(ascii: "*"):
+            guard let n = Int(String(decoding: rest, as: UTF8.self)) else { throw violation() }
+            if n < 0 { return .null }
+            var items: [RedisReply] = []
+            items.reserveCapacity(n)
+            for _ in 0..<n { items.append(try read(s)) }
+            return .array(items)
+        default:
+            throw violation()
+        }
+    }
+
+    private func violation() -> ConcordError {
+        socket?.close()
+        return ConcordError(.protocolViolation, "unexpected RESP data from \(endpoint)", store: "graph")
+    }
+}
