@@ -24,6 +24,8 @@ let package = Package(
 
         // Shared vocabulary with no I/O: errors, URLs, durations, hashing, threads.
         .target(name: "ConcordCore", swiftSettings: swiftSettings),
+        // The data model: records, keys, schema text. No I/O.
+        .target(name: "ConcordModel", dependencies: ["ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
         // Store clients.
         .target(name: "ConcordJSON", dependencies: ["CJansson", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordPostgres", dependencies: ["CLibPQ", "ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
@@ -34,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "concord",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -42,6 +44,13 @@ let package = Package(
         ),
 
         .target(name: "ConcordTestSupport", path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
+        // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
+        .executableTarget(
+            name: "concord-bench",
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),

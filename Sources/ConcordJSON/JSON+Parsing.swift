@@ -36,6 +36,17 @@ extension JSON {
         return convert(root)
     }
 
+    /// Checks that `buffer` holds valid JSON without building a Swift value
+    /// (jansson's parse alone: the floor the benchmark compares `parse` to).
+    public static func validate(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        var error = json_error_t()
+        guard let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
+            let root = json_loadb(base, buffer.count, concord_decode_flags(), &error)
+        else { return false }
+        concord_json_decref(root)
+        return true
+    }
+
     private static func convert(_ node: UnsafeMutablePointer<json_t>) -> JSON {
         switch json_type(rawValue: UInt32(concord_json_type(node))) {
         case JSON_OBJECT:

@@ -36,7 +36,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw ConcordError(
                 isAuth ? .authentication : .connection,
                 isAuth ? "authentication failed for \(displayURL): \(message). Check the user and password in the URL or PGPASSWORD."
-                    : "cannot connect to \(displayURL): \(message). Is the server running (make services)?",
+                    : "cannot connect to \(displayURL): \(message.replacingOccurrences(of: "\n", with: " "))",
                 store: "postgres")
         }
         conn = c

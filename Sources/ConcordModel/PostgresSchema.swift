@@ -1,0 +1,54 @@
+/// The PostgreSQL tables of the data model (DATA-MODEL.md), plus Concord's own
+/// repair journal. Every statement is idempotent.
+public enum PostgresSchema {
+    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal"]
+
+    public static let statements: [String] = [
+        """
+        CREATE TABLE IF NOT EXISTS draft_content (
+          id              text PRIMARY KEY,
+          workflow_run_id text NOT NULL,
+          content_type    text NOT NULL CHECK (content_type IN ('comment', 'pull_request')),
+          content         text NOT NULL,
+          status          text NOT NULL CHECK (status IN ('draft', 'published', 'discarded')),
+          metadata        jsonb NOT NULL,
+          created_at      timestamptz NOT NULL DEFAULT now(),
+          updated_at      timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS draft_content_run ON draft_content (workflow_run_id)",
+        "CREATE INDEX IF NOT EXISTS draft_content_status ON draft_content (status, updated_at)",
+        """
+        CREATE TABLE IF NOT EXISTS draft_content_history (
+          draft_id   text NOT NULL REFERENCES draft_content (id),
+          version    integer NOT NULL,
+          status     text NOT NULL,
+          content    text NOT NULL,
+          changed_by text NOT NULL,
+          changed_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (draft_id, version)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS user_preferences (
+          user_id     text PRIMARY KEY,
+          preferences jsonb NOT NULL,
+          updated_at  timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS concord_repair_journal (
+          plan_id      text NOT NULL,
+          operation_id text NOT NULL,
+          finding_id   text,
+          store        text NOT NULL,
+          action       text NOT NULL,
+          outcome      text NOT NULL CHECK (outcome IN ('applied', 'skipped', 'failed', 'manual')),
+          reason       text,
+          operator     text NOT NULL,
+          at           timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (plan_id, operation_id)
+        )
+        """,
+    ]
+}

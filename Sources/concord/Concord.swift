@@ -1,0 +1,44 @@
+import ArgumentParser
+import ConcordCore
+import Foundation
+
+/// The `concord` command: parses flags, wires the libraries together.
+@main
+struct Concord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concord",
+        abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
+        version: "0.1.0",
+        subcommands: [Doctor.self, Setup.self]
+    )
+
+    /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
+    /// 2 usage or configuration, 3 a store could not be reached or failed.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ConcordError {
+            Output.error("\(error)")
+            Foundation.exit(error.code.exitCode)
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            Output.error(fullMessage(for: error))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// Where text goes: results to stdout, diagnostics to stderr.
+enum Output {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("concord: " + text + "\n").utf8))
+    }
+    static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordModel
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+/// `concord doctor`: can Concord reach each store, which versions run there,
+/// does a value survive a round trip, is the schema in place, how long are the queues.
+///
+/// Exit codes: 0 healthy, 1 reachable but something needs attention (missing
+/// schema, dead letters), 3 a store could not be reached.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check connectivity, server versions, a round trip through each store, schema and queue lengths.")
+
+    @OptionGroup var stores: StoreOptions
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    struct Check {
+        var store: String
+        var url: String
+        var ok = false
+        var version = ""
+        var roundTripMs = 0.0
+        var details: [(String, String)] = []
+        var warnings: [String] = []
+        var error: String?
+    }
+
+    func run() throws {
+        let checks = [checkPostgres(), checkRedis(), checkGraph()]
+        if json {
+            Output.line(JSON.object([
+                "format": "concord.doctor/1",
+                "stores": .array(checks.map { c in
+                    .object([
+                        "store": .string(c.store), "url": .string(c.url), "ok": .bool(c.ok), "version": .string(c.version),
+                        "roundTripMs": .double((c.roundTripMs * 100).rounded() / 100),
+                        "details": .object(Dictionary(c.details.map { ($0.0, JSON.string($0.1)) }, uniquingKeysWith: { a, _ in a })),
+                        "warnings": .array(c.warnings.map(JSON.string)), "error": c.error.map(JSON.string) ?? .null,
+                    ])
+                }),
+            ]).encoded())
+        } else {
+            for c in checks {
+                Output.line("\(c.store.padding(toLength: 9, withPad: " ", startingAt: 0)) \(c.ok ? "ok  " : "FAIL") \(c.url)")
+                if let e = c.error { Output.line("          \(e)"); continue }
+                Output.line("          version     \(c.version)")
+                Output.line("          round trip  \(String(format: "%.2f", c.roundTripMs)) ms")
+                for (k, v) in c.details { Output.line("          \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(v)") }
+                for w in c.warnings { Output.line("          warning     \(w)") }
+            }
+            let healthy = checks.allSatisfy { $0.ok && $0.warnings.isEmpty }
+            Output.line(healthy ? "healthy: all three stores reachable, schema in place" : "needs attention (see above)")
+        }
+        if checks.contains(where: { !$0.ok }) { throw ExitCode(3) }
+        if checks.contains(where: { !$0.warnings.isEmpty }) { throw ExitCode(1) }
+    }
+
+    private func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let value = try body()
+        return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+
+    private func probe(_ store: String, _ url: String, _ body: (inout Check) throws -> Void) -> Check {
+        var c = Check(store: store, url: Redaction.mask(url))
+        do {
+            try body(&c)
+            c.ok = true
+        } catch {
+            c.error = "\(error)"
+        }
+        return c
+    }
+
+    func checkPostgres() -> Check {
+        probe("postgres", stores.postgresURL) { c in
+            let pg = try stores.connectPostgres()
+            c.version = "PostgreSQL " + (try pg.query("SHOW server_version")[0].string(0) ?? "?")
+            let token = "doctor-\(UUID().uuidString)-é😀"
+            let (echo, ms) = try timed { try pg.query("SELECT $1::text", [token])[0].string(0) }
+            guard echo == token else { throw ConcordError(.protocolViolation, "round trip changed the value", store: "postgres") }
+            c.roundTripMs = ms
+            var present: [String] = []
+            for table in PostgresSchema.tables where try pg.query("SELECT to_regclass($1) IS NOT NULL", [table])[0].bool(0) == true {
+                present.append(table)
+            }
+            c.details.append(("tables", present.isEmpty ? "none" : present.joined(separator: ", ")))
+            let missing = PostgresSchema.tables.filter { !present.contains($0) }
+            if !missing.isEmpty { c.warnings.append("missing tables \(missing.joined(separator: ", ")): run concord setup") }
+            if present.contains("draft_content") {
+                let n = try pg.query("SELECT count(*) FROM draft_content")[0].int(0) ?? 0
+                c.details.append(("drafts", String(n)))
+            }
+        }
+    }
+
+    func checkRedis() -> Check {
+        probe("redis", stores.redisURL) { c in
+            let redis = try stores.connectRedis()
+            let info = try redis.run("INFO", "server").string ?? ""
+            c.version = "Redis " + (info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
+                .dropFirst("redis_version:".count).description ?? "?")
+            let key = "concord:doctor:\(UUID().uuidString)"
+            let value: [UInt8] = Array("doctor\u{0}é😀".utf8)
+            let (echo, ms) = try timed { () throws -> RedisReply? in
+                let r = try redis.transaction([["SET", key, value, "EX", 60], ["GET", key], ["DEL", key]])
+                return r?[1]
+            }
+            guard echo?.bytes == value else { throw ConcordError(.protocolViolation, "round trip changed the value", store: "redis") }
+            c.roundTripMs = ms
+            let lengths = try redis.pipeline([
+                ["LLEN", "persistence:queue"], ["LLEN", "persistence:processing"],
+                ["LLEN", "persistence:deadletter"], ["ZCARD", "persistence:confirmed"],
+            ]).map { $0.int ?? 0 }
+            c.details.append(("queue", "\(lengths[0]) waiting, \(lengths[1]) processing, \(lengths[2]) dead-lettered, \(lengths[3]) confirmed"))
+            if lengths[2] > 0 { c.warnings.append("\(lengths[2]) entries in persistence:deadletter") }
+        }
+    }
+
+    func checkGraph() -> Check {
+        probe("graph", stores.graphURL) { c in
+            let graph = try stores.connectGraph()
+            c.url = graph.displayURL
+            c.version = try graph.serverVersion()
+            let token = "doctor-é😀\"'\\"
+            let (echo, ms) = try timed { try graph.run("RETURN $p AS p", parameters: ["p": .string(token)], readOnly: true) }
+            guard echo.records.first?[0] == .string(token) else {
+                throw ConcordError(.protocolViolation, "round trip changed the value", store: "graph")
+            }
+            c.roundTripMs = ms
+            let counts = try graph.run(
+                "OPTIONAL MATCH (r:WorkflowRun) WITH count(r) AS runs OPTIONAL MATCH (n:Node) RETURN runs, count(n) AS nodes",
+                readOnly: true)
+            if let r = counts.records.first {
+                c.details.append(("records", "\(r[0].intValue ?? 0) runs, \(r[1].intValue ?? 0) event nodes"))
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# make bench: start the services, build in release mode, print the benchmark tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh start
+swift build -c release --product concord-bench
+.build/release/concord-bench "${@:-all}"
