@@ -86,6 +86,35 @@ final class BoltPeer {
         #expect(rows == [[.int(1)]])
     }
 
+    @Test func fallsBackToBolt44() throws {
+        let official = try officialDriver("bolt44", credentials: ("neo4j", "secret"))
+        #expect(official["rows"] == [[1]])
+        let (rows, version) = try swiftClient("bolt44") { store in
+            (try store.run("RETURN 1 AS x").records.map(\.values), store.protocolVersion)
+        }
+        #expect(rows == [[.int(1)]])
+        #expect(version == "4.4")
+    }
+
+    @Test func abandonedResultIsDiscarded() throws {
+        let official = try officialDriver("discard", credentials: ("neo4j", "secret"))
+        #expect(official["first"] == 1)
+        #expect(official["rows"] == [[1]])
+        struct Enough: Error {}
+        let rows = try swiftClient("discard") { store in
+            var seen = 0
+            #expect(throws: Enough.self) {
+                try store.stream("UNWIND range(1, 10000) AS i RETURN i", fetchSize: 1000) { _ in
+                    seen += 1
+                    if seen == 10 { throw Enough() }
+                }
+            }
+            #expect(seen == 10)
+            return try store.run("RETURN 1 AS x").records.map(\.values)
+        }
+        #expect(rows == [[.int(1)]])
+    }
+
     @Test func authenticationFailure() throws {
         let official = try officialDriver("auth-failure", credentials: ("neo4j", "wrong"))
         #expect(official["error"] == "Neo.ClientError.Security.Unauthorized")

@@ -131,7 +131,7 @@ final class BoltConnection {
     /// Runs a query: RUN and PULL go out together; records are handed to
     /// `body` as they arrive, PULLing `fetchSize` at a time. Returns the
     /// summary metadata. On a FAILURE the connection is RESET and the server's
-    /// error thrown; if `body` throws, the rest of the result is abandoned.
+    /// error thrown; if `body` throws, the rest of the result is DISCARDed.
     func run(
         _ query: String, parameters: PackStreamValue, readOnly: Bool, fetchSize: Int,
         _ body: ([String], [PackStreamValue]) throws -> Void
@@ -151,18 +151,23 @@ final class BoltConnection {
             throw f.error(query: query)
         default: throw unexpected("RUN")
         }
+        var abandoned: Error?
         while true {
             switch try receive() {
             case .record(let values):
-                do { try body(columns, values) } catch {
-                    try reset()
-                    throw error
-                }
+                guard abandoned == nil else { continue }  // the rest of this batch, dropped
+                do { try body(columns, values) } catch { abandoned = error }
             case .success(let meta):
                 if meta["has_more"]?.bool == true {
+                    if let abandoned {
+                        // DISCARD the remainder; unlike RESET it keeps a transaction open.
+                        try simple(.structure(tag: BoltMessage.discard, fields: [BoltMessage.map([("n", .int(-1))])]), "DISCARD")
+                        throw abandoned
+                    }
                     try send(pull)
                     continue
                 }
+                if let abandoned { throw abandoned }
                 return meta
             case .failure(let f):
                 try reset()

@@ -3,7 +3,7 @@
   bolt_client.py SCENARIO URL [USER PASSWORD]
 
 Prints one JSON object with what it saw; exits 0 when the scenario behaved as
-expected. Scenarios: handshake, auth-failure, stream, failure-reset, commit,
+expected. Scenarios: handshake, bolt44, discard, auth-failure, stream, failure-reset, commit,
 rollback, falkordb.
 """
 import json
@@ -27,10 +27,15 @@ def main():
                 out["error"] = e.code
         else:
             with driver.session(fetch_size=1000) as s:
-                if scenario == "handshake":
+                if scenario in ("handshake", "bolt44"):
                     out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]
                 elif scenario == "stream":
                     out["rows"] = sum(1 for _ in s.run("UNWIND range(1, 10000) AS i RETURN i"))
+                elif scenario == "discard":
+                    result = s.run("UNWIND range(1, 10000) AS i RETURN i")
+                    out["first"] = next(iter(result)).value()
+                    result.consume()
+                    out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]
                 elif scenario == "failure-reset":
                     try:
                         s.run("RETURN nosuchfunction(1)").consume()
