@@ -32,11 +32,21 @@ let package = Package(
         .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
 
+        // The workflow system's write paths, the live sync path, the simulator.
+        .target(
+            name: "ConcordFlow",
+            dependencies: [
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The command-line tool: parses flags, wires the pieces together.
         .executableTarget(
             name: "concord",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -55,6 +65,11 @@ let package = Package(
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConcordFlowTests",
+            dependencies: ["ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

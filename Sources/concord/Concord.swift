@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordCore
 import Foundation
+import Logging
 
 /// The `concord` command: parses flags, wires the libraries together.
 @main
@@ -9,12 +10,13 @@ struct Concord: ParsableCommand {
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
         version: "0.1.0",
-        subcommands: [Doctor.self, Setup.self]
+        subcommands: [Doctor.self, Setup.self, Simulate.self, Sync.self]
     )
 
     /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
     /// 2 usage or configuration, 3 a store could not be reached or failed.
     static func main() {
+        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         do {
             var command = try parseAsRoot()
             try command.run()

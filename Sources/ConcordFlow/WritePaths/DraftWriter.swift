@@ -1,0 +1,117 @@
+import ConcordCore
+import ConcordJSON
+import ConcordModel
+import ConcordPostgres
+import ConcordRedis
+
+/// The draft lifecycle in PostgreSQL: create, revise, publish, discard. Each
+/// step is one transaction that writes `draft_content` and a new
+/// `draft_content_history` version; after it commits, the run's newest draft
+/// is broadcast to Redis (`contentStatus`, `draftId`) for the UI.
+public struct DraftWriter: Sendable {
+    public let postgres: PostgresConnection
+    public let redis: RedisConnection
+    public let publisher: any Publisher
+
+    public init(postgres: PostgresConnection, redis: RedisConnection, publisher: any Publisher = RecordingPublisher()) {
+        self.postgres = postgres
+        self.redis = redis
+        self.publisher = publisher
+    }
+
+    /// Creates a draft (status `draft`, history version 1).
+    public func create(_ draft: Draft, by user: String) throws {
+        try postgres.transaction {
+            try postgres.execute("""
+                INSERT INTO draft_content (id, workflow_run_id, content_type, content, status, metadata)
+                VALUES ($1, $2, $3, $4, 'draft', $5::jsonb)
+                """, [draft.id, draft.workflowRunId, draft.contentType.rawValue, draft.content, draft.metadata])
+            try appendHistory(draft.id, by: user)
+        }
+        try broadcast(run: draft.workflowRunId)
+    }
+
+    /// Replaces a draft's content (it must still be a draft).
+    public func revise(_ draftId: String, content: String, by user: String) throws {
+        let run = try transition(draftId, to: .draft, from: [.draft], content: content, by: user)
+        try broadcast(run: run)
+    }
+
+    /// Publishes a draft through the publisher, then records it as `published`.
+    @discardableResult
+    public func publish(_ draftId: String, by user: String) throws -> String {
+        guard let draft = try load(draftId) else { throw notFound(draftId) }
+        guard draft.status == .draft else {
+            throw ConcordError(.usage, "draft \(draftId) is \(draft.status.rawValue), only a draft can be published", store: "postgres")
+        }
+        let location = try publisher.publish(draft)
+        let run = try transition(draftId, to: .published, from: [.draft], content: nil, by: user)
+        try broadcast(run: run)
+        return location
+    }
+
+    /// Discards a draft.
+    public func discard(_ draftId: String, by user: String) throws {
+        let run = try transition(draftId, to: .discarded, from: [.draft], content: nil, by: user)
+        try broadcast(run: run)
+    }
+
+    public func load(_ draftId: String) throws -> Draft? {
+        let r = try postgres.query(
+            "SELECT id, workflow_run_id, content_type, content, status, metadata FROM draft_content WHERE id = $1", [draftId])
+        guard r.rowCount == 1 else { return nil }
+        let row = r[0]
+        return Draft(
+            id: row.string(0)!, workflowRunId: row.string(1)!,
+            contentType: Draft.ContentType(rawValue: row.string(2)!) ?? .comment, content: row.string(3)!,
+            status: Draft.Status(rawValue: row.string(4)!) ?? .draft, metadata: try row.json(5) ?? .null)
+    }
+
+    /// Moves a draft to `status` in one transaction (row locked), with a history version.
+    private func transition(_ draftId: String, to status: Draft.Status, from allowed: Set<Draft.Status>, content: String?, by user: String) throws -> String {
+        try postgres.transaction {
+            let r = try postgres.query("SELECT workflow_run_id, status FROM draft_content WHERE id = $1 FOR UPDATE", [draftId])
+            guard r.rowCount == 1 else { throw notFound(draftId) }
+            let current = Draft.Status(rawValue: r[0].string(1) ?? "") ?? .draft
+            guard allowed.contains(current) else {
+                throw ConcordError(.usage, "draft \(draftId) is \(current.rawValue); cannot move it to \(status.rawValue)", store: "postgres")
+            }
+            try postgres.execute("""
+                UPDATE draft_content SET status = $2, content = coalesce($3, content), updated_at = clock_timestamp() WHERE id = $1
+                """, [draftId, status.rawValue, content])
+            try appendHistory(draftId, by: user)
+            return r[0].string(0)!
+        }
+    }
+
+    private func appendHistory(_ draftId: String, by user: String) throws {
+        try postgres.execute("""
+            INSERT INTO draft_content_history (draft_id, version, status, content, changed_by, changed_at)
+            SELECT d.id, coalesce((SELECT max(version) FROM draft_content_history h WHERE h.draft_id = d.id), 0) + 1,
+                   d.status, d.content, $2, d.updated_at
+            FROM draft_content d WHERE d.id = $1
+            """, [draftId, user])
+    }
+
+    /// Writes the run's newest draft (greatest created_at, then id) to its Redis status.
+    public func broadcast(run: String) throws {
+        let r = try postgres.query("""
+            SELECT id, status FROM draft_content WHERE workflow_run_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1
+            """, [run])
+        let now = nowMilliseconds()
+        if r.rowCount == 0 {
+            _ = try redis.transaction([["HSET", RedisKeys.status(run), "contentStatus", "none", "updatedAt", now],
+                                       ["HDEL", RedisKeys.status(run), "draftId"]])
+            return
+        }
+        let id = r[0].string(0)!, status = r[0].string(1)!
+        _ = try redis.transaction([
+            ["HSET", RedisKeys.status(run), "contentStatus", status, "draftId", id, "updatedAt", now],
+            ["PUBLISH", RedisKeys.channel(run), JSON.object(["type": "contentStatus", "draftId": .string(id), "contentStatus": .string(status)]).encoded()],
+        ])
+    }
+
+    private func notFound(_ id: String) -> ConcordError {
+        ConcordError(.usage, "no draft with id \(id)", store: "postgres")
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+
+/// SIGINT/SIGTERM handling: the first signal asks the running command to stop
+/// after the work in hand; a second one exits at once.
+enum Signals {
+    nonisolated(unsafe) private static var count: Int32 = 0
+
+    static var stopRequested: Bool { count > 0 }
+
+    static func install() {
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            Signals.count += 1
+            if Signals.count > 1 { _exit(130) }
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+    }
+}
