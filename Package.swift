@@ -57,7 +57,7 @@ let package = Package(
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
             swiftSettings: swiftSettings
         ),
 
