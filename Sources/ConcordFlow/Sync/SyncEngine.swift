@@ -247,6 +247,8 @@ public final class SyncEngine: @unchecked Sendable {
             }
             var cursorAt = "-infinity", cursorId = ""
             var newest = startAt
+            var unmatched = 0
+            defer { metrics.set("publications_without_run", Double(unmatched)) }
             while true {
                 let r = try postgres.query("""
                     SELECT id, workflow_run_id, updated_at::text, (extract(epoch FROM updated_at) * 1000)::int8
@@ -265,7 +267,7 @@ public final class SyncEngine: @unchecked Sendable {
                         """, parameters: ["rows": .list(rows)]).records.first?[0].intValue ?? 0
                 }
                 total += Int(matched)
-                if Int(matched) < r.rowCount { metrics.add("publications_without_run", Int64(r.rowCount - Int(matched))) }
+                unmatched += r.rowCount - Int(matched)
                 let last = r[r.rowCount - 1]
                 cursorAt = last.string(2)!
                 cursorId = last.string(0)!

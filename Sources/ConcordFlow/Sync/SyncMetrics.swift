@@ -43,7 +43,6 @@ public final class SyncMetrics: @unchecked Sendable {
             "recovered": "Entries found in persistence:processing at start and processed.",
             "placeholders": "Events written whose parent had not arrived yet.",
             "publications_synced": "Published drafts written to their run in the graph.",
-            "publications_without_run": "Published drafts whose run is not in the graph.",
         ]
         for (name, v) in c.sorted(by: { $0.key < $1.key }) {
             out += "# HELP concord_sync_\(name)_total \(help[name] ?? name)\n# TYPE concord_sync_\(name)_total counter\n"
