@@ -111,6 +111,13 @@ extension FalkorDBStore {
                 + "Repair the duplicates (concord plan/apply), then run concord setup again"))
     }
 
+    public func dropUnique(label: String, property: String) throws -> Bool {
+        try GraphSchema.validate(label)
+        try GraphSchema.validate(property)
+        let reply = try command(["GRAPH.CONSTRAINT", "DROP", graph, "UNIQUE", "NODE", label, "PROPERTIES", 1, property])
+        return reply.errorMessage == nil
+    }
+
     private func dropConstraint(_ label: String, _ property: String) throws {
         _ = try command(["GRAPH.CONSTRAINT", "DROP", graph, "UNIQUE", "NODE", label, "PROPERTIES", 1, property])
     }
@@ -127,6 +134,17 @@ extension BoltStore {
         }
         try run("CREATE INDEX \(name) IF NOT EXISTS FOR (n:\(label)) ON (n.\(property))")
         return SchemaOutcome(kind: "index", label: label, property: property, status: .created)
+    }
+
+    public func dropUnique(label: String, property: String) throws -> Bool {
+        try GraphSchema.validate(label)
+        try GraphSchema.validate(property)
+        let name = "concord_\(label)_\(property)_unique".lowercased()
+        let existing = try run("SHOW CONSTRAINTS YIELD name RETURN name", readOnly: true).records.compactMap { $0[0].stringValue }
+        guard existing.contains(name) else { return false }
+        try run("DROP CONSTRAINT \(name) IF EXISTS")
+        _ = try ensureIndex(label: label, property: property)
+        return true
     }
 
     public func ensureUnique(label: String, property: String) throws -> SchemaOutcome {

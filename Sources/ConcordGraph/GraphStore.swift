@@ -70,6 +70,10 @@ public protocol GraphStore: AnyObject, Sendable {
     /// Creates a uniqueness constraint on `label.property` unless there is one;
     /// reports it blocked (and leaves the data alone) when duplicates exist.
     func ensureUnique(label: String, property: String) throws -> SchemaOutcome
+
+    /// Drops the uniqueness constraint on `label.property` if there is one
+    /// (the index stays). Returns whether one was dropped.
+    func dropUnique(label: String, property: String) throws -> Bool
 }
 
 /// Statements inside a transaction.

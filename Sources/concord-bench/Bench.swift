@@ -26,9 +26,9 @@ enum Bench {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.standardError
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        p.standardInput = FileHandle.nullDevice
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         p.environment = env

@@ -18,8 +18,8 @@ import Testing
         p.executableURL = URL(fileURLWithPath: SyncFailureTests.concord)
         p.arguments = ["sync", "--redis", f.redisURL, "--graph", f.graphURL, "--postgres", f.postgresURL,
                        "--metrics-port", String(port), "--log-level", "error"]
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         var text = ""

