@@ -39,10 +39,21 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "After the batch, keep producing at RATE events/s (and syncing) until stopped.")
     var live: Double?
 
+    @Option(name: .long, help: "Faults to inject after the sync: kind=N or kind=P% (of the runs), comma-separated; all=N for every kind.")
+    var faults: String?
+
+    @Option(name: .long, help: "Write the ground truth of the injected faults (rule id and key of every finding) to FILE.")
+    var truth: String?
+
     func validate() throws {
         guard runs >= 0 else { throw ValidationError("--runs must be 0 or more") }
         guard eventsPerRun >= 2 else { throw ValidationError("--events-per-run must be at least 2") }
         if let live, live <= 0 { throw ValidationError("--live must be a positive rate") }
+        if faults != nil && noSync { throw ValidationError("--faults are injected into a synced dataset: drop --no-sync") }
+        if let faults {
+            do { _ = try FaultSpec(parsing: faults) } catch let e as ConcordError { throw ValidationError(e.message) }
+        }
+        if truth != nil && faults == nil { throw ValidationError("--truth needs --faults") }
     }
 
     func run() throws {
@@ -66,6 +77,16 @@ struct Simulate: ParsableCommand {
             let n = try engine.drain()
             Output.line("synced \(n) entries (\(engine.metrics.counter("processed")) confirmed, "
                 + "\(engine.metrics.counter("deadlettered")) dead-lettered), \(engine.metrics.counter("publications_synced")) publications")
+        }
+        if let faults {
+            var injector = FaultInjector(postgres: pg, redis: redis, graph: graph, seed: seed, streamMaxLength: streamMaxLength)
+            try injector.inject(try FaultSpec(parsing: faults), into: workload)
+            let byRule = Dictionary(grouping: injector.truth, by: \.rule).mapValues(\.count)
+            Output.line("injected faults: \(injector.truth.count) expected findings (\(byRule.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+            if let truth {
+                try (injector.truthJSON(seed: seed).encoded() + "\n").write(toFile: truth, atomically: true, encoding: .utf8)
+                Output.line("ground truth written to \(truth)")
+            }
         }
         if let live { try runLive(rate: live, simulator: simulator) }
     }
