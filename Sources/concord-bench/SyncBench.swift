@@ -20,11 +20,14 @@ import Foundation
     let workload = Workload.generate(seed: 99, runs: 2_000, eventsPerRun: 50, baseTime: nowMilliseconds() - 60_000)
     let events = workload.runs.flatMap(\.events)
     let writer = EventWriter(redis: redis)
-    var start = 0
-    while start < events.count {
-        try writer.publish(Array(events[start..<min(start + 5_000, events.count)]))
-        start += 5_000
+    func enqueue(_ events: [Event]) throws {
+        var start = 0
+        while start < events.count {
+            try writer.publish(Array(events[start..<min(start + 5_000, events.count)]))
+            start += 5_000
+        }
     }
+    try enqueue(events)
     let engine = SyncEngine(redis: redis, graph: graph, batchSize: 1000)
     var drained = 0
     let drainTime = try Bench.time { drained = try engine.drain() }
@@ -54,11 +57,7 @@ import Foundation
         e.payload = ["text": .string(String(repeating: "x", count: 90))]
         return e
     }
-    start = 0
-    while start < small.count {
-        try writer.publish(Array(small[start..<min(start + 5_000, small.count)]))
-        start += 5_000
-    }
+    try enqueue(small)
     let smallEngine = SyncEngine(redis: redis, graph: graph, batchSize: 1000)
     var smallDrained = 0
     let smallTime = try Bench.time { smallDrained = try smallEngine.drain() }
