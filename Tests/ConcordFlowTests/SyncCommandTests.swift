@@ -13,7 +13,7 @@ import Testing
         let evs = SyncTests.events(run: TestStores.unique("wr"), count: 50)
         try EventWriter(redis: f.redis).publish(evs)
         _ = try f.redis.run("RPUSH", RedisKeys.queue, "garbage")
-        let port = Int.random(in: 45_000...47_000)
+        let port = Int.random(in: 30_000..<32_000)  // below the ephemeral range
         let p = Process()
         p.executableURL = URL(fileURLWithPath: SyncFailureTests.concord)
         p.arguments = ["sync", "--redis", f.redisURL, "--graph", f.graphURL, "--postgres", f.postgresURL,

