@@ -1,4 +1,5 @@
 import ConcordCore
+import Foundation
 import Testing
 
 @Suite struct SHA256Tests {
@@ -77,5 +78,24 @@ import Testing
         #expect(throws: ConcordError.self) { try Endpoint(parsing: "mysql://h", defaultPorts: ["redis": 6379]) }
         #expect(throws: ConcordError.self) { try Endpoint(parsing: "redis://h:notaport", defaultPorts: ["redis": 6379]) }
         #expect(throws: ConcordError.self) { try Endpoint(parsing: "127.0.0.1:6379", defaultPorts: ["redis": 6379]) }
+    }
+}
+
+@Suite struct BlockingTests {
+    @Test func runsOffThePoolAndPassesResultsAndErrors() async throws {
+        let v = try await Blocking.run { () -> Int in
+            usleep(10_000)  // a blocking call
+            return 42
+        }
+        #expect(v == 42)
+        await #expect(throws: ConcordError.self) {
+            try await Blocking.run { () -> Int in throw ConcordError(.usage, "boom") }
+        }
+        // Many blocking calls at once do not starve each other.
+        let sum = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<16 { group.addTask { try await Blocking.run { usleep(50_000); return i } } }
+            return try await group.reduce(0, +)
+        }
+        #expect(sum == 120)
     }
 }
