@@ -19,8 +19,12 @@ final class FlowFixture {
     let graph: FalkorDBStore
     let postgres: PostgresConnection
 
-    init(db: Int) throws {
-        redisURL = "redis://127.0.0.1:56379/\(db)"
+    convenience init(db: Int) throws {
+        try self.init(redisURL: "redis://127.0.0.1:56379/\(db)")
+    }
+
+    init(redisURL: String) throws {
+        self.redisURL = redisURL
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("flow")
         redis = try RedisConnection(url: redisURL)
         _ = try redis.run("FLUSHDB")

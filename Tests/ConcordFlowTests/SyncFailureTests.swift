@@ -87,4 +87,72 @@ import Testing
         #expect(count[0] == 300 && count[1] == 0)
         #expect(try f.length(RedisKeys.queue) == 0 && f.length(RedisKeys.processing) == 0)
     }
+
+    /// A Redis server of the test's own with an fsync-always AOF, so it can be
+    /// killed and come back with its data, as a production Redis would.
+    final class PrivateRedis {
+        let port = Int.random(in: 30_000..<32_000)
+        let dir = NSTemporaryDirectory() + "concord-redis-\(UUID().uuidString)"
+        var process: Process?
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try start()
+        }
+
+        func start() throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+            p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+                           "--appendonly", "yes", "--appendfsync", "always"]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            process = p
+            for _ in 0..<200 {
+                if (try? RedisConnection(url: "redis://127.0.0.1:\(port)", connectTimeout: 0.2).run("PING")) != nil { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw ConcordError(.connection, "private Redis did not start on \(port)")
+        }
+
+        func kill9() {
+            if let p = process { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+            process = nil
+        }
+
+        deinit {
+            kill9()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    @Test func redisKilledAndRestartedMidDrain() throws {
+        let redis = try PrivateRedis()
+        let f = try FlowFixture(redisURL: "redis://127.0.0.1:\(redis.port)")
+        let workload = Workload.generate(seed: UInt64.random(in: 1...1_000_000), runs: 20, eventsPerRun: 100,
+                                         baseTime: nowMilliseconds() - 60_000)
+        let events = workload.runs.flatMap(\.events)
+        try EventWriter(redis: f.redis).publish(events)
+
+        let engine = SyncEngine(redis: try RedisConnection(url: f.redisURL, connectTimeout: 0.5), graph: f.graph, batchSize: 10)
+        engine.maxBackoff = 0.3
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Int, Error> = .success(0)
+        Thread.detachNewThread {
+            result = Result { try engine.drain() }
+            finished.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        redis.kill9()
+        Thread.sleep(forTimeInterval: 2)
+        try redis.start()
+        #expect(finished.wait(timeout: .now() + 120) == .success)
+        _ = try result.get()
+        #expect(engine.metrics.counter("retried") > 0)
+        // The fixture's own connection saw the restart too: its next call reconnects.
+        _ = try? f.redis.run("PING")
+        let check = Consistency(f: f)
+        try check.expectEventsPersisted(events)
+        try check.expectQueuesSettled(events)
+    }
 }

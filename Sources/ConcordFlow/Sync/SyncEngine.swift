@@ -36,6 +36,10 @@ public final class SyncEngine: @unchecked Sendable {
     public var maxBackoff: Double = 10
 
     static let watermarkKey = "concord:sync:published-watermark"
+    /// Set when taking from the queue failed midway: Redis may have moved
+    /// entries to processing whose replies never arrived. They are recovered
+    /// before the next batch.
+    private var needsRecovery = false
 
     public init(
         redis: RedisConnection, graph: any GraphStore, postgres: PostgresConnection? = nil,
@@ -54,6 +58,7 @@ public final class SyncEngine: @unchecked Sendable {
     /// Processes what a previous run left in `persistence:processing`.
     @discardableResult
     public func recover() throws -> Int {
+        needsRecovery = false
         var leftovers: [[UInt8]] = []
         try retrying("read persistence:processing") {
             leftovers = []
@@ -75,6 +80,7 @@ public final class SyncEngine: @unchecked Sendable {
     public func drain() throws -> Int {
         var total = try recover()
         while !shouldStop() {
+            if needsRecovery { total += try recover() }
             let batch = try take(block: false)
             if batch.isEmpty { break }
             try process(batch)
@@ -91,6 +97,7 @@ public final class SyncEngine: @unchecked Sendable {
         try recover()
         var lastPublication = 0.0
         while !shouldStop() {
+            if needsRecovery { try recover() }
             let batch = try take(block: true)
             if !batch.isEmpty { try process(batch) }
             let now = Date().timeIntervalSince1970
@@ -108,7 +115,7 @@ public final class SyncEngine: @unchecked Sendable {
     /// Moves up to `batchSize` entries from the queue to processing.
     func take(block: Bool) throws -> [[UInt8]] {
         var taken: [[UInt8]] = []
-        try retrying("take from \(RedisKeys.queue)") {
+        try retrying("take from \(RedisKeys.queue)", onFailure: { self.needsRecovery = true }) {
             if block && taken.isEmpty {
                 let first = try redis.command(["BLMOVE", RedisKeys.queue, RedisKeys.processing, "LEFT", "RIGHT", 1])
                 if let e = first.errorMessage { throw ConcordError(.server, "BLMOVE failed: \(e)", store: "redis") }
@@ -277,7 +284,10 @@ public final class SyncEngine: @unchecked Sendable {
     }
 
     func updateGauges() throws {
-        let lengths = try redis.pipeline([["LLEN", RedisKeys.queue], ["LLEN", RedisKeys.processing], ["LLEN", RedisKeys.deadletter]])
+        var lengths: [RedisReply] = []
+        try retrying("read queue lengths") {
+            lengths = try redis.pipeline([["LLEN", RedisKeys.queue], ["LLEN", RedisKeys.processing], ["LLEN", RedisKeys.deadletter]])
+        }
         metrics.set("queue_length", Double(lengths[0].int ?? 0))
         metrics.set("processing_length", Double(lengths[1].int ?? 0))
         metrics.set("deadletter_length", Double(lengths[2].int ?? 0))
@@ -288,13 +298,14 @@ public final class SyncEngine: @unchecked Sendable {
     /// Runs `body`; when a store cannot be reached, waits with exponential
     /// backoff (capped at `maxBackoff`) and tries again until it works or the
     /// engine is asked to stop. Server-side refusals are not retried.
-    func retrying(_ what: String, _ body: () throws -> Void) throws {
+    func retrying(_ what: String, onFailure: (() -> Void)? = nil, _ body: () throws -> Void) throws {
         var delay = 0.1
         while true {
             do {
                 try body()
                 return
             } catch let e as ConcordError where e.code == .connection || e.code == .protocolViolation || e.code == .conflict {
+                onFailure?()
                 metrics.add("retried")
                 logger.error("\(what) failed; retrying in \(String(format: "%.1f", delay))s", metadata: ["error": "\(e)"])
                 if shouldStop() { throw e }
