@@ -42,6 +42,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The audit: snapshots (and, to come, datasets, the rule engine, findings). No store client here.
+        .target(name: "ConcordAudit", dependencies: ["ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
+
         // The command-line tool: parses flags, wires the pieces together.
         .executableTarget(
             name: "concord",
@@ -70,6 +73,7 @@ let package = Package(
             dependencies: ["ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ConcordAuditTests", dependencies: ["ConcordAudit", "ConcordJSON", "ConcordCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

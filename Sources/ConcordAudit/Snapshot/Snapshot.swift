@@ -1,0 +1,105 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// A snapshot directory opened for reading, its checksums verified first.
+public struct Snapshot: Sendable {
+    public static let format = "concord.snapshot/1"
+
+    public let directory: URL
+    public let manifest: JSON
+
+    /// The dataset names in the snapshot.
+    public var datasets: [String] { (manifest["datasets"]?.objectValue ?? [:]).keys.sorted() }
+
+    /// Record count of `dataset` as the manifest states it.
+    public func recordCount(_ dataset: String) -> Int { Int(manifest["datasets"]?[dataset]?["records"]?.intValue ?? 0) }
+
+    /// Opens `directory`, refusing it when the manifest is missing or of an
+    /// unknown format, or when any file's sha256 differs from the manifest.
+    public init(directory: URL) throws {
+        self.directory = directory
+        let manifestURL = directory.appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
+            throw ConcordError(.invalidInput, "\(directory.path) is not a snapshot: no manifest.json (an unfinished snapshot has none)")
+        }
+        let m: JSON
+        do { m = try JSON.parse([UInt8](data)) } catch let e as ConcordError {
+            throw ConcordError(.invalidInput, "\(manifestURL.path): \(e.message)")
+        }
+        guard m["format"]?.stringValue == Snapshot.format else {
+            throw ConcordError(.invalidInput, "\(manifestURL.path): unsupported format \(m["format"]?.description ?? "(none)"); expected \(Snapshot.format)")
+        }
+        guard let datasets = m["datasets"]?.objectValue else {
+            throw ConcordError(.invalidInput, "\(manifestURL.path): no datasets")
+        }
+        for (name, entry) in datasets.sorted(by: { $0.key < $1.key }) {
+            guard let file = entry["file"]?.stringValue, let expected = entry["sha256"]?.stringValue,
+                Snapshot.isValidDatasetName(name), file == name + ".ndjson"
+            else { throw ConcordError(.invalidInput, "\(manifestURL.path): bad entry for dataset '\(name)'") }
+            let actual = try Snapshot.sha256(of: directory.appendingPathComponent(file))
+            guard actual == expected else {
+                throw ConcordError(.invalidInput, "\(file) in \(directory.path) fails its checksum (manifest \(expected.prefix(12))…, file \(actual.prefix(12))…): the snapshot was changed or damaged; refusing it")
+            }
+        }
+        manifest = m
+    }
+
+    /// Streams the records of `dataset`, one JSON object per line; a line
+    /// that is not JSON is an error naming the file and line.
+    @discardableResult
+    public func read(_ dataset: String, _ body: (JSON) throws -> Void) throws -> Int {
+        guard manifest["datasets"]?[dataset] != nil else {
+            throw ConcordError(.invalidInput, "the snapshot has no dataset '\(dataset)' (it has: \(datasets.joined(separator: ", ")))")
+        }
+        let url = directory.appendingPathComponent(dataset + ".ndjson")
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var pending: [UInt8] = []
+        var line = 0
+        var count = 0
+        func emit(_ bytes: ArraySlice<UInt8>) throws {
+            line += 1
+            guard !bytes.isEmpty else { return }
+            do { try body(try JSON.parse(Array(bytes))) } catch let e as ConcordError where e.code == .invalidInput {
+                throw ConcordError(.invalidInput, "\(url.lastPathComponent):\(line): \(e.message)")
+            }
+            count += 1
+        }
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            pending.append(contentsOf: chunk)
+            var start = pending.startIndex
+            while let nl = pending[start...].firstIndex(of: 0x0A) {
+                try emit(pending[start..<nl])
+                start = nl + 1
+            }
+            pending.removeSubrange(pending.startIndex..<start)
+        }
+        if !pending.isEmpty { try emit(pending[...]) }
+        return count
+    }
+
+    static func sha256(of url: URL) throws -> String {
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw ConcordError(.invalidInput, "snapshot file \(url.path) is missing")
+        }
+        defer { try? handle.close() }
+        var h = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { h.update($0) }
+        }
+        return h.hexDigest()
+    }
+
+    static func isValidDatasetName(_ s: String) -> Bool {
+        !s.isEmpty && !s.hasPrefix(".") && s.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-"
+        }
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+}

@@ -1,0 +1,92 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// Writes a snapshot directory (INTERFACE.md "The snapshot directory"):
+/// one NDJSON file per dataset (one JSON object per line, canonical form) and
+/// a `manifest.json` with format `concord.snapshot/1`, when each store was read,
+/// its watermark, record counts and a sha256 per file.
+///
+/// Records are streamed to disk as they come; nothing is held in memory but a
+/// write buffer per dataset. The manifest is written last, so a directory
+/// without one is an unfinished snapshot.
+public final class SnapshotWriter {
+    public let directory: URL
+    private var files: [String: DatasetFile] = [:]
+    private var stores: [String: JSON] = [:]
+
+    final class DatasetFile {
+        let handle: FileHandle
+        var hash = SHA256()
+        var buffer: [UInt8] = []
+        var records = 0
+        init(handle: FileHandle) { self.handle = handle }
+
+        func flush() throws {
+            guard !buffer.isEmpty else { return }
+            try handle.write(contentsOf: buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Creates `directory` (it must not hold a snapshot already).
+    public init(directory: URL) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        if fm.fileExists(atPath: directory.appendingPathComponent("manifest.json").path) {
+            throw ConcordError(.usage, "\(directory.path) already holds a snapshot; choose an empty directory")
+        }
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// Appends one record to `dataset` (a name such as `graph.nodes`).
+    public func append(_ record: JSON, to dataset: String) throws {
+        guard Snapshot.isValidDatasetName(dataset) else {
+            throw ConcordError(.usage, "bad dataset name '\(dataset)': use letters, digits, '.', '_' and '-'")
+        }
+        let file = try self.file(dataset)
+        record.encode(into: &file.buffer)
+        file.buffer.append(0x0A)
+        file.records += 1
+        if file.buffer.count >= 1 << 20 {
+            file.buffer.withUnsafeBytes { file.hash.update($0) }
+            try file.flush()
+        }
+    }
+
+    /// Records when a store was read and its watermark.
+    public func setStore(_ store: String, readAt: Date, watermark: JSON) {
+        stores[store] = ["readAt": .string(Snapshot.rfc3339(readAt)), "watermark": watermark]
+    }
+
+    private func file(_ dataset: String) throws -> DatasetFile {
+        if let f = files[dataset] { return f }
+        let url = directory.appendingPathComponent(dataset + ".ndjson")
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw ConcordError(.usage, "cannot create \(url.path)")
+        }
+        let f = DatasetFile(handle: try FileHandle(forWritingTo: url))
+        files[dataset] = f
+        return f
+    }
+
+    /// Flushes every dataset and writes the manifest. Returns the manifest.
+    @discardableResult
+    public func finish(createdAt: Date = Date(), extra: [String: JSON] = [:]) throws -> JSON {
+        var datasets: [String: JSON] = [:]
+        for (name, f) in files {
+            f.buffer.withUnsafeBytes { f.hash.update($0) }
+            try f.flush()
+            try f.handle.close()
+            datasets[name] = ["file": .string(name + ".ndjson"), "records": .int(Int64(f.records)), "sha256": .string(f.hash.hexDigest())]
+        }
+        var manifest: [String: JSON] = [
+            "format": .string(Snapshot.format), "createdAt": .string(Snapshot.rfc3339(createdAt)),
+            "stores": .object(stores), "datasets": .object(datasets),
+        ]
+        for (k, v) in extra { manifest[k] = v }
+        let json = JSON.object(manifest)
+        try Data((json.encoded() + "\n").utf8).write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+        return json
+    }
+}
