@@ -33,12 +33,6 @@ public struct PostgresCopyWriter {
         if buffer.count >= flushSize { try flush() }
     }
 
-    /// Appends raw, already formatted COPY data.
-    public mutating func writeRaw(_ bytes: [UInt8]) throws {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= flushSize { try flush() }
-    }
-
     mutating func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { try connection.putCopyData($0) }

@@ -42,5 +42,4 @@ enum Output {
     static func error(_ text: String) {
         FileHandle.standardError.write(Data(("concord: " + text + "\n").utf8))
     }
-    static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 }

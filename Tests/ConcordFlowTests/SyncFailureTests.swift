@@ -70,18 +70,13 @@ import Testing
         server.stop()
         let engine = SyncEngine(redis: f.redis, graph: graph, postgres: f.postgres, batchSize: 50)
         engine.maxBackoff = 0.5
-        let finished = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<Int, Error> = .success(0)
-        Thread.detachNewThread {
-            result = Result { try engine.drain() }
-            finished.signal()
-        }
+        let drain = BackgroundDrain(engine)
         Thread.sleep(forTimeInterval: 3)
-        #expect(finished.wait(timeout: .now()) == .timedOut, "the sync gave up while the graph was down")
+        #expect(!drain.wait(0), "the sync gave up while the graph was down")
         #expect(try f.length(RedisKeys.queue) + f.length(RedisKeys.processing) == 300, "entries lost while the graph was down")
         try server.start()
-        #expect(finished.wait(timeout: .now() + 60) == .success)
-        #expect(try result.get() == 300)
+        #expect(drain.wait(60))
+        #expect(try drain.get() == 300)
         #expect(engine.metrics.counter("retried") > 0)
         let count = try graph.run("MATCH (n:Node) RETURN count(n), count(n.placeholder)").records[0]
         #expect(count[0] == 300 && count[1] == 0)
@@ -91,39 +86,49 @@ import Testing
     /// A Redis server of the test's own with an fsync-always AOF, so it can be
     /// killed and come back with its data, as a production Redis would.
     final class PrivateRedis {
-        let port = Int.random(in: 30_000..<32_000)
         let dir = NSTemporaryDirectory() + "concord-redis-\(UUID().uuidString)"
-        var process: Process?
+        private var server: PrivateServer!
+        var port: Int { server.ports[0] }
 
         init() throws {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try start()
+            let dir = self.dir
+            server = try PrivateServer(executable: "/usr/bin/redis-server", portRanges: [30_000..<32_000], arguments: { ports in
+                ["--port", String(ports[0]), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+                 "--appendonly", "yes", "--appendfsync", "always"]
+            }, ready: { ports in
+                // Listening is not enough: Redis answers LOADING while it replays the AOF.
+                (try? RedisConnection(url: "redis://127.0.0.1:\(ports[0])", connectTimeout: 0.2).run("PING")) != nil
+            })
         }
 
-        func start() throws {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-            p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-                           "--appendonly", "yes", "--appendfsync", "always"]
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            process = p
-            for _ in 0..<200 {
-                if (try? RedisConnection(url: "redis://127.0.0.1:\(port)", connectTimeout: 0.2).run("PING")) != nil { return }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            throw ConcordError(.connection, "private Redis did not start on \(port)")
-        }
-
-        func kill9() {
-            if let p = process { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-            process = nil
-        }
+        func start() throws { try server.start() }
+        func kill9() { server.stop() }
 
         deinit {
-            kill9()
+            server?.stop()
             try? FileManager.default.removeItem(atPath: dir)
         }
+    }
+
+    /// Drains on a thread of its own, so the test can break a store meanwhile.
+    final class BackgroundDrain: @unchecked Sendable {
+        // @unchecked: `result` is written once before `finished` is signalled and read after waiting on it.
+        private let finished = DispatchSemaphore(value: 0)
+        private var result: Result<Int, Error> = .success(0)
+
+        init(_ engine: SyncEngine) {
+            Thread.detachNewThread {
+                self.result = Result { try engine.drain() }
+                self.finished.signal()
+            }
+        }
+
+        /// Whether the drain finished within `seconds`.
+        func wait(_ seconds: Double) -> Bool { finished.wait(timeout: .now() + seconds) == .success }
+
+        /// The drain's count (call after `wait` returned true).
+        func get() throws -> Int { try result.get() }
     }
 
     @Test func redisKilledAndRestartedMidDrain() throws {
@@ -136,18 +141,13 @@ import Testing
 
         let engine = SyncEngine(redis: try RedisConnection(url: f.redisURL, connectTimeout: 0.5), graph: f.graph, batchSize: 10)
         engine.maxBackoff = 0.3
-        let finished = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<Int, Error> = .success(0)
-        Thread.detachNewThread {
-            result = Result { try engine.drain() }
-            finished.signal()
-        }
+        let drain = BackgroundDrain(engine)
         Thread.sleep(forTimeInterval: 0.3)
         redis.kill9()
         Thread.sleep(forTimeInterval: 2)
         try redis.start()
-        #expect(finished.wait(timeout: .now() + 120) == .success)
-        _ = try result.get()
+        #expect(drain.wait(120))
+        _ = try drain.get()
         #expect(engine.metrics.counter("retried") > 0)
         // The fixture's own connection saw the restart too: its next call reconnects.
         _ = try? f.redis.run("PING")
