@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -42,14 +43,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The audit: snapshots (and, to come, datasets, the rule engine, findings). No store client here.
-        .target(name: "ConcordAudit", dependencies: ["ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
+        // The audit: snapshot files, datasets, the rule language and engine, findings. No store client here.
+        .target(
+            name: "ConcordAudit",
+            dependencies: ["ConcordCore", "ConcordJSON", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Reads the live stores into the audit: snapshots, live audits, the recheck's point lookups.
+        .target(
+            name: "ConcordLive",
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            swiftSettings: swiftSettings
+        ),
+
+        // One reporter per format: JSON, Markdown, HTML, JUnit, Prometheus.
+        .target(name: "ConcordReports", dependencies: ["ConcordCore", "ConcordJSON", "ConcordAudit"], swiftSettings: swiftSettings),
 
         // The command-line tool: parses flags, wires the pieces together.
         .executableTarget(
             name: "concord",
             dependencies: [
                 "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
+                "ConcordAudit", "ConcordLive", "ConcordReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

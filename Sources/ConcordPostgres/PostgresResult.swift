@@ -70,6 +70,29 @@ public struct PostgresRow: Sendable {
     /// A `timestamptz` column as epoch milliseconds.
     public func timestamp(_ column: Int) -> Int64? { string(column).flatMap(parseTimestamptz) }
 
+    /// The column's type OID.
+    public func typeOID(_ column: Int) -> UInt32 { UInt32(PQftype(result.handle, Int32(column))) }
+
+    /// The whole row as a JSON object keyed by column name: integers and
+    /// floats as numbers, booleans, `json`/`jsonb` parsed, `timestamptz` and
+    /// `timestamp` as epoch milliseconds, NULL as null, anything else as text.
+    public func jsonObject() -> JSON {
+        var o: [String: JSON] = [:]
+        for c in 0..<result.columnCount {
+            let name = String(cString: PQfname(result.handle, Int32(c)))
+            guard let text = string(c) else { o[name] = .null; continue }
+            switch typeOID(c) {
+            case 20, 21, 23, 26: o[name] = Int64(text).map(JSON.int) ?? .string(text)
+            case 700, 701, 1700: o[name] = Double(text).map(JSON.double) ?? .string(text)
+            case 16: o[name] = .bool(text == "t")
+            case 114, 3802: o[name] = (try? JSON.parse(text)) ?? .string(text)
+            case 1184, 1114: o[name] = parseTimestamptz(text).map(JSON.int) ?? .string(text)
+            default: o[name] = .string(text)
+            }
+        }
+        return .object(o)
+    }
+
     /// Reads a column by name (slower than by index).
     public func string(_ name: String) -> String? { result.column(named: name).flatMap { string($0) } }
 }

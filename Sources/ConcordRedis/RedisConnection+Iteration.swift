@@ -61,6 +61,9 @@ extension RedisConnection {
         }
     }
 
+    /// The entries of an `XRANGE` reply.
+    public static func streamEntries(_ reply: RedisReply) throws -> [StreamEntry] { try parseStreamEntries(reply) }
+
     static func parseStreamEntries(_ reply: RedisReply) throws -> [StreamEntry] {
         guard let items = reply.array else { throw ConcordError(.protocolViolation, "unexpected XRANGE reply", store: "redis") }
         return try items.map { item in

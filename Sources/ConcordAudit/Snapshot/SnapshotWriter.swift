@@ -10,10 +10,13 @@ import Foundation
 /// Records are streamed to disk as they come; nothing is held in memory but a
 /// write buffer per dataset. The manifest is written last, so a directory
 /// without one is an unfinished snapshot.
-public final class SnapshotWriter {
+/// Different datasets may be written from different threads at once; one
+/// dataset from one thread at a time.
+public final class SnapshotWriter: @unchecked Sendable {
     public let directory: URL
     private var files: [String: DatasetFile] = [:]
     private var stores: [String: JSON] = [:]
+    private let lock = NSLock()
 
     final class DatasetFile {
         let handle: FileHandle
@@ -56,10 +59,15 @@ public final class SnapshotWriter {
 
     /// Records when a store was read and its watermark.
     public func setStore(_ store: String, readAt: Date, watermark: JSON) {
+        lock.lock(); defer { lock.unlock() }
         stores[store] = ["readAt": .string(Snapshot.rfc3339(readAt)), "watermark": watermark]
     }
 
+    /// Makes sure `dataset` has a file, even with no records.
+    public func touch(_ dataset: String) throws { _ = try file(dataset) }
+
     private func file(_ dataset: String) throws -> DatasetFile {
+        lock.lock(); defer { lock.unlock() }
         if let f = files[dataset] { return f }
         let url = directory.appendingPathComponent(dataset + ".ndjson")
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
@@ -73,6 +81,7 @@ public final class SnapshotWriter {
     /// Flushes every dataset and writes the manifest. Returns the manifest.
     @discardableResult
     public func finish(createdAt: Date = Date(), extra: [String: JSON] = [:]) throws -> JSON {
+        lock.lock(); defer { lock.unlock() }
         var datasets: [String: JSON] = [:]
         for (name, f) in files {
             f.buffer.withUnsafeBytes { f.hash.update($0) }

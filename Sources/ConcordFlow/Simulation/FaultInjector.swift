@@ -226,6 +226,8 @@ public struct FaultInjector {
             let run = try pick(kind, w) { $0.drafts.contains { $0.outcome == .published } }
             try graph.run("MATCH (r:WorkflowRun {id: $id}) SET r.contentStatus = 'none', r.publishedAt = NULL",
                           parameters: ["id": .string(run.id)])
+            // Published an hour ago, so the audit's grace does not take it for a publication still in flight.
+            try postgres.execute("UPDATE draft_content SET updated_at = updated_at - interval '1 hour' WHERE workflow_run_id = $1 AND status = 'published'", [run.id])
             record(kind, "draft.published-not-synced", run.drafts.first { $0.outcome == .published }!.draft.id, run.id)
 
         case .graphPublishedWithoutDraft:

@@ -1,0 +1,223 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// One inconsistency: a rule, the record it is about, and the evidence.
+public struct Finding: Sendable, Hashable {
+    public var id: String
+    public var rule: String
+    public var severity: Rule.Severity
+    public var store: String
+    public var key: String
+    public var workflowId: String?
+    public var message: String
+    public var evidence: JSON
+
+    public init(rule: Rule, key: String, workflowId: String?, evidence: JSON) {
+        id = Finding.id(rule: rule.id, key: key)
+        self.rule = rule.id
+        severity = rule.severity
+        store = rule.store
+        self.key = key
+        self.workflowId = workflowId.flatMap { $0.isEmpty ? nil : $0 }
+        self.evidence = evidence
+        message = Finding.render(rule.message, key: key, workflowId: self.workflowId, evidence: evidence)
+    }
+
+    /// A stable id: the same rule and key give the same id in every audit.
+    public static func id(rule: String, key: String) -> String {
+        String(SHA256.hex(rule + "\u{0}" + key).prefix(16))
+    }
+
+    /// Fills `{key}`, `{workflowId}` and `{evidence.path}` in a message template.
+    static func render(_ template: String, key: String, workflowId: String?, evidence: JSON) -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            let name = String(rest[rest.index(after: open)..<close])
+            switch name {
+            case "key": out += key
+            case "workflowId": out += workflowId ?? "(unknown run)"
+            default:
+                if name.hasPrefix("evidence.") {
+                    out += evidence.value(atPath: String(name.dropFirst(9)))?.textValue ?? "?"
+                } else {
+                    out += "{\(name)}"
+                }
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+
+    public var json: JSON {
+        ["id": .string(id), "rule": .string(rule), "severity": .string(severity.rawValue), "store": .string(store),
+         "key": .string(key), "workflowId": workflowId.map(JSON.string) ?? .null, "message": .string(message), "evidence": evidence]
+    }
+}
+
+/// The rows a selection keeps: the results of its expressions per record.
+final class Consumer: @unchecked Sendable {
+    struct Row {
+        var key: JSON
+        var workflowId: JSON
+        var report: JSON
+        var roles: [JSON]
+        var values: [JSON]
+    }
+
+    let selection: Selection
+    let roleNames: [String]
+    let roleExprs: [Expr]
+    let valueExprs: [Expr]
+    /// For schema checks: the validation, run as records arrive; only failures are kept.
+    let validate: ((JSON) -> String?)?
+    var rows: [Row] = []
+    var seen = 0
+
+    init(_ s: Selection, validate: ((JSON) -> String?)? = nil) {
+        selection = s
+        roleNames = s.roles.keys.sorted()
+        roleExprs = roleNames.map { s.roles[$0]! }
+        valueExprs = s.values.map(\.expr)
+        self.validate = validate
+    }
+
+    func role(_ row: Row, _ name: String) -> JSON {
+        guard let i = roleNames.firstIndex(of: name) else { return .null }
+        return row.roles[i]
+    }
+
+    /// The row's named values (plus key and workflowId) as one object, for expressions and evidence.
+    func object(_ row: Row) -> JSON {
+        var o: [String: JSON] = ["key": row.key]
+        if !row.workflowId.isNull { o["workflowId"] = row.workflowId }
+        for (i, v) in selection.values.enumerated() { o[v.name] = row.values[i] }
+        return .object(o)
+    }
+
+    func ingest(_ record: JSON, _ ctx: EvalContext) {
+        let slots = [record]
+        if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
+        seen += 1
+        var problem: JSON?
+        if let validate {
+            guard let p = validate(record) else { return }
+            problem = .string(p)
+        }
+        var values = valueExprs.map { $0.evaluate(slots, ctx) }
+        if let problem { values.append(problem) }
+        rows.append(Row(key: selection.key.evaluate(slots, ctx),
+                        workflowId: selection.workflowId?.evaluate(slots, ctx) ?? .null,
+                        report: selection.report?.evaluate(slots, ctx) ?? .null,
+                        roles: roleExprs.map { $0.evaluate(slots, ctx) },
+                        values: values))
+    }
+}
+
+/// Runs a rule set over datasets fed to it record by record.
+///
+/// Each selection evaluates its expressions as records arrive and keeps only
+/// the results, so memory holds keys and compared values, not whole records.
+/// Feed each dataset from one thread at a time (different datasets may be
+/// fed concurrently).
+public final class AuditEngine: @unchecked Sendable {
+    public let rules: RuleSet
+    public let context: EvalContext
+    struct CompiledCheck {
+        let rule: Rule
+        let check: Check
+        let consumers: [Consumer]
+    }
+    let compiled: [CompiledCheck]
+    let byDataset: [String: [Consumer]]
+    private var counts: [String: Int] = [:]
+    private let lock = NSLock()
+
+    public init(rules: RuleSet, context: EvalContext) {
+        self.rules = rules
+        self.context = context
+        var compiled: [CompiledCheck] = []
+        var byDataset: [String: [Consumer]] = [:]
+        for rule in rules.rules {
+            for check in rule.checks {
+                let consumers: [Consumer]
+                if case .schema(let sels, let value, let require, let asserts) = check {
+                    let ctx = context
+                    consumers = sels.map { s in
+                        Consumer(s) { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) }
+                    }
+                } else {
+                    consumers = check.selections.map { Consumer($0) }
+                }
+                for c in consumers { byDataset[c.selection.dataset, default: []].append(c) }
+                compiled.append(CompiledCheck(rule: rule, check: check, consumers: consumers))
+            }
+        }
+        self.compiled = compiled
+        self.byDataset = byDataset
+    }
+
+    /// The datasets the rules read.
+    public var datasets: Set<String> { Set(byDataset.keys) }
+
+    /// Feeds one record of `dataset`.
+    public func ingest(_ record: JSON, dataset: String) {
+        guard let consumers = byDataset[dataset] else { return }
+        for c in consumers { c.ingest(record, context) }
+    }
+
+    /// Records how many records a dataset had (for the report).
+    public func setCount(_ dataset: String, _ n: Int) {
+        lock.lock(); counts[dataset] = n; lock.unlock()
+    }
+
+    public var recordCounts: [String: Int] { lock.lock(); defer { lock.unlock() }; return counts }
+
+    /// Per rule: how many records it examined, and its findings.
+    public struct Result: Sendable {
+        public var findings: [Finding]
+        public var checked: [String: Int]
+    }
+
+    /// Runs every check over what was fed. Findings are unique per rule and key, sorted.
+    public func evaluate() -> Result {
+        var all: [String: Finding] = [:]
+        var checked: [String: Int] = [:]
+        for c in compiled {
+            checked[c.rule.id, default: 0] += c.consumers.reduce(0) { $0 + $1.seen }
+            for f in Checks.run(c.check, c.consumers, c.rule, context) {
+                let k = f.rule + "\u{0}" + f.key
+                if all[k] == nil { all[k] = f }
+            }
+        }
+        let findings = all.values.sorted { ($0.rule, $0.key) < ($1.rule, $1.key) }
+        return Result(findings: findings, checked: checked)
+    }
+
+    static func validate(_ value: JSON, _ require: [(path: [String], type: String)], _ asserts: [(expr: Expr, message: String)], _ ctx: EvalContext) -> String? {
+        guard case .object = value else {
+            return value.isNull ? "not JSON" : "a JSON \(value.typeName), not an object"
+        }
+        for (path, type) in require {
+            let v = value.value(atPath: path.joined(separator: "."))
+            let name = path.joined(separator: ".")
+            guard let v, !(v.isNull && type != "any") else { return "missing field \(name)" }
+            let ok: Bool
+            switch type {
+            case "string": ok = v.stringValue != nil
+            case "nonempty-string": ok = !(v.stringValue ?? "").isEmpty
+            case "integer": if case .int = v { ok = true } else { ok = false }
+            case "number": ok = v.doubleValue != nil
+            case "boolean": ok = v.boolValue != nil
+            case "object": ok = v.objectValue != nil
+            case "array": ok = v.arrayValue != nil
+            default: ok = true
+            }
+            if !ok { return "\(name) must be \(type == "nonempty-string" ? "a non-empty string" : "a(n) \(type)"), not \(v.typeName)" }
+        }
+        for a in asserts where !a.expr.evaluate([.null, value], ctx).truthy { return a.message }
+        return nil
+    }
+}

@@ -1,0 +1,104 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// Where records read from a store or a snapshot go: the audit engine, a
+/// snapshot writer, or both. Each dataset is fed from one thread at a time;
+/// different datasets may be fed concurrently.
+public protocol RecordSink: AnyObject, Sendable {
+    func append(_ record: JSON, to dataset: String) throws
+    /// Called once per dataset when it has been read completely.
+    func finished(_ dataset: String, records: Int) throws
+}
+
+extension AuditEngine: RecordSink {
+    public func append(_ record: JSON, to dataset: String) throws { ingest(record, dataset: dataset) }
+    public func finished(_ dataset: String, records: Int) throws { setCount(dataset, records) }
+}
+
+extension SnapshotWriter: RecordSink {
+    public func finished(_ dataset: String, records: Int) throws { try touch(dataset) }
+}
+
+/// Feeds several sinks.
+public final class TeeSink: RecordSink {
+    let sinks: [any RecordSink]
+    public init(_ sinks: [any RecordSink]) { self.sinks = sinks }
+    public func append(_ record: JSON, to dataset: String) throws { for s in sinks { try s.append(record, to: dataset) } }
+    public func finished(_ dataset: String, records: Int) throws { for s in sinks { try s.finished(dataset, records: records) } }
+}
+
+/// Records per second per store on a terminal; nothing when stderr is not one.
+public final class ReadProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+    private let started = Date()
+    private var lastPrint = Date.distantPast
+    public let enabled: Bool
+
+    public init(enabled: Bool = isatty(2) == 1) { self.enabled = enabled }
+
+    public func add(_ store: String, _ n: Int = 1) {
+        guard enabled else { return }
+        lock.lock()
+        counts[store, default: 0] += n
+        let now = Date()
+        let due = now.timeIntervalSince(lastPrint) > 0.5
+        if due { lastPrint = now }
+        let snapshot = counts
+        lock.unlock()
+        if due { render(snapshot, now) }
+    }
+
+    private func render(_ counts: [String: Int], _ now: Date) {
+        let secs = max(now.timeIntervalSince(started), 0.001)
+        let text = counts.keys.sorted().map { "\($0) \(counts[$0]!) (\(Int(Double(counts[$0]!) / secs))/s)" }.joined(separator: "  ")
+        FileHandle.standardError.write(Data(("\r\u{1B}[2Kreading: " + text).utf8))
+    }
+
+    public func done() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
+
+/// Reads a snapshot directory into a sink, two datasets at a time.
+public enum SnapshotSource {
+    public static func read(_ snapshot: Snapshot, datasets: Set<String>, into sink: any RecordSink) throws {
+        let names = datasets.sorted()
+        let missing = names.filter { !snapshot.datasets.contains($0) }
+        if !missing.isEmpty {
+            throw ConcordError(.invalidInput, "the snapshot in \(snapshot.directory.path) lacks dataset(s) the rules read: \(missing.joined(separator: ", "))")
+        }
+        let errors = LockedErrors()
+        let next = LockedCounter()
+        DispatchQueue.concurrentPerform(iterations: min(2, max(names.count, 1))) { _ in
+            while let i = next.take(limit: names.count) {
+                do {
+                    let n = try snapshot.read(names[i]) { try sink.append($0, to: names[i]) }
+                    try sink.finished(names[i], records: n)
+                } catch { errors.add(error) }
+            }
+        }
+        if let e = errors.first { throw e }
+    }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take(limit: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
+    }
+}
+
+public final class LockedErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [Error] = []
+    public init() {}
+    public func add(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
+    public var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
+}

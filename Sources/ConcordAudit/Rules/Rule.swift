@@ -1,0 +1,171 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// A set of records a check reads: a dataset, a filter, and expressions
+/// evaluated on each record as it is read (so only their results are kept).
+public struct Selection: Sendable {
+    public var dataset: String
+    public var filter: Expr?
+    /// The record's key for joins and for the finding.
+    public var key: Expr
+    public var workflowId: Expr?
+    /// The key a finding reports, when it is not `key` (e.g. a draft's id while joining on its run).
+    public var report: Expr?
+    /// Role expressions a check kind needs (`from`, `to`, `group`, `sort`, `value`, `pick`, `distinct`, `age`).
+    public var roles: [String: Expr]
+    /// Named values kept for comparisons and evidence.
+    public var values: [(name: String, expr: Expr)]
+}
+
+/// What a rule checks: one of the generic kinds.
+public enum Check: Sendable {
+    /// A record of `from` whose key is in none of `absentFrom` (and in every `presentIn`).
+    case missing(from: [Selection], absentFrom: [Selection], presentIn: [Selection])
+    /// A key that occurs more than once (or with more than one distinct `distinct` value).
+    case duplicate([Selection])
+    /// Along edges: a child whose `value` is less than its parent's.
+    case orderAlong(edges: Selection, nodes: [Selection])
+    /// Within a group sorted by `sort`: a record whose `value` is less than an earlier one's.
+    case orderWithin(Selection)
+    /// Records of `left` and `right` with the same key that disagree.
+    case compare(left: Selection, right: Selection, fields: [String], differs: Expr?, reportRight: Bool)
+    /// Every record that passes the filter (`stale` adds an age condition).
+    case filter([Selection])
+    /// A record whose `value` lacks required fields or fails an assertion.
+    case schema(in: [Selection], value: Expr, require: [(path: [String], type: String)], asserts: [(expr: Expr, message: String)])
+    /// A cycle along edges; keyed by the smallest key on it.
+    case cycle(edges: Selection)
+    /// A group whose `sort` values are not contiguous from `start`.
+    case sequence(Selection, start: Int64)
+
+    public var kind: String {
+        switch self {
+        case .missing: "missing"
+        case .duplicate: "duplicate"
+        case .orderAlong, .orderWithin: "order"
+        case .compare: "compare"
+        case .filter: "filter"
+        case .schema: "schema"
+        case .cycle: "cycle"
+        case .sequence: "sequence"
+        }
+    }
+
+    public var selections: [Selection] {
+        switch self {
+        case .missing(let a, let b, let c): a + b + c
+        case .duplicate(let s), .filter(let s): s
+        case .orderAlong(let e, let n): [e] + n
+        case .orderWithin(let s), .cycle(let s), .sequence(let s, _): [s]
+        case .compare(let l, let r, _, _, _): [l, r]
+        case .schema(let s, _, _, _): s
+        }
+    }
+}
+
+/// One rule of the catalog, read from its YAML file.
+public struct Rule: Sendable {
+    public enum Severity: String, Sendable, CaseIterable, Comparable {
+        case info, warning, error
+        public var rank: Int { Severity.allCases.firstIndex(of: self)! }
+        public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+    }
+
+    public var id: String
+    public var severity: Severity
+    public var description: String
+    public var store: String
+    public var message: String
+    public var kinds: [String]
+    public var checks: [Check]
+    /// The repair the rule calls for (used by `concord plan`), as written.
+    public var repair: JSON
+    public var file: String
+    public var line: Int
+}
+
+/// A loaded, validated rule set with its datasets.
+public struct RuleSet: Sendable {
+    public var rules: [Rule]
+    public var datasets: DatasetCatalog
+    /// sha256 over the rule and dataset files, in name order.
+    public var digest: String
+
+    /// The datasets the rules read.
+    public var usedDatasets: Set<String> { Set(rules.flatMap { $0.checks.flatMap { $0.selections.map(\.dataset) } }) }
+
+    /// Loads every `*.yaml` / `*.yml` in `directory` (`datasets.yaml` holds
+    /// the datasets, every other file one rule). Throws a usage error
+    /// listing every problem as `file:line:col: message`.
+    public static func load(directory: URL) throws -> RuleSet {
+        let (set, diagnostics) = check(directory: directory)
+        if !diagnostics.isEmpty {
+            throw ConcordError(.usage, "the rules in \(directory.path) have \(diagnostics.count) problem(s):\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        return set
+    }
+
+    /// Loads and validates, returning every problem found.
+    public static func check(directory: URL) -> (RuleSet, [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        var digest = SHA256()
+        guard fm.fileExists(atPath: directory.path) else {
+            return (RuleSet(rules: [], datasets: DatasetCatalog(specs: [:]), digest: ""),
+                    [Diagnostic(file: directory.path, line: 1, column: 1, message: "no such rules directory")])
+        }
+        func read(_ name: String) -> String? {
+            let path = directory.appendingPathComponent(name).path
+            guard let data = fm.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                diagnostics.append(Diagnostic(file: path, line: 1, column: 1, message: "cannot read the file as UTF-8"))
+                return nil
+            }
+            digest.update(name)
+            digest.update([0])
+            digest.update(text)
+            digest.update([0])
+            return text
+        }
+        let datasetsFile = names.first { $0 == "datasets.yaml" || $0 == "datasets.yml" }
+        var catalog = DatasetCatalog(specs: [:])
+        if let datasetsFile, let text = read(datasetsFile) {
+            catalog = DatasetCatalog.load(text: text, file: directory.appendingPathComponent(datasetsFile).path, diagnostics: &diagnostics)
+        } else if datasetsFile == nil {
+            diagnostics.append(Diagnostic(file: directory.appendingPathComponent("datasets.yaml").path, line: 1, column: 1, message: "missing: the datasets the rules read are declared here"))
+        }
+        var rules: [Rule] = []
+        var seen: [String: String] = [:]
+        for name in names where name != datasetsFile {
+            guard let text = read(name) else { continue }
+            let path = directory.appendingPathComponent(name).path
+            let compiler = RuleCompiler(file: path, datasets: catalog)
+            if let rule = compiler.compile(text) {
+                if let other = seen[rule.id] {
+                    diagnostics.append(Diagnostic(file: path, line: rule.line, column: 1, message: "rule id '\(rule.id)' is also defined in \(other)"))
+                } else {
+                    seen[rule.id] = path
+                    rules.append(rule)
+                }
+            }
+            diagnostics += compiler.y.diagnostics
+        }
+        if names.filter({ $0 != datasetsFile }).isEmpty {
+            diagnostics.append(Diagnostic(file: directory.path, line: 1, column: 1, message: "no rule files (*.yaml)"))
+        }
+        return (RuleSet(rules: rules.sorted { $0.id < $1.id }, datasets: catalog, digest: digest.hexDigest()), diagnostics)
+    }
+
+    /// Only the rules whose ids are in `ids` (all when empty); unknown ids are a usage error.
+    public func selecting(_ ids: [String]) throws -> RuleSet {
+        guard !ids.isEmpty else { return self }
+        let known = Set(rules.map(\.id))
+        if let unknown = ids.first(where: { !known.contains($0) }) {
+            throw ConcordError(.usage, "unknown rule '\(unknown)' (see `concord rules list`)")
+        }
+        var copy = self
+        copy.rules = rules.filter { ids.contains($0.id) }
+        return copy
+    }
+}

@@ -1,0 +1,277 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+import Yams
+
+/// Turns one rule file into a `Rule`, reporting every problem with its position.
+final class RuleCompiler {
+    let y: YAMLReader
+    let datasets: DatasetCatalog
+
+    init(file: String, datasets: DatasetCatalog) {
+        y = YAMLReader(file: file)
+        self.datasets = datasets
+    }
+
+    static let severities = Rule.Severity.allCases.map(\.rawValue)
+    static let stores = ["postgres", "redis", "graph"]
+    static let requireTypes: Set<String> = ["string", "nonempty-string", "integer", "number", "boolean", "object", "array", "any"]
+
+    func compile(_ text: String) -> Rule? {
+        guard let rootNode = y.compose(text) else { return nil }
+        guard let root = y.mapping(rootNode, "a rule file", allowed: ["version", "id", "severity", "store", "description", "message", "check", "checks", "repair"]) else { return nil }
+        if root["version"]?.int != 1 {
+            y.error(at: root["version"] ?? rootNode, root["version"] == nil ? "missing version (this engine reads version 1)" : "unsupported rule format version '\(root["version"]?.scalar?.string ?? "")'; this engine reads version 1")
+        }
+        let id = y.string(root["id"], "id", parent: rootNode) ?? ""
+        if !id.isEmpty, !id.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) {
+            y.error(at: root["id"], "id may hold letters, digits, '.', '_' and '-'")
+        }
+        let sevText = y.string(root["severity"], "severity", parent: rootNode) ?? "error"
+        let severity = Rule.Severity(rawValue: sevText)
+        if severity == nil { y.error(at: root["severity"], "unknown severity '\(sevText)' (\(Self.severities.joined(separator: ", ")))") }
+        let store = y.string(root["store"], "store", parent: rootNode) ?? ""
+        if !store.isEmpty, !Self.stores.contains(store) { y.error(at: root["store"], "unknown store '\(store)' (\(Self.stores.joined(separator: ", ")))") }
+        let description = y.string(root["description"], "description", parent: rootNode) ?? ""
+        let message = y.string(root["message"], "message", required: false) ?? description
+        var repair: JSON = .null
+        if let r = root["repair"] {
+            repair = Self.json(r)
+            if repair["action"]?.stringValue == nil { y.error(at: r, "repair needs an action (e.g. replay-event, manual)") }
+        } else {
+            y.error(at: rootNode, "missing repair (the action a plan takes; 'manual' when none is safe)")
+        }
+        var checks: [Check] = []
+        var kinds: [String] = []
+        let checkNodes: [Node]
+        if let c = root["check"] { checkNodes = [c] } else if let c = root["checks"] { checkNodes = y.list(c) } else {
+            y.error(at: rootNode, "missing check")
+            checkNodes = []
+        }
+        for node in checkNodes {
+            if let (kind, check) = compileCheck(node) {
+                kinds.append(kind)
+                checks.append(check)
+            }
+        }
+        guard !id.isEmpty, let severity, !checks.isEmpty else { return nil }
+        return Rule(id: id, severity: severity, description: description, store: store, message: message,
+                    kinds: kinds, checks: checks, repair: repair, file: y.file, line: rootNode.mark?.line ?? 1)
+    }
+
+    static func json(_ node: Node) -> JSON {
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if let i = Int64(s.string) { return .int(i) }
+                if s.string == "true" { return true }
+                if s.string == "false" { return false }
+                if s.string == "null" || s.string == "~" { return .null }
+            }
+            return .string(s.string)
+        case .mapping(let m):
+            var o: [String: JSON] = [:]
+            for (k, v) in m { o[k.scalar?.string ?? ""] = json(v) }
+            return .object(o)
+        case .sequence(let seq): return .array(seq.map(json))
+        case .alias: return .null
+        }
+    }
+
+    // MARK: Checks
+
+    func compileCheck(_ node: Node) -> (String, Check)? {
+        guard let m = y.mapping(node, "check") else { return nil }
+        guard let kind = y.string(m["kind"], "kind", parent: node) else { return nil }
+        func keys(_ allowed: Set<String>) -> Bool {
+            var ok = true
+            for (k, _) in m where !allowed.contains(k) && k != "kind" {
+                y.error(at: node.mapping?.first { $0.key.scalar?.string == k }?.key, "unknown key '\(k)' for kind \(kind) (allowed: \(allowed.sorted().joined(separator: ", ")))")
+                ok = false
+            }
+            return ok
+        }
+        func required(_ k: String) -> Node? {
+            guard let n = m[k] else { y.error(at: node, "kind \(kind) needs '\(k)'"); return nil }
+            return n
+        }
+        func sels(_ k: String, roles: Set<String> = [], requiredRoles: Set<String> = []) -> [Selection] {
+            guard let n = required(k) else { return [] }
+            return y.list(n).compactMap { selection($0, roles: roles, required: requiredRoles) }
+        }
+        switch kind {
+        case "missing", "reference":
+            _ = keys(kind == "missing" ? ["from", "absentFrom", "presentIn"] : ["from", "to"])
+            if kind == "reference" {
+                var from = sels("from", roles: ["field"], requiredRoles: ["field"])
+                for i in from.indices {
+                    from[i].report = from[i].report ?? from[i].key
+                    if let f = from[i].roles["field"] { from[i].key = f }
+                }
+                return (kind, .missing(from: from, absentFrom: sels("to"), presentIn: []))
+            }
+            let present = m["presentIn"] == nil ? [] : sels("presentIn")
+            return (kind, .missing(from: sels("from"), absentFrom: sels("absentFrom"), presentIn: present))
+        case "duplicate":
+            _ = keys(["in"])
+            return (kind, .duplicate(sels("in", roles: ["distinct"])))
+        case "order":
+            _ = keys(["along", "within"])
+            if let along = m["along"] {
+                guard let a = y.mapping(along, "along", allowed: ["edges", "nodes"]) else { return nil }
+                guard let e = a["edges"], let n = a["nodes"] else { y.error(at: along, "along needs edges and nodes"); return nil }
+                guard let edges = selection(e, roles: ["from", "to"], required: ["from", "to"], keyed: false) else { return nil }
+                let nodes = y.list(n).compactMap { selection($0, roles: ["value"], required: ["value"]) }
+                return (kind, .orderAlong(edges: edges, nodes: nodes))
+            }
+            guard let w = required("within"), let s = selection(w, roles: ["group", "sort", "value"], required: ["group", "sort", "value"]) else { return nil }
+            return (kind, .orderWithin(s))
+        case "compare":
+            _ = keys(["left", "right", "fields", "differs", "report"])
+            guard let l = required("left"), let r = required("right"),
+                let left = selection(l, roles: ["pick"]), let right = selection(r, roles: ["pick"])
+            else { return nil }
+            let fields = y.list(m["fields"]).compactMap { $0.scalar?.string }
+            for f in fields {
+                for (side, s) in [("left", left), ("right", right)] where !s.values.contains(where: { $0.name == f }) {
+                    y.error(at: m["fields"], "field '\(f)' is not among the \(side) side's values (\(s.values.map(\.name).joined(separator: ", ")))")
+                }
+            }
+            var differs: Expr?
+            if let d = m["differs"] {
+                differs = expr(d, bindings: ["left", "right"], implicit: false, sides: [left, right])
+            }
+            if fields.isEmpty && differs == nil { y.error(at: node, "compare needs fields or differs") }
+            let report = m["report"]?.scalar?.string ?? "left"
+            if report != "left" && report != "right" { y.error(at: m["report"], "report must be left or right") }
+            return (kind, .compare(left: left, right: right, fields: fields, differs: differs, reportRight: report == "right"))
+        case "filter", "stale":
+            _ = keys(kind == "filter" ? ["in"] : ["in", "olderThan"])
+            var s = sels("in", roles: kind == "stale" ? ["age"] : [], requiredRoles: kind == "stale" ? ["age"] : [])
+            if kind == "stale" {
+                let limit = m["olderThan"].flatMap { expr($0, dataset: nil) } ?? .grace
+                for i in s.indices {
+                    let cond = Expr.binary(.gt, .call(.age, [s[i].roles["age"]!]), limit)
+                    s[i].filter = s[i].filter.map { .binary(.and, $0, cond) } ?? cond
+                }
+            }
+            return (kind, .filter(s))
+        case "schema":
+            _ = keys(["in", "value", "require", "assert"])
+            let s = sels("in")
+            guard let v = required("value") else { return nil }
+            let value = s.first.flatMap { expr(v, dataset: datasets[$0.dataset]) } ?? expr(v, dataset: nil)
+            var req: [(path: [String], type: String)] = []
+            if let r = y.mapping(m["require"], "require") {
+                for (path, t) in r.sorted(by: { $0.key < $1.key }) {
+                    let type = t.scalar?.string ?? ""
+                    if !Self.requireTypes.contains(type) { y.error(at: t, "unknown type '\(type)' (\(Self.requireTypes.sorted().joined(separator: ", ")))") }
+                    req.append((path.split(separator: ".").map(String.init), type))
+                }
+            }
+            var asserts: [(expr: Expr, message: String)] = []
+            for a in y.list(m["assert"]) {
+                guard let am = y.mapping(a, "assert", allowed: ["expr", "message"]), let en = am["expr"] else { y.error(at: a, "assert needs expr and message"); continue }
+                if let e = expr(en, bindings: ["value"], implicit: false, sides: []) {
+                    asserts.append((e, am["message"]?.scalar?.string ?? "fails \(en.scalar?.string ?? "")"))
+                }
+            }
+            guard let value else { return nil }
+            return (kind, .schema(in: s, value: value, require: req, asserts: asserts))
+        case "cycle":
+            _ = keys(["edges"])
+            guard let e = required("edges"), let s = selection(e, roles: ["from", "to"], required: ["from", "to"], keyed: false) else { return nil }
+            return (kind, .cycle(edges: s))
+        case "sequence":
+            _ = keys(["in", "start"])
+            guard let i = required("in"), let s = selection(i, roles: ["group", "sort"], required: ["group", "sort"], keyed: false) else { return nil }
+            return (kind, .sequence(s, start: Int64(m["start"]?.int ?? 1)))
+        default:
+            y.error(at: m["kind"], "unknown check kind '\(kind)' (missing, reference, duplicate, order, compare, filter, stale, schema, cycle, sequence)")
+            return nil
+        }
+    }
+
+    // MARK: Selections and expressions
+
+    func selection(_ node: Node, roles: Set<String> = [], required: Set<String> = [], keyed: Bool = true) -> Selection? {
+        let allowed = Set<String>(["dataset", "where", "key", "workflowId", "report", "values"]).union(roles)
+        guard let m = y.mapping(node, "selection", allowed: allowed) else { return nil }
+        guard let name = y.string(m["dataset"], "dataset", parent: node) else { return nil }
+        let spec = datasets[name]
+        if spec == nil {
+            y.error(at: m["dataset"], "unknown dataset '\(name)' (declared: \(datasets.specs.keys.sorted().joined(separator: ", ")))")
+        }
+        var ok = spec != nil
+        func e(_ k: String) -> Expr? {
+            guard let n = m[k] else { return nil }
+            let x = expr(n, dataset: spec)
+            if x == nil { ok = false }
+            return x
+        }
+        let key: Expr
+        if let k = m["key"] { key = e("key") ?? .literal(.null); _ = k } else if keyed {
+            y.error(at: node, "selection needs key")
+            return nil
+        } else {
+            key = .literal(.null)
+        }
+        var roleExprs: [String: Expr] = [:]
+        for r in roles {
+            if m[r] != nil { roleExprs[r] = e(r) } else if required.contains(r) { y.error(at: node, "selection needs '\(r)'"); ok = false }
+        }
+        var values: [(name: String, expr: Expr)] = []
+        if let v = y.mapping(m["values"], "values") {
+            for (k, n) in v.sorted(by: { $0.key < $1.key }) {
+                if let x = expr(n, dataset: spec) { values.append((k, x)) } else { ok = false }
+            }
+        }
+        guard ok else { return nil }
+        return Selection(dataset: name, filter: e("where"), key: key, workflowId: e("workflowId"), report: e("report"), roles: roleExprs, values: values)
+    }
+
+    /// Compiles an expression over one dataset's records, checking paths against its fields.
+    func expr(_ node: Node, dataset: DatasetSpec?) -> Expr? {
+        guard let text = node.scalar?.string else { y.error(at: node, "expected an expression"); return nil }
+        do {
+            let e = try Expr.parse(text, bindings: [], implicitRecord: true)
+            if let dataset, !dataset.fields.isEmpty {
+                for (_, path) in e.paths where !dataset.fields.contains(path[0]) {
+                    let offset = Self.offset(of: path.joined(separator: "."), in: text)
+                    y.error(at: node, "unknown field '\(path[0])' in dataset \(dataset.name) (fields: \(dataset.fields.sorted().joined(separator: ", ")))", offset: offset)
+                    return nil
+                }
+            }
+            return e
+        } catch {
+            y.error(at: node, "bad expression: \(error.message)", offset: error.offset)
+            return nil
+        }
+    }
+
+    /// Compiles an expression over named bindings (`left.x`), checking value names.
+    func expr(_ node: Node, bindings: [String], implicit: Bool, sides: [Selection]) -> Expr? {
+        guard let text = node.scalar?.string else { y.error(at: node, "expected an expression"); return nil }
+        do {
+            let e = try Expr.parse(text, bindings: bindings, implicitRecord: implicit)
+            for (slot, path) in e.paths where slot >= 1 && slot <= sides.count {
+                let names = ["key", "workflowId"] + sides[slot - 1].values.map(\.name)
+                if let first = path.first, !names.contains(first) {
+                    y.error(at: node, "'\(bindings[slot - 1]).\(first)' is not a value of the \(bindings[slot - 1]) side (values: \(names.joined(separator: ", ")))",
+                            offset: Self.offset(of: "\(bindings[slot - 1]).\(first)", in: text))
+                    return nil
+                }
+                if path.isEmpty { y.error(at: node, "use \(bindings[slot - 1]).<value>"); return nil }
+            }
+            return e
+        } catch {
+            y.error(at: node, "bad expression: \(error.message)", offset: error.offset)
+            return nil
+        }
+    }
+
+    static func offset(of needle: String, in text: String) -> Int {
+        guard let r = text.range(of: needle) else { return 0 }
+        return text.distance(from: text.startIndex, to: r.lowerBound)
+    }
+}

@@ -1,0 +1,66 @@
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+extension Auditor {
+    /// Audits the live stores: reads them (optionally writing a snapshot on
+    /// the way), runs the rules, and — with `recheck` — re-reads each
+    /// candidate finding's records by point lookups and keeps only the
+    /// findings the fresh records still show (drops what healed meanwhile).
+    public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, snapshot: SnapshotWriter? = nil) throws -> AuditReport {
+        let started = Date()
+        let now = request.nowMs ?? Int64(started.timeIntervalSince1970 * 1000)
+        let ctx = EvalContext(now: now, grace: request.graceMs)
+        let engine = AuditEngine(rules: request.rules, context: ctx)
+        let sink: any RecordSink = snapshot.map { TeeSink([engine, $0]) } ?? engine
+        let t0 = Date()
+        let reads = try reader.read(request.datasets, into: sink)
+        if let snapshot {
+            for (store, r) in reads { snapshot.setStore(store, readAt: r.readAt, watermark: r.watermark) }
+            try snapshot.finish(createdAt: started, extra: ["evaluatedAt": .int(now)])
+        }
+        let t1 = Date()
+        var result = engine.evaluate()
+        let t2 = Date()
+        var recheckInfo: JSON = ["performed": false]
+        if recheck, !result.findings.isEmpty {
+            let candidates = request.partition.map { p in result.findings.filter(p.contains) } ?? result.findings
+            let confirmed = try recheckFindings(candidates, reader: reader, request, ctx)
+            let dropped = candidates.filter { !confirmed.contains($0.id) }
+            result.findings = candidates.filter { confirmed.contains($0.id) }
+            recheckInfo = ["performed": true, "candidates": .int(Int64(candidates.count)), "healed": .int(Int64(dropped.count)),
+                           "healedFindings": .array(dropped.prefix(100).map { ["rule": .string($0.rule), "key": .string($0.key)] })]
+        } else if recheck {
+            recheckInfo = ["performed": true, "candidates": 0, "healed": 0]
+        }
+        let t3 = Date()
+        let stores = Dictionary(uniqueKeysWithValues: reads.map { ($0.key, $0.value.json) })
+        return report(request, result, started: started, now: now, source: "live", stores: stores, recheck: recheckInfo,
+                      timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
+    }
+
+    /// The ids of `candidates` that a fresh point read of their records still shows.
+    static func recheckFindings(_ candidates: [Finding], reader: LiveReader, _ request: AuditRequest, _ ctx: EvalContext) throws -> Set<String> {
+        var confirmed: Set<String> = []
+        let batch = 500
+        var start = 0
+        while start < candidates.count {
+            let slice = candidates[start..<min(start + batch, candidates.count)]
+            start += slice.count
+            var runs: Set<String> = [], ids: Set<String> = []
+            for f in slice {
+                ids.insert(f.key)
+                if let w = f.workflowId { runs.insert(w) }
+                for m in f.evidence["members"]?.arrayValue ?? [] { if let s = m.stringValue { ids.insert(s) } }
+                if let p = f.evidence["parent"]?.stringValue { ids.insert(p) }
+                if let l = f.evidence["lookedUp"]?.stringValue { ids.insert(l); runs.insert(l) }
+            }
+            let engine = AuditEngine(rules: try request.rules.selecting(Array(Set(slice.map(\.rule)))), context: ctx)
+            try reader.lookup(request.datasets.filter { engine.datasets.contains($0.name) }, runs: runs, ids: ids, into: engine)
+            let still = Set(engine.evaluate().findings.map(\.id))
+            for f in slice where still.contains(f.id) { confirmed.insert(f.id) }
+        }
+        return confirmed
+    }
+}

@@ -1,0 +1,95 @@
+import ConcordAudit
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+extension LiveReader {
+    /// Point lookups for the recheck: every record of `specs` that belongs to
+    /// one of `runs` or has one of `ids`, by each dataset's `lookup` fields.
+    /// Lists (the queues) are read whole, in one MULTI so an entry moving
+    /// from one to the other is not seen twice.
+    public func lookup(_ specs: [DatasetSpec], runs: Set<String>, ids: Set<String>, into sink: any RecordSink) throws {
+        let runList = runs.sorted(), idList = ids.sorted()
+        var lists: [(DatasetSpec, String, String)] = []
+        for spec in specs {
+            var n = 0
+            func emit(_ r: JSON) throws { try sink.append(r, to: spec.name); n += 1 }
+            let runFields = spec.lookup["run"] ?? [], idFields = spec.lookup["id"] ?? []
+            switch spec.source {
+            case .redisStream(let pattern, let field, let name):
+                guard !runFields.isEmpty else { break }
+                for run in runList {
+                    let key = pattern.key(run)
+                    var seq = 0
+                    try redis.xrange(key, batch: pageSize) { entries in
+                        for e in entries { try emit(Self.streamRecord(key, pattern, e, seq, field, name)); seq += 1 }
+                    }
+                }
+            case .redisHash(let pattern):
+                guard !runFields.isEmpty, !runList.isEmpty else { break }
+                let keys = runList.map(pattern.key)
+                for (key, fields) in zip(keys, try redis.hgetall(keys)) where !fields.isEmpty {
+                    try emit(Self.hashRecord(key, pattern, fields))
+                }
+            case .redisZSet(let key):
+                guard !idFields.isEmpty, !idList.isEmpty else { break }
+                let replies = try redis.pipeline(idList.map { ["ZSCORE", key, $0] })
+                for (id, r) in zip(idList, replies) {
+                    if let s = r.string, let score = Double(s) { try emit(Self.zsetRecord(key, id, score)) }
+                }
+            case .redisList(let key, let name):
+                lists.append((spec, key, name))
+                continue
+            case .graphLabel(let label):
+                let conds = try idFields.map { "n.\(try Self.name($0)) IN $ids" } + runFields.map { "n.\(try Self.name($0)) IN $runs" }
+                guard !conds.isEmpty else { break }
+                try graph.stream("MATCH (n:\(try Self.name(label))) WHERE \(conds.joined(separator: " OR ")) RETURN properties(n)",
+                                 parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
+                                 readOnly: true, fetchSize: pageSize) { try emit($0[0].json) }
+            case .graphRelationship(let type, let endpoints):
+                func cond(_ path: String, _ param: String) throws -> String {
+                    let parts = path.split(separator: ".").map(String.init)
+                    guard parts.count == 2, parts[0] == "from" || parts[0] == "to" else {
+                        throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property> or to.<property>")
+                    }
+                    return "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1])) IN $\(param)"
+                }
+                let conds = try idFields.map { try cond($0, "ids") } + runFields.map { try cond($0, "runs") }
+                guard !conds.isEmpty else { break }
+                let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(conds.joined(separator: " OR ")) RETURN id(r) AS k, \(try Self.endpointColumns(endpoints))"
+                try graph.stream(q, parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
+                                 readOnly: true, fetchSize: pageSize) { try emit(Self.edgeRecord(type, endpoints, $0)) }
+            case .postgresTable(let table):
+                var params: [String] = []
+                var conds: [String] = []
+                for (fields, values) in [(idFields, idList), (runFields, runList)] where !fields.isEmpty {
+                    params.append(Self.textArray(values))
+                    conds += fields.map { "\(postgres.quoteIdentifier($0))::text = ANY($\(params.count)::text[])" }
+                }
+                guard !conds.isEmpty else { break }
+                try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres)) WHERE \(conds.joined(separator: " OR "))", params) {
+                    try emit($0.jsonObject())
+                }
+            }
+            try sink.finished(spec.name, records: n)
+        }
+        if !lists.isEmpty {
+            let replies = try redis.transaction(lists.map { ["LRANGE", $0.1, 0, -1] }) ?? []
+            for ((spec, key, name), reply) in zip(lists, replies) {
+                let items = reply.array ?? []
+                for (i, item) in items.enumerated() {
+                    try sink.append(Self.parsed(item.bytes ?? [], as: name, into: ["key": .string(key), "index": .int(Int64(i))]), to: spec.name)
+                }
+                try sink.finished(spec.name, records: items.count)
+            }
+        }
+    }
+
+    /// A PostgreSQL text[] literal.
+    static func textArray(_ items: [String]) -> String {
+        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,258 @@
+import ConcordAudit
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+/// Reads the datasets of a rule set from the live stores, streaming each
+/// record to a sink: the three stores concurrently (a thread each),
+/// PostgreSQL inside one `REPEATABLE READ READ ONLY` transaction, Redis by
+/// `SCAN` and pipelined `XRANGE`/`LRANGE`/`ZRANGE`/`HGETALL` in batches, the
+/// graph by keyset pages. Also the recheck's point lookups.
+public final class LiveReader: @unchecked Sendable {
+    public let postgres: PostgresConnection
+    public let redis: RedisConnection
+    public let graph: any GraphStore
+    public var pageSize = 10_000
+    public var progress: ReadProgress?
+
+    public init(postgres: PostgresConnection, redis: RedisConnection, graph: any GraphStore) {
+        self.postgres = postgres
+        self.redis = redis
+        self.graph = graph
+    }
+
+    /// When and where each store was read.
+    public struct StoreRead: Sendable {
+        public var readAt: Date
+        public var finishedAt: Date
+        public var watermark: JSON
+        public var records: [String: Int]
+
+        public var json: JSON {
+            ["readAt": .string(Snapshot.rfc3339(readAt)), "seconds": .double((finishedAt.timeIntervalSince(readAt) * 1000).rounded() / 1000),
+             "watermark": watermark, "records": .object(records.mapValues { .int(Int64($0)) })]
+        }
+    }
+
+    /// Reads `specs` into `sink`; returns per store when it was read and its watermark.
+    public func read(_ specs: [DatasetSpec], into sink: any RecordSink) throws -> [String: StoreRead] {
+        let byStore = Dictionary(grouping: specs, by: \.store)
+        let stores = ["postgres", "redis", "graph"].filter { byStore[$0] != nil }
+        let errors = LockedErrors()
+        let results = LockedBox<[String: StoreRead]>([:])
+        DispatchQueue.concurrentPerform(iterations: stores.count) { i in
+            let store = stores[i]
+            do {
+                let r: StoreRead
+                switch store {
+                case "postgres": r = try readPostgres(byStore[store]!, sink)
+                case "redis": r = try readRedis(byStore[store]!, sink)
+                default: r = try readGraph(byStore[store]!, sink)
+                }
+                results.update { $0[store] = r }
+            } catch { errors.add(error) }
+        }
+        progress?.done()
+        if let e = errors.first { throw e }
+        return results.value
+    }
+
+    // MARK: PostgreSQL
+
+    func readPostgres(_ specs: [DatasetSpec], _ sink: any RecordSink) throws -> StoreRead {
+        let start = Date()
+        var counts: [String: Int] = [:]
+        let watermark: JSON = try postgres.transaction(isolation: .repeatableRead, readOnly: true) {
+            let w = try postgres.query("SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END, pg_current_snapshot()::text")
+            for spec in specs {
+                guard case .postgresTable(let table) = spec.source else { continue }
+                let n = try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres))") { row in
+                    try sink.append(row.jsonObject(), to: spec.name)
+                    progress?.add("postgres")
+                }
+                counts[spec.name] = n
+                try sink.finished(spec.name, records: n)
+            }
+            return ["lsn": w[0].string(0).map(JSON.string) ?? .null, "snapshot": w[0].string(1).map(JSON.string) ?? .null]
+        }
+        return StoreRead(readAt: start, finishedAt: Date(), watermark: watermark, records: counts)
+    }
+
+    static func qualified(_ table: String, _ pg: PostgresConnection) -> String {
+        table.split(separator: ".").map { pg.quoteIdentifier(String($0)) }.joined(separator: ".")
+    }
+
+    // MARK: Redis
+
+    func readRedis(_ specs: [DatasetSpec], _ sink: any RecordSink) throws -> StoreRead {
+        let start = Date()
+        let time = try redis.run("TIME").array?.compactMap(\.int) ?? []
+        let serverMs: JSON = time.count == 2 ? .int(time[0] * 1000 + time[1] / 1000) : .null
+        var counts: [String: Int] = [:]
+        for spec in specs {
+            var n = 0
+            func emit(_ record: JSON) throws {
+                try sink.append(record, to: spec.name)
+                n += 1
+                progress?.add("redis")
+            }
+            switch spec.source {
+            case .redisStream(let pattern, let field, let name):
+                try redis.scan(match: pattern.glob, count: 1000, type: "stream") { keys in
+                    try readStreams(keys, pattern, field, name, emit)
+                }
+            case .redisList(let key, let name):
+                var index = 0
+                try redis.lrange(key) { batch in
+                    for item in batch {
+                        try emit(Self.parsed(item.bytes ?? [], as: name, into: ["key": .string(key), "index": .int(Int64(index))]))
+                        index += 1
+                    }
+                }
+            case .redisZSet(let key):
+                try redis.zrange(key) { batch in
+                    for (member, score) in batch { try emit(Self.zsetRecord(key, member, score)) }
+                }
+            case .redisHash(let pattern):
+                try redis.scan(match: pattern.glob, count: 1000, type: "hash") { keys in
+                    let matching = keys.filter { pattern.match($0) != nil }
+                    for (key, fields) in zip(matching, try redis.hgetall(matching)) {
+                        try emit(Self.hashRecord(key, pattern, fields))
+                    }
+                }
+            default: continue
+            }
+            counts[spec.name] = n
+            try sink.finished(spec.name, records: n)
+        }
+        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["serverTimeMs": serverMs], records: counts)
+    }
+
+    func readStreams(_ keys: [String], _ pattern: KeyPattern, _ field: String, _ name: String, _ emit: (JSON) throws -> Void) throws {
+        let matching = keys.filter { pattern.match($0) != nil }
+        var i = 0
+        while i < matching.count {
+            let chunk = Array(matching[i..<min(i + 200, matching.count)])
+            i += chunk.count
+            let replies = try redis.pipeline(chunk.map { ["XRANGE", $0, "-", "+", "COUNT", pageSize] })
+            for (key, reply) in zip(chunk, replies) {
+                if let e = reply.errorMessage { throw ConcordError(.server, "Redis error reading \(key): \(e)", store: "redis") }
+                var entries = try RedisConnection.streamEntries(reply)
+                var seq = 0
+                while true {
+                    for entry in entries {
+                        try emit(Self.streamRecord(key, pattern, entry, seq, field, name))
+                        seq += 1
+                    }
+                    guard entries.count == pageSize, let last = entries.last else { break }
+                    entries = try RedisConnection.streamEntries(try redis.run("XRANGE", key, "(" + last.id, "+", "COUNT", pageSize))
+                }
+            }
+        }
+    }
+
+    static func parsed(_ bytes: [UInt8], as name: String, into base: [String: JSON]) -> JSON {
+        var o = base
+        if let v = try? JSON.parse(bytes) {
+            o[name] = v
+        } else {
+            o[name] = .null
+            o["raw"] = .string(String(decoding: bytes, as: UTF8.self))
+        }
+        return .object(o)
+    }
+
+    static func streamRecord(_ key: String, _ pattern: KeyPattern, _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> JSON {
+        var base: [String: JSON] = ["key": .string(key), pattern.capture: .string(pattern.match(key) ?? ""),
+                                    "entry": .string(entry.id), "seq": .int(Int64(seq))]
+        guard let bytes = entry.field(field) else {
+            base[name] = .null
+            base["raw"] = .null
+            return .object(base)
+        }
+        return parsed(bytes, as: name, into: base)
+    }
+
+    static func zsetRecord(_ key: String, _ member: String, _ score: Double) -> JSON {
+        let s: JSON = score.rounded() == score && abs(score) < 9e15 ? .int(Int64(score)) : .double(score)
+        return ["key": .string(key), "member": .string(member), "score": s]
+    }
+
+    static func hashRecord(_ key: String, _ pattern: KeyPattern, _ fields: [String: String]) -> JSON {
+        var o: [String: JSON] = fields.mapValues(JSON.string)
+        o["key"] = .string(key)
+        o[pattern.capture] = .string(pattern.match(key) ?? "")
+        return .object(o)
+    }
+
+    // MARK: Graph
+
+    func readGraph(_ specs: [DatasetSpec], _ sink: any RecordSink) throws -> StoreRead {
+        let start = Date()
+        var counts: [String: Int] = [:]
+        for spec in specs {
+            var n = 0
+            switch spec.source {
+            case .graphLabel(let label):
+                n = try graph.streamKeyset(
+                    "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after RETURN id(n) AS k, properties(n) AS p ORDER BY k LIMIT $limit",
+                    start: -1, pageSize: pageSize, key: { $0[0] }
+                ) { record in
+                    try sink.append(record[1].json, to: spec.name)
+                    progress?.add("graph")
+                }
+            case .graphRelationship(let type, let endpoints):
+                let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE id(r) > $after RETURN id(r) AS k, "
+                    + (try Self.endpointColumns(endpoints)) + " ORDER BY k LIMIT $limit"
+                n = try graph.streamKeyset(query, start: -1, pageSize: pageSize, key: { $0[0] }) { record in
+                    try sink.append(Self.edgeRecord(type, endpoints, record), to: spec.name)
+                    progress?.add("graph")
+                }
+            default: continue
+            }
+            counts[spec.name] = n
+            try sink.finished(spec.name, records: n)
+        }
+        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["engine": .string(graph.engine), "readAtMs": .int(Int64(start.timeIntervalSince1970 * 1000))], records: counts)
+    }
+
+    /// A label, relationship type or property name, back-quoted; refused if it holds a backtick.
+    static func name(_ s: String) throws -> String {
+        guard !s.isEmpty, !s.contains("`") else { throw ConcordError(.usage, "bad graph name '\(s)' in the dataset file") }
+        return "`\(s)`"
+    }
+
+    static func endpointColumns(_ endpoints: [String]) throws -> String {
+        var cols = ["labels(a) AS al", "labels(b) AS bl"]
+        for (i, p) in endpoints.enumerated() {
+            cols.append("a.\(try name(p)) AS a\(i)")
+            cols.append("b.\(try name(p)) AS b\(i)")
+        }
+        return cols.joined(separator: ", ")
+    }
+
+    static func edgeRecord(_ type: String, _ endpoints: [String], _ record: GraphRecord) -> JSON {
+        // Columns: k, al, bl, then a0, b0, a1, b1, …
+        func endpoint(_ labelColumn: Int, _ offset: Int) -> JSON {
+            var o: [String: JSON] = ["label": record[labelColumn].json[0] ?? .null]
+            for (i, p) in endpoints.enumerated() {
+                let v = record[3 + 2 * i + offset].json
+                if !v.isNull { o[p] = v }
+            }
+            return .object(o)
+        }
+        return ["type": .string(type), "from": endpoint(1, 0), "to": endpoint(2, 1)]
+    }
+}
+
+/// A value guarded by a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: T
+    init(_ v: T) { self.v = v }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
+}

@@ -1,0 +1,205 @@
+import ArgumentParser
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import ConcordLive
+import ConcordReports
+import Foundation
+
+/// Options shared by `audit` and `snapshot`: where the rules are.
+struct RulesOption: ParsableArguments {
+    @Option(name: .long, help: "The rules directory (rule files and datasets.yaml).")
+    var rules: String = "Rules"
+
+    func load() throws -> RuleSet { try RuleSet.load(directory: URL(fileURLWithPath: rules)) }
+}
+
+/// `concord audit`: snapshot the live stores (or read `--snapshot DIR`), run the rules, write reports.
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Audit the stores (or a snapshot) against the rules and write reports.",
+        discussion: """
+            Exit codes: 0 no finding at or above --fail-on (baseline findings do not count), 1 findings,
+            2 usage / rule / input error, 3 a store could not be reached or failed.
+            --partition I/N reports only the findings whose run id (or key, for a finding with no run)
+            hashes to partition I; the union of the N partition reports is the full report.
+            """)
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var rulesOption: RulesOption
+
+    @Option(name: .long, help: "Audit this snapshot directory instead of the live stores (no store is touched).")
+    var snapshot: String?
+
+    @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom.")
+    var format: String = "json,md,html"
+
+    @Option(name: .long, help: "Where reports go (timestamped names plus latest.*).")
+    var outputDir: String = "Reports"
+
+    @Option(name: .long, help: "Also write the JSON report to exactly this path.")
+    var jsonOutput: String?
+
+    @Option(name: .long, help: "Records younger than this are in flight, not missing or stuck (e.g. 5m, 30s, 0s).")
+    var grace: String = "5m"
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Re-read each candidate finding from the live stores and drop those that healed (live audits).")
+    var recheck = true
+
+    @Option(name: .long, help: "Exit 1 on new findings at or above: error, warning, info, never.")
+    var failOn: String = "error"
+
+    @Option(name: .long, help: "Findings in this baseline (or earlier report) are reported as known and do not fail the run.")
+    var baseline: String?
+
+    @Option(name: .long, help: "Write the current findings to this file as a baseline.")
+    var writeBaseline: String?
+
+    @Option(name: .long, help: "Audit partition I of N (I/N), e.g. 0/4.")
+    var partition: String?
+
+    @Option(name: .long, help: "Run only this rule (repeatable).")
+    var rule: [String] = []
+
+    @Option(name: .long, help: "Evaluate as of this time (epoch ms or RFC 3339); default now, or the snapshot's time.")
+    var now: String?
+
+    @Option(name: .long, help: "While auditing the live stores, also save what was read as a snapshot in this directory.")
+    var saveSnapshot: String?
+
+    func run() throws {
+        let rules = try rulesOption.load().selecting(rule)
+        let formats = try ReportFormat.parse(format)
+        let failLevel: Rule.Severity?
+        if failOn == "never" { failLevel = nil } else if let s = Rule.Severity(rawValue: failOn) { failLevel = s } else {
+            throw ConcordError(.usage, "bad --fail-on '\(failOn)': error, warning, info or never")
+        }
+        var request = AuditRequest(rules: rules, graceMs: try DurationText.milliseconds(grace))
+        request.partition = try partition.map(Partition.init(parsing:))
+        request.baseline = try baseline.map(Baseline.init(file:))
+        request.nowMs = try now.map(Self.parseTime)
+
+        let report: AuditReport
+        var trees: [String: [TreeNode]] = [:]
+        if let snapshot {
+            let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
+            report = try Auditor.audit(snapshot: snap, request)
+            let collector = TreeCollector(runs: Self.drillDownRuns(report))
+            if !collector.runs.isEmpty {
+                for d in ["graph.nodes", "graph.edges"] where snap.datasets.contains(d) {
+                    try snap.read(d) { try collector.append($0, to: d) }
+                }
+                trees = collector.trees
+            }
+        } else {
+            let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+            reader.progress = ReadProgress()
+            let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0)) }
+            report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
+            let runs = Self.drillDownRuns(report)
+            if !runs.isEmpty {
+                let collector = TreeCollector(runs: runs)
+                try reader.lookup(["graph.nodes", "graph.edges"].compactMap { rules.datasets[$0] }, runs: runs, ids: [], into: collector)
+                trees = collector.trees
+            }
+        }
+
+        let written = try ReportWriter.write(report, formats: formats, directory: URL(fileURLWithPath: outputDir), runTrees: trees)
+        if let jsonOutput {
+            let url = URL(fileURLWithPath: jsonOutput)
+            try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data((report.json().encodedPretty() + "\n").utf8).write(to: url, options: .atomic)
+        }
+        if let writeBaseline {
+            try Data((Baseline.json(report.findings).encodedPretty() + "\n").utf8).write(to: URL(fileURLWithPath: writeBaseline), options: .atomic)
+        }
+        Output.line(Self.summary(report))
+        for path in written { Output.line("  \(path)") }
+        if let jsonOutput { Output.line("  \(jsonOutput)") }
+        if report.fails(at: failLevel) { throw ExitCode(1) }
+    }
+
+    /// The runs drawn in the HTML drill-down: those with the most findings, at most 50.
+    static func drillDownRuns(_ r: AuditReport) -> Set<String> {
+        let counts = Dictionary(grouping: r.findings.compactMap(\.workflowId), by: { $0 }).mapValues(\.count)
+        return Set(counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(50).map(\.key))
+    }
+
+    static func summary(_ r: AuditReport) -> String {
+        let sev = Rule.Severity.allCases.reversed().map { s in "\(r.findings.filter { $0.severity == s }.count) \(s.rawValue)" }.joined(separator: ", ")
+        var line = "\(r.auditId): \(r.findings.count) finding(s) (\(sev))"
+        if !r.known.isEmpty { line += ", \(r.known.count) known from the baseline" }
+        if r.recheck["performed"]?.boolValue == true, let healed = r.recheck["healed"]?.intValue, healed > 0 { line += ", \(healed) healed on recheck" }
+        return line + " in \(String(format: "%.2f", r.timings["total"] ?? 0)) s"
+    }
+
+    static func parseTime(_ text: String) throws -> Int64 {
+        if let ms = Int64(text) { return ms }
+        let f = ISO8601DateFormatter()
+        for opts: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            f.formatOptions = opts
+            if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+        }
+        throw ConcordError(.usage, "bad time '\(text)': epoch milliseconds or RFC 3339")
+    }
+}
+
+/// `concord snapshot --output DIR`: write a snapshot of the live stores.
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Write a snapshot of the live stores (the datasets the rules read) to a directory.")
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var rulesOption: RulesOption
+
+    @Option(name: .long, help: "The directory to write (must not hold a snapshot yet).")
+    var output: String
+
+    func run() throws {
+        let rules = try rulesOption.load()
+        let writer = try SnapshotWriter(directory: URL(fileURLWithPath: output))
+        let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+        reader.progress = ReadProgress()
+        let started = Date()
+        let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
+        let reads = try reader.read(specs, into: writer)
+        for (store, r) in reads { writer.setStore(store, readAt: r.readAt, watermark: r.watermark) }
+        let manifest = try writer.finish(createdAt: started, extra: ["evaluatedAt": .int(Int64(started.timeIntervalSince1970 * 1000))])
+        let counts = (manifest["datasets"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value["records"]?.textValue ?? "0")" }
+        Output.line("snapshot written to \(output) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s: \(counts.joined(separator: ", "))")
+    }
+}
+
+/// `concord rules check [DIR]` / `concord rules list`.
+struct Rules: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate or list the rules.", subcommands: [Check.self, List.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate the rule files; print each problem as file:line:col: message (exit 2 if any).")
+        @Argument(help: "The rules directory.") var directory: String = "Rules"
+
+        func run() throws {
+            let (set, problems) = RuleSet.check(directory: URL(fileURLWithPath: directory))
+            for p in problems { Output.line(p.description) }
+            if !problems.isEmpty {
+                Output.error("\(problems.count) problem(s) in \(directory)")
+                throw ExitCode(2)
+            }
+            Output.line("\(directory): \(set.rules.count) rules, \(set.datasets.specs.count) datasets, no problems")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the rules: id, severity, kind, description.")
+        @Option(name: .long, help: "The rules directory.") var rules: String = "Rules"
+
+        func run() throws {
+            let set = try RuleSet.load(directory: URL(fileURLWithPath: rules))
+            let w = set.rules.map(\.id.count).max() ?? 10
+            for r in set.rules {
+                Output.line(r.id.padding(toLength: w + 2, withPad: " ", startingAt: 0)
+                    + r.severity.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + r.kinds.joined(separator: "+").padding(toLength: 26, withPad: " ", startingAt: 0) + r.description)
+            }
+        }
+    }
+}
