@@ -99,8 +99,8 @@ final class Consumer: @unchecked Sendable {
 
     func ingest(_ record: JSON, _ ctx: EvalContext) {
         let slots = [record]
-        if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
         seen += 1
+        if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
         var problem: JSON?
         if let validate {
             guard let p = validate(record) else { return }
@@ -189,7 +189,12 @@ public final class AuditEngine: @unchecked Sendable {
             checked[c.rule.id, default: 0] += c.consumers.reduce(0) { $0 + $1.seen }
             for f in Checks.run(c.check, c.consumers, c.rule, context) {
                 let k = f.rule + "\u{0}" + f.key
-                if all[k] == nil { all[k] = f }
+                if let existing = all[k] {
+                    // One finding per rule and key; a later check may know the run when the first did not.
+                    if existing.workflowId == nil, f.workflowId != nil { all[k] = f }
+                } else {
+                    all[k] = f
+                }
             }
         }
         let findings = all.values.sorted { ($0.rule, $0.key) < ($1.rule, $1.key) }
