@@ -89,7 +89,11 @@ let package = Package(
             dependencies: ["ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ConcordAuditTests", dependencies: ["ConcordAudit", "ConcordJSON", "ConcordCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConcordAuditTests",
+            dependencies: ["ConcordAudit", "ConcordReports", "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

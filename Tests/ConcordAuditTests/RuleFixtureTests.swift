@@ -1,0 +1,100 @@
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import ConcordTestSupport
+import Foundation
+import Testing
+
+/// The catalog in `Rules/` against the fixtures in `Tests/Fixtures/rules/`:
+/// for every rule, a snapshot that must give exactly its findings, and a near
+/// miss that must give none (built by `Tests/Fixtures/make_fixtures.py`).
+@Suite struct RuleFixtureTests {
+    static let rulesDir = TestStores.repositoryRoot.appendingPathComponent("Rules")
+    static let fixturesDir = TestStores.repositoryRoot.appendingPathComponent("Tests/Fixtures/rules")
+
+    static var fixtures: [String] {
+        let fm = FileManager.default
+        var out = ["clean"]
+        for rule in ((try? fm.contentsOfDirectory(atPath: fixturesDir.path)) ?? []).sorted() where rule != "clean" {
+            for kind in ["finds", "near-miss"] { out.append("\(rule)/\(kind)") }
+        }
+        return out
+    }
+
+    static func expected(_ dir: URL) throws -> Set<String> {
+        let json = try JSON.parse([UInt8](try Data(contentsOf: dir.appendingPathComponent("expected.json"))))
+        return Set((json["findings"]?.arrayValue ?? []).map { "\($0["rule"]!.stringValue!) \($0["key"]!.stringValue!)" })
+    }
+
+    @Test func everyCatalogRuleHasBothFixtures() throws {
+        let rules = try RuleSet.load(directory: Self.rulesDir)
+        #expect(rules.rules.count == 20)
+        for rule in rules.rules {
+            for kind in ["finds", "near-miss"] {
+                let dir = Self.fixturesDir.appendingPathComponent("\(rule.id)/\(kind)")
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("manifest.json").path), "no \(kind) fixture for \(rule.id)")
+            }
+            let finds = try Self.expected(Self.fixturesDir.appendingPathComponent("\(rule.id)/finds"))
+            #expect(finds.contains { $0.hasPrefix(rule.id + " ") }, "the finds fixture of \(rule.id) expects none of its findings")
+        }
+    }
+
+    @Test(arguments: fixtures)
+    func fixtureGivesExactlyItsFindings(_ name: String) throws {
+        let dir = Self.fixturesDir.appendingPathComponent(name)
+        let rules = try RuleSet.load(directory: Self.rulesDir)
+        let report = try Auditor.audit(snapshot: try Snapshot(directory: dir), AuditRequest(rules: rules))
+        let found = Set(report.findings.map { "\($0.rule) \($0.key)" })
+        let expected = try Self.expected(dir)
+        #expect(found == expected, "missed: \(expected.subtracting(found).sorted()), extra: \(found.subtracting(expected).sorted())")
+        if name.hasSuffix("near-miss") || name == "clean" { #expect(report.findings.isEmpty) }
+        // The same snapshot, the same findings and ids: audits are reproducible.
+        let again = try Auditor.audit(snapshot: try Snapshot(directory: dir), AuditRequest(rules: rules))
+        #expect(again.findings.map(\.id) == report.findings.map(\.id))
+    }
+
+    @Test func partitionsUnionToTheFullReport() throws {
+        let rules = try RuleSet.load(directory: Self.rulesDir)
+        for name in ["event.cycle/finds", "run.missing/finds", "draft.orphan-run/finds", "event.malformed/finds"] {
+            let snap = try Snapshot(directory: Self.fixturesDir.appendingPathComponent(name))
+            let full = Set(try Auditor.audit(snapshot: snap, AuditRequest(rules: rules)).findings.map(\.id))
+            for n in [1, 2, 3, 7] {
+                var union: [String] = []
+                for i in 0..<n {
+                    union += try Auditor.audit(snapshot: snap, AuditRequest(rules: rules, partition: try Partition(index: i, count: n))).findings.map(\.id)
+                }
+                #expect(union.count == full.count && Set(union) == full, "\(name) in \(n) partitions")
+            }
+        }
+        #expect(throws: ConcordError.self) { try Partition(parsing: "3/3") }
+        #expect(throws: ConcordError.self) { try Partition(parsing: "x") }
+    }
+
+    @Test func baselineFindingsAreKnownAndDoNotFail() throws {
+        let rules = try RuleSet.load(directory: Self.rulesDir)
+        let snap = try Snapshot(directory: Self.fixturesDir.appendingPathComponent("event.cycle/finds"))
+        let first = try Auditor.audit(snapshot: snap, AuditRequest(rules: rules))
+        #expect(first.fails(at: .error))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("baseline") + ".json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(Baseline.json(Array(first.findings.prefix(2))).encoded().utf8).write(to: file)
+        let second = try Auditor.audit(snapshot: snap, AuditRequest(rules: rules, baseline: try Baseline(file: file.path)))
+        #expect(second.known.count == 2 && second.newFindings.count == first.findings.count - 2)
+        try Data(Baseline.json(first.findings).encoded().utf8).write(to: file)
+        let third = try Auditor.audit(snapshot: snap, AuditRequest(rules: rules, baseline: try Baseline(file: file.path)))
+        #expect(!third.fails(at: .info) && third.findings.count == first.findings.count)
+        #expect(third.json()["summary"]?["known"]?.intValue == Int64(first.findings.count))
+    }
+
+    @Test func aTamperedSnapshotIsRefused() throws {
+        let src = Self.fixturesDir.appendingPathComponent("clean")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("tampered"))
+        try FileManager.default.copyItem(at: src, to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("graph.nodes.ndjson")
+        var bytes = [UInt8](try Data(contentsOf: file))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: file)
+        #expect { try Snapshot(directory: dir) } throws: { ($0 as? ConcordError)?.message.contains("graph.nodes.ndjson") == true }
+    }
+}

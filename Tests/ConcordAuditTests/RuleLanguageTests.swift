@@ -1,0 +1,173 @@
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import ConcordTestSupport
+import Foundation
+import Testing
+
+@Suite struct RuleLanguageTests {
+    func eval(_ text: String, _ record: JSON = [:], now: Int64 = 1_000_000, grace: Int64 = 300_000) throws -> JSON {
+        try Expr.parse(text).evaluate([record], EvalContext(now: now, grace: grace))
+    }
+
+    @Test func expressions() throws {
+        let r: JSON = ["a": ["b": 3, "s": "x"], "list": [1, 2], "n": nil, "t": 900_000]
+        #expect(try eval("a.b == 3 and a.s == 'x'", r) == true)
+        #expect(try eval("a.b < 2 or not (a.s != 'x')", r) == true)
+        #expect(try eval("a.b in [1, 2, 3] and 4 not in list", r) == true)
+        #expect(try eval("n == null and missing == null and exists(a)", r) == true)
+        #expect(try eval("5m", r) == .int(300_000))
+        #expect(try eval("now - t", r) == .int(100_000))
+        #expect(try eval("age(t) < grace", r) == true)
+        #expect(try eval("'id' + '#' + string(a.b)", r) == "id#3")
+        #expect(try eval("a.s < 1", r) == false)  // different kinds are never ordered
+        #expect(try eval("1 == 1.0", r) == true)
+        #expect(try eval("type(list) == 'array' and len(list) == 2 and list.1 == 2", r) == true)
+        #expect(try eval("digest(json('{\"b\":1, \"a\":2}')) == digest(json('{\"a\":2,\"b\":1}'))", r) == true)
+        #expect(try eval("if(exists(n), 'yes', coalesce(n, a.s))", r) == "x")
+        #expect(try eval("[2, 'b'] > [2, 'a']", r) == true)
+    }
+
+    @Test func expressionErrorsCarryTheirOffset() {
+        for (text, offset, fragment) in [("a == ", 5, "expected a value"), ("a = 1", 2, "'=='"), ("frob(a)", 0, "unknown function"),
+                                         ("len(a, b)", 0, "argument"), ("5parsecs", 1, "duration unit"), ("'open", 0, "unterminated")] {
+            #expect(throws: ExprError.self) { try Expr.parse(text) }
+            do { _ = try Expr.parse(text) } catch {
+                #expect(error.offset == offset, "\(text)")
+                #expect(error.message.contains(fragment), "\(text): \(error.message)")
+            }
+        }
+    }
+
+    /// A rules directory with the catalog's datasets and the given rule files.
+    func rulesDir(_ files: [String: String]) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("rules"))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: RuleFixtureTests.rulesDir.appendingPathComponent("datasets.yaml"), to: dir.appendingPathComponent("datasets.yaml"))
+        for (name, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
+        return dir
+    }
+
+    @Test func rulesCheckReportsEachProblemWithItsPosition() throws {
+        let dir = try rulesDir([
+            "a.yaml": """
+                version: 1
+                id: x.unknown-key
+                severity: error
+                store: graph
+                description: d
+                colour: red
+                check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+                repair: { action: manual }
+                """,
+            "b.yaml": """
+                version: 1
+                id: x.bad-expression
+                severity: error
+                store: graph
+                description: d
+                check:
+                  kind: filter
+                  in:
+                    - dataset: graph.nodes
+                      where: "timestamp < = 5"
+                      key: id
+                repair: { action: manual }
+                """,
+            "c.yaml": """
+                version: 1
+                id: x.unknown-dataset
+                severity: error
+                store: graph
+                description: d
+                check: { kind: duplicate, in: [ { dataset: graph.widgets, key: id } ] }
+                repair: { action: manual }
+                """,
+            "d.yaml": """
+                version: 1
+                id: x.unknown-field
+                severity: error
+                store: graph
+                description: d
+                check:
+                  kind: duplicate
+                  in:
+                    - { dataset: graph.nodes, key: colour }
+                repair: { action: manual }
+                """,
+            "e.yaml": """
+                version: 7
+                id: x.future
+                severity: error
+                store: graph
+                description: d
+                check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+                repair: { action: manual }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, problems) = RuleSet.check(directory: dir)
+        func problem(_ file: String) -> Diagnostic? { problems.first { $0.file.hasSuffix("/" + file) } }
+        #expect(problems.count == 5, "\(problems)")
+        #expect(problem("a.yaml").map { "\($0.line):\($0.column)" } == "6:1")
+        #expect(problem("a.yaml")?.message.contains("unknown key 'colour'") == true)
+        #expect(problem("b.yaml").map { "\($0.line):\($0.column)" } == "10:27")
+        #expect(problem("b.yaml")?.message.contains("bad expression") == true)
+        #expect(problem("c.yaml")?.message.contains("unknown dataset 'graph.widgets'") == true)
+        #expect(problem("c.yaml")?.line == 6)
+        #expect(problem("d.yaml").map { "\($0.line):\($0.column)" } == "9:36")
+        #expect(problem("d.yaml")?.message.contains("unknown field 'colour'") == true)
+        #expect(problem("e.yaml").map { "\($0.line):\($0.column)" } == "1:10")
+        #expect(problem("e.yaml")?.message.contains("unsupported rule format version") == true)
+        #expect(throws: ConcordError.self) { try RuleSet.load(directory: dir) }
+        #expect(problems.allSatisfy { $0.description.hasPrefix($0.file + ":\($0.line):\($0.column): ") })
+    }
+
+    /// A rule over another label and key pattern is a file edit: a new dataset
+    /// in datasets.yaml and a rule file, no code.
+    @Test func aRuleOverAnotherLabelIsAFileEdit() throws {
+        let dir = try rulesDir(["comment.duplicate.yaml": """
+            version: 1
+            id: comment.duplicate
+            severity: warning
+            store: graph
+            description: Two :Comment nodes with one id.
+            message: "comment {key} is stored {evidence.count} times"
+            check:
+              kind: duplicate
+              in: [ { dataset: graph.comments, key: id, workflowId: run } ]
+            repair: { action: manual }
+            """])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var datasets = try String(contentsOf: dir.appendingPathComponent("datasets.yaml"), encoding: .utf8)
+        datasets += """
+              graph.comments:
+                store: graph
+                label: Comment
+                properties: [id, run, text]
+
+            """
+        try Data(datasets.utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
+        let rules = try RuleSet.load(directory: dir)
+        #expect(rules.rules.map(\.id) == ["comment.duplicate"])
+        #expect(rules.datasets["graph.comments"]?.source == .graphLabel("Comment"))
+        let snapDir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("snap"))
+        defer { try? FileManager.default.removeItem(at: snapDir) }
+        let w = try SnapshotWriter(directory: snapDir)
+        for c: JSON in [["id": "c1", "run": "r1", "text": "a"], ["id": "c1", "run": "r1", "text": "a"], ["id": "c2", "run": "r1", "text": "b"]] {
+            try w.append(c, to: "graph.comments")
+        }
+        try w.finish()
+        let report = try Auditor.audit(snapshot: try Snapshot(directory: snapDir), AuditRequest(rules: rules))
+        #expect(report.findings.map(\.key) == ["c1"])
+        #expect(report.findings.first?.message == "comment c1 is stored 2 times")
+    }
+
+    @Test func keyPatterns() throws {
+        let p = try #require(KeyPattern("workflow:{workflowId}:events"))
+        #expect(p.match("workflow:wr_1:events") == "wr_1")
+        #expect(p.match("workflow:wr_1:status") == nil)
+        #expect(p.glob == "workflow:*:events")
+        #expect(KeyPattern("no-capture") == nil)
+    }
+}
