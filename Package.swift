@@ -94,6 +94,12 @@ let package = Package(
             dependencies: ["ConcordAudit", "ConcordReports", "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ConcordLiveTests",
+            dependencies: ["ConcordLive", "ConcordAudit", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
+                           "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -320,9 +320,11 @@ def _(w):
 def _(w):
     w.find("redis.status", workflowId="wr_b")[0]["state"] = "completed"; return {("run.state-mismatch", "wr_b")}
 
-@fixture("run.state-mismatch", "near-miss", "wr_b's Redis status has no state field yet")
+@fixture("run.state-mismatch", "near-miss", "Redis says wr_b completed, the graph still says running: its completion event is still queued for the sync")
 def _(w):
-    del w.find("redis.status", workflowId="wr_b")[0]["state"]; return set()
+    w.find("redis.status", workflowId="wr_b")[0]["state"] = "completed"
+    done = event("f9", "wr_b", "f2", YOUNG, "workflowCompleted"); w.stream("wr_b", done)
+    w.d["redis.queue"].append({"key": "persistence:queue", "index": 0, "event": done}); return set()
 
 # -- draft.published-not-synced -----------------------------------------------------------------------------------------
 @fixture("draft.published-not-synced", "finds", "d1 was published an hour ago; the graph's run still says draft")

@@ -14,8 +14,8 @@ enum Checks {
         case .duplicate: return duplicate(consumers, rule)
         case .orderAlong: return orderAlong(edges: consumers[0], nodes: Array(consumers.dropFirst()), rule)
         case .orderWithin: return orderWithin(consumers[0], rule)
-        case .compare(_, _, let fields, let differs, let reportRight):
-            return compare(consumers[0], consumers[1], fields, differs, reportRight, rule, ctx)
+        case .compare(_, _, let fields, let differs, let reportRight, _):
+            return compare(consumers[0], consumers[1], Array(consumers.dropFirst(2)), fields, differs, reportRight, rule, ctx)
         case .filter(let sels):
             return zip(sels, consumers).flatMap { s, c in
                 c.rows.compactMap { row -> Finding? in
@@ -167,9 +167,10 @@ enum Checks {
         return out
     }
 
-    static func compare(_ left: Consumer, _ right: Consumer, _ fields: [String], _ differs: Expr?, _ reportRight: Bool,
+    static func compare(_ left: Consumer, _ right: Consumer, _ except: [Consumer], _ fields: [String], _ differs: Expr?, _ reportRight: Bool,
                         _ rule: Rule, _ ctx: EvalContext) -> [Finding] {
-        let l = picked(left)
+        let excepted = Set(except.flatMap { $0.rows.compactMap { text($0.key) } })
+        let l = picked(left).filter { !excepted.contains($0.key) }
         let r = picked(right)
         let lIndex = fields.map { f in left.selection.values.firstIndex { $0.name == f }! }
         let rIndex = fields.map { f in right.selection.values.firstIndex { $0.name == f }! }

@@ -28,8 +28,8 @@ public enum Check: Sendable {
     case orderAlong(edges: Selection, nodes: [Selection])
     /// Within a group sorted by `sort`: a record whose `value` is less than an earlier one's.
     case orderWithin(Selection)
-    /// Records of `left` and `right` with the same key that disagree.
-    case compare(left: Selection, right: Selection, fields: [String], differs: Expr?, reportRight: Bool)
+    /// Records of `left` and `right` with the same key that disagree (unless the key is in one of `except`).
+    case compare(left: Selection, right: Selection, fields: [String], differs: Expr?, reportRight: Bool, except: [Selection])
     /// Every record that passes the filter (`stale` adds an age condition).
     case filter([Selection])
     /// A record whose `value` lacks required fields or fails an assertion.
@@ -58,7 +58,7 @@ public enum Check: Sendable {
         case .duplicate(let s), .filter(let s): s
         case .orderAlong(let e, let n): [e] + n
         case .orderWithin(let s), .cycle(let s), .sequence(let s, _): [s]
-        case .compare(let l, let r, _, _, _): [l, r]
+        case .compare(let l, let r, _, _, _, let x): [l, r] + x
         case .schema(let s, _, _, _): s
         }
     }

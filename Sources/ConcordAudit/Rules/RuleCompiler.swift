@@ -127,7 +127,7 @@ final class RuleCompiler {
             guard let w = required("within"), let s = selection(w, roles: ["group", "sort", "value"], required: ["group", "sort", "value"]) else { return nil }
             return (kind, .orderWithin(s))
         case "compare":
-            _ = keys(["left", "right", "fields", "differs", "report"])
+            _ = keys(["left", "right", "fields", "differs", "report", "exceptIn"])
             guard let l = required("left"), let r = required("right"),
                 let left = selection(l, roles: ["pick"]), let right = selection(r, roles: ["pick"])
             else { return nil }
@@ -144,7 +144,8 @@ final class RuleCompiler {
             if fields.isEmpty && differs == nil { y.error(at: node, "compare needs fields or differs") }
             let report = m["report"]?.scalar?.string ?? "left"
             if report != "left" && report != "right" { y.error(at: m["report"], "report must be left or right") }
-            return (kind, .compare(left: left, right: right, fields: fields, differs: differs, reportRight: report == "right"))
+            let except = m["exceptIn"] == nil ? [] : sels("exceptIn")
+            return (kind, .compare(left: left, right: right, fields: fields, differs: differs, reportRight: report == "right", except: except))
         case "filter", "stale":
             _ = keys(kind == "filter" ? ["in"] : ["in", "olderThan"])
             var s = sels("in", roles: kind == "stale" ? ["age"] : [], requiredRoles: kind == "stale" ? ["age"] : [])
