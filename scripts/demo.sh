@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: start the local services, build concord, create the schema,
-# simulate a workload through the write paths and the sync, and print a doctor
-# report (connectivity, versions, a round trip through each store, queues).
+# simulate a few thousand workflow runs through the write paths and the sync,
+# inject faults of every kind, audit the stores and print where the reports are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh start
@@ -9,13 +9,32 @@ echo "== building concord (release)"
 swift build -c release --product concord 2>&1 | tail -n 1
 bin=.build/release/concord
 echo
+echo "== resetting the demo's stores (the local services of make services)"
+redis-cli -h 127.0.0.1 -p 56379 -n 0 FLUSHDB >/dev/null
+redis-cli -h 127.0.0.1 -p 56380 GRAPH.DELETE concord >/dev/null 2>&1 || true
+"$bin" setup >/dev/null
+psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "TRUNCATE draft_content_history, draft_content, user_preferences" >/dev/null
+echo
 echo "== concord setup"
 "$bin" setup
 echo
-echo "== concord simulate: 200 runs of 20 events through the real write paths, then the live sync"
-"$bin" simulate --runs 200 --events-per-run 20 --seed "$(date +%s)"
+echo "== concord simulate: 3000 runs of 10 events, synced, then faults of every kind (2 each)"
+"$bin" simulate --runs 3000 --events-per-run 10 --seed "$(date +%s)" --faults all=2 --truth Reports/demo-truth.json
 echo
 echo "== concord doctor"
-"$bin" doctor
+"$bin" doctor || true
 echo
+echo "== concord audit (live, grace 5m, recheck on)"
+status=0
+"$bin" audit --format json,md,html,junit,prom --json-output Reports/demo-audit.json || status=$?
+echo "(exit $status: 1 means findings at or above --fail-on error)"
+python3 - <<'PY'
+import json
+truth = {(f["rule"], f["key"]) for f in json.load(open("Reports/demo-truth.json"))["findings"]}
+found = {(f["rule"], f["key"]) for f in json.load(open("Reports/demo-audit.json"))["findings"]}
+print(f"injected faults expect {len(truth)} findings; the audit reported {len(found)}: "
+      f"{len(truth & found)} expected, {len(found - truth)} unexpected, {len(truth - found)} missed")
+PY
+echo
+echo "Open the HTML report: file://$PWD/Reports/latest.html"
 echo "The services keep running; stop them with: make services-stop"

@@ -46,9 +46,10 @@ extension LiveReader {
             case .graphLabel(let label):
                 let conds = try idFields.map { "n.\(try Self.name($0)) IN $ids" } + runFields.map { "n.\(try Self.name($0)) IN $runs" }
                 guard !conds.isEmpty else { break }
-                try graph.stream("MATCH (n:\(try Self.name(label))) WHERE \(conds.joined(separator: " OR ")) RETURN properties(n)",
+                let props = spec.fields.sorted()
+                try graph.stream("MATCH (n:\(try Self.name(label))) WHERE size(labels(n)) > 0 AND (\(conds.joined(separator: " OR "))) RETURN id(n) AS k, \(try Self.propertyColumns(props))",
                                  parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
-                                 readOnly: true, fetchSize: pageSize) { try emit($0[0].json) }
+                                 readOnly: true, fetchSize: pageSize) { try emit(Self.nodeRecord(props, $0)) }
             case .graphRelationship(let type, let endpoints):
                 func cond(_ path: String, _ param: String) throws -> String {
                     let parts = path.split(separator: ".").map(String.init)

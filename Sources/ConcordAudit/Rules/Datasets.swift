@@ -137,6 +137,7 @@ public struct DatasetCatalog: Sendable {
                 if let label = m["label"]?.scalar?.string {
                     source = .graphLabel(label)
                     fields = Set(names("properties"))
+                    if fields.isEmpty { y.error(at: node, "a graph label dataset lists the properties it reads (properties: [id, …])") }
                 } else if let rel = m["relationship"]?.scalar?.string {
                     source = .graphRelationship(type: rel, endpoints: names("endpoints"))
                     fields = ["type", "from", "to"]
