@@ -68,6 +68,9 @@ final class Consumer: @unchecked Sendable {
     }
 
     let selection: Selection
+    /// Keys only (a lookup set for absentFrom / presentIn / exceptIn): no rows kept.
+    let keysOnly: Bool
+    var keys: Set<String> = []
     let roleNames: [String]
     let roleExprs: [Expr]
     let valueExprs: [Expr]
@@ -76,8 +79,9 @@ final class Consumer: @unchecked Sendable {
     var rows: [Row] = []
     var seen = 0
 
-    init(_ s: Selection, validate: ((JSON) -> String?)? = nil) {
+    init(_ s: Selection, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil) {
         selection = s
+        self.keysOnly = keysOnly
         roleNames = s.roles.keys.sorted()
         roleExprs = roleNames.map { s.roles[$0]! }
         valueExprs = s.values.map(\.expr)
@@ -101,6 +105,10 @@ final class Consumer: @unchecked Sendable {
         let slots = [record]
         seen += 1
         if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
+        if keysOnly {
+            if let k = Checks.text(selection.key.evaluate(slots, ctx)) { keys.insert(k) }
+            return
+        }
         var problem: JSON?
         if let validate {
             guard let p = validate(record) else { return }
@@ -140,6 +148,7 @@ public final class AuditEngine: @unchecked Sendable {
         self.context = context
         var compiled: [CompiledCheck] = []
         var byDataset: [String: [Consumer]] = [:]
+        var sharedLookups: [String: Consumer] = [:]
         for rule in rules.rules {
             for check in rule.checks {
                 let consumers: [Consumer]
@@ -149,9 +158,20 @@ public final class AuditEngine: @unchecked Sendable {
                         Consumer(s) { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) }
                     }
                 } else {
-                    consumers = check.selections.map { Consumer($0) }
+                    // Lookup sets are shared by every check that reads the same dataset, filter and key.
+                    let lookups = check.lookupSelectionCount
+                    let all = check.selections
+                    consumers = all.enumerated().map { i, sel in
+                        guard i >= all.count - lookups else { return Consumer(sel) }
+                        let signature = "\(sel.dataset)|\(sel.filter?.description ?? "")|\(sel.key)"
+                        if let shared = sharedLookups[signature] { return shared }
+                        let c = Consumer(sel, keysOnly: true)
+                        sharedLookups[signature] = c
+                        byDataset[sel.dataset, default: []].append(c)
+                        return c
+                    }
                 }
-                for c in consumers { byDataset[c.selection.dataset, default: []].append(c) }
+                for c in consumers where !c.keysOnly { byDataset[c.selection.dataset, default: []].append(c) }
                 compiled.append(CompiledCheck(rule: rule, check: check, consumers: consumers))
             }
         }
@@ -186,7 +206,7 @@ public final class AuditEngine: @unchecked Sendable {
         var all: [String: Finding] = [:]
         var checked: [String: Int] = [:]
         for c in compiled {
-            checked[c.rule.id, default: 0] += c.consumers.reduce(0) { $0 + $1.seen }
+            checked[c.rule.id, default: 0] += c.consumers.filter { !$0.keysOnly }.reduce(0) { $0 + $1.seen }
             for f in Checks.run(c.check, c.consumers, c.rule, context) {
                 let k = f.rule + "\u{0}" + f.key
                 if let existing = all[k] {

@@ -56,9 +56,8 @@ enum Checks {
     // MARK: missing / reference
 
     static func missing(_ from: [Consumer], absent: [Consumer], present: [Consumer], _ rule: Rule) -> [Finding] {
-        func keys(_ c: Consumer) -> Set<String> { Set(c.rows.compactMap { text($0.key) }) }
-        let absentSets = absent.map(keys)
-        let presentSets = present.map(keys)
+        let absentSets = absent.map(\.keys)
+        let presentSets = present.map(\.keys)
         var out: [Finding] = []
         for c in from {
             for row in c.rows {
@@ -77,12 +76,29 @@ enum Checks {
     // MARK: duplicate
 
     static func duplicate(_ consumers: [Consumer], _ rule: Rule) -> [Finding] {
-        struct Group { var count = 0; var distinct: Set<String> = []; var workflowId: JSON = .null; var datasets: Set<String> = [] }
-        var groups: [String: Group] = [:]
+        // First pass: counts (and whether a key has more than one distinct value) only.
+        struct Tally { var count: Int32 = 0; var firstDistinct: JSON = .null; var varies = false }
+        var tallies: [String: Tally] = [:]
         let usesDistinct = consumers.contains { $0.selection.roles["distinct"] != nil }
         for c in consumers {
+            let d = c.roleNames.firstIndex(of: "distinct")
             for row in c.rows {
                 guard let k = text(row.key) else { continue }
+                tallies[k, default: Tally()].count += 1
+                if let d {
+                    let v = row.roles[d]
+                    if tallies[k]!.count == 1 { tallies[k]!.firstDistinct = v } else if tallies[k]!.firstDistinct != v { tallies[k]!.varies = true }
+                }
+            }
+        }
+        let flagged = Set(tallies.compactMap { k, t in (usesDistinct ? t.varies : t.count > 1) ? k : nil })
+        guard !flagged.isEmpty else { return [] }
+        // Second pass, for the flagged keys only: the evidence.
+        struct Group { var count = 0; var distinct: Set<String> = []; var workflowId: JSON = .null; var datasets: Set<String> = [] }
+        var groups: [String: Group] = [:]
+        for c in consumers {
+            for row in c.rows {
+                guard let k = text(row.key), flagged.contains(k) else { continue }
                 var g = groups[k] ?? Group()
                 g.count += 1
                 if usesDistinct { g.distinct.insert(c.role(row, "distinct").textValue) }
@@ -92,7 +108,6 @@ enum Checks {
             }
         }
         return groups.compactMap { k, g in
-            guard usesDistinct ? g.distinct.count > 1 : g.count > 1 else { return nil }
             var e: [String: JSON] = ["count": .int(Int64(g.count)), "datasets": .array(g.datasets.sorted().map(JSON.string))]
             if usesDistinct { e["distinct"] = .array(g.distinct.sorted().map(JSON.string)) }
             return Finding(rule: rule, key: k, workflowId: text(g.workflowId), evidence: .object(e))
@@ -152,46 +167,72 @@ enum Checks {
 
     // MARK: compare
 
-    static func picked(_ c: Consumer) -> [String: [Row]] {
-        var out: [String: [Row]] = [:]
-        let hasPick = c.selection.roles["pick"] != nil
-        for row in c.rows {
+    /// Row indices by key: the one with the greatest `pick` when the selection
+    /// has one, else every row (most keys have one, kept without an array).
+    struct KeyIndex {
+        var first: [String: Int] = [:]
+        var more: [String: [Int]] = [:]
+
+        func rows(_ k: String) -> [Int] {
+            guard let f = first[k] else { return [] }
+            return [f] + (more[k] ?? [])
+        }
+    }
+
+    static func index(_ c: Consumer) -> KeyIndex {
+        var idx = KeyIndex()
+        idx.first.reserveCapacity(c.rows.count)
+        let pick = c.roleNames.firstIndex(of: "pick")
+        for (i, row) in c.rows.enumerated() {
             guard let k = text(row.key) else { continue }
-            if hasPick {
-                if let cur = out[k]?.first, let o = JSON.order(c.role(row, "pick"), c.role(cur, "pick")), o <= 0 { continue }
-                out[k] = [row]
+            if let cur = idx.first[k] {
+                if let p = pick {
+                    if let o = JSON.order(row.roles[p], c.rows[cur].roles[p]), o > 0 { idx.first[k] = i }
+                } else {
+                    idx.more[k, default: []].append(i)
+                }
             } else {
-                out[k, default: []].append(row)
+                idx.first[k] = i
             }
         }
-        return out
+        return idx
     }
 
     static func compare(_ left: Consumer, _ right: Consumer, _ except: [Consumer], _ fields: [String], _ differs: Expr?, _ reportRight: Bool,
                         _ rule: Rule, _ ctx: EvalContext) -> [Finding] {
-        let excepted = Set(except.flatMap { $0.rows.compactMap { text($0.key) } })
-        let l = picked(left).filter { !excepted.contains($0.key) }
-        let r = picked(right)
+        let excepted = except.reduce(into: Set<String>()) { $0.formUnion($1.keys) }
+        let l = index(left)
+        let r = index(right)
         let lIndex = fields.map { f in left.selection.values.firstIndex { $0.name == f }! }
         let rIndex = fields.map { f in right.selection.values.firstIndex { $0.name == f }! }
         var out: [Finding] = []
-        for (k, lrows) in l {
-            guard let rrows = r[k] else { continue }
-            for lr in lrows {
-                for rr in rrows {
-                    var diffs: [String] = []
-                    for (i, f) in fields.enumerated() where !JSON.looselyEqual(lr.values[lIndex[i]], rr.values[rIndex[i]]) { diffs.append(f) }
-                    let lo = left.object(lr), ro = right.object(rr)
-                    let differ = differs.map { $0.evaluate([.null, lo, ro], ctx).truthy } ?? false
-                    guard !diffs.isEmpty || differ else { continue }
-                    let row = reportRight ? rr : lr
-                    let key = text(row.report) ?? text(row.key) ?? k
-                    var e: [String: JSON] = ["left": lo, "right": ro, "leftDataset": .string(left.selection.dataset),
-                                             "rightDataset": .string(right.selection.dataset)]
-                    if !diffs.isEmpty { e["fields"] = .array(diffs.map(JSON.string)) }
-                    out.append(Finding(rule: rule, key: key, workflowId: text(lr.workflowId) ?? text(rr.workflowId), evidence: .object(e)))
+        func visit(_ k: String, _ li: Int) {
+            guard !excepted.contains(k), let rf = r.first[k] else { return }
+            let lr = left.rows[li]
+            for ri in (r.more[k] == nil ? [rf] : r.rows(k)) {
+                let rr = right.rows[ri]
+                var diffs: [String] = []
+                for (i, f) in fields.enumerated() where !JSON.looselyEqual(lr.values[lIndex[i]], rr.values[rIndex[i]]) { diffs.append(f) }
+                var objects: (JSON, JSON)?
+                if let differs {
+                    let o = (left.object(lr), right.object(rr))
+                    objects = o
+                    guard !diffs.isEmpty || differs.evaluate([.null, o.0, o.1], ctx).truthy else { continue }
+                } else if diffs.isEmpty {
+                    continue
                 }
+                let (lo, ro) = objects ?? (left.object(lr), right.object(rr))
+                let row = reportRight ? rr : lr
+                let key = text(row.report) ?? text(row.key) ?? k
+                var e: [String: JSON] = ["left": lo, "right": ro, "leftDataset": .string(left.selection.dataset),
+                                         "rightDataset": .string(right.selection.dataset)]
+                if !diffs.isEmpty { e["fields"] = .array(diffs.map(JSON.string)) }
+                out.append(Finding(rule: rule, key: key, workflowId: text(lr.workflowId) ?? text(rr.workflowId), evidence: .object(e)))
             }
+        }
+        for (k, li) in l.first {
+            visit(k, li)
+            for more in l.more[k] ?? [] { visit(k, more) }
         }
         return out
     }

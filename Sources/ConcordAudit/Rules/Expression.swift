@@ -403,7 +403,14 @@ extension Expr {
             if case .double(let d) = v[0], d.rounded() == d { return "integer" }
             return .string(v[0].typeName)
         case .canonical: return v[0].isNull ? .null : .string(v[0].encoded())
-        case .digest: return v[0].isNull ? .null : .string(SHA256.hex(v[0].encoded()))
+        case .digest:
+            // For comparing values, not for security: FNV-1a (64-bit) of the canonical encoding.
+            guard !v[0].isNull else { return .null }
+            var bytes: [UInt8] = []
+            v[0].encode(into: &bytes)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return .string(String(h, radix: 16))
         case .json:
             guard let s = v[0].stringValue else { return .null }
             return (try? JSON.parse(s)) ?? .null

@@ -52,6 +52,15 @@ public enum Check: Sendable {
         }
     }
 
+    /// How many of `selections`, at the end, are lookups (only their keys are used).
+    public var lookupSelectionCount: Int {
+        switch self {
+        case .missing(_, let b, let c): b.count + c.count
+        case .compare(_, _, _, _, _, let x): x.count
+        default: 0
+        }
+    }
+
     public var selections: [Selection] {
         switch self {
         case .missing(let a, let b, let c): a + b + c

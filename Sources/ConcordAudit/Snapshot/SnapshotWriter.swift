@@ -58,9 +58,11 @@ public final class SnapshotWriter: @unchecked Sendable {
     }
 
     /// Records when a store was read and its watermark.
-    public func setStore(_ store: String, readAt: Date, watermark: JSON) {
+    public func setStore(_ store: String, readAt: Date, watermark: JSON, extra: [String: JSON] = [:]) {
         lock.lock(); defer { lock.unlock() }
-        stores[store] = ["readAt": .string(Snapshot.rfc3339(readAt)), "watermark": watermark]
+        var entry: [String: JSON] = ["readAt": .string(Snapshot.rfc3339(readAt)), "watermark": watermark]
+        for (k, v) in extra { entry[k] = v }
+        stores[store] = .object(entry)
     }
 
     /// Makes sure `dataset` has a file, even with no records.
