@@ -57,6 +57,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Repair: the planner, the plan file, the transactional applier and its journal.
+        .target(
+            name: "ConcordRepair",
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
+            swiftSettings: swiftSettings
+        ),
+
         // One reporter per format: JSON, Markdown, HTML, JUnit, Prometheus.
         .target(name: "ConcordReports", dependencies: ["ConcordCore", "ConcordJSON", "ConcordAudit"], swiftSettings: swiftSettings),
 
@@ -65,7 +72,7 @@ let package = Package(
             name: "concord",
             dependencies: [
                 "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
-                "ConcordAudit", "ConcordLive", "ConcordReports",
+                "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -96,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordLiveTests",
-            dependencies: ["ConcordLive", "ConcordAudit", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
+            dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
                            "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),

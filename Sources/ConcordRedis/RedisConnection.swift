@@ -120,9 +120,19 @@ public final class RedisConnection: @unchecked Sendable {
     public func transaction(
         watch keys: [String] = [], check: (() throws -> Bool)? = nil, _ commands: [[any RedisArgument]]
     ) throws -> [RedisReply]? {
+        try transaction(watch: keys) { () throws -> [[any RedisArgument]]? in
+            if let check, try !check() { return nil }
+            return commands
+        }
+    }
+
+    /// `WATCH`es `keys`, then `build` reads them and returns the commands to
+    /// run in `MULTI`/`EXEC` (nil aborts with UNWATCH and returns nil). Returns
+    /// the `EXEC` replies, or nil when aborted or a watched key changed.
+    public func transaction(watch keys: [String], build: () throws -> [[any RedisArgument]]?) throws -> [RedisReply]? {
         try lock.withLock {
             if !keys.isEmpty { try run(["WATCH"] + keys) }
-            if let check, try !check() {
+            guard let commands = try build(), !commands.isEmpty else {
                 try run("UNWATCH")
                 return nil
             }

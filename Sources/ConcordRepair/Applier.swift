@@ -1,0 +1,340 @@
+import ConcordCore
+import ConcordFlow
+import ConcordGraph
+import ConcordJSON
+import ConcordModel
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+/// Executes a plan: per store, in transactions, each operation's
+/// precondition checked right before it is written; the graph first, then
+/// Redis (so no confirmation ever runs ahead of the graph write it
+/// confirms), then PostgreSQL. Every outcome goes to
+/// `concord_repair_journal`; a re-run skips what the journal records as
+/// applied, and an operation whose record is already in its planned state
+/// counts as applied, so a crash between a store's commit and the journal
+/// write repeats nothing.
+public final class Applier {
+    public enum Outcome: String, Sendable { case applied, skipped, failed, manual }
+
+    public struct Result: Sendable {
+        public var operation: RepairOperation
+        public var outcome: Outcome
+        public var reason: String?
+    }
+
+    let stores: RepairStores
+    let plan: RepairPlan
+    let operator_: String
+    public var batchSize = 500
+    /// Called after each batch is journaled (progress, and the tests' crash points).
+    public var afterBatch: ((Int) -> Void)?
+
+    public init(stores: RepairStores, plan: RepairPlan, operator: String) {
+        self.stores = stores
+        self.plan = plan
+        operator_ = `operator`
+    }
+
+    /// Phase of an operation: graph 0, Redis 1, PostgreSQL 2, manual 3.
+    public static func phase(_ op: RepairOperation) -> Int {
+        switch op.store {
+        case "graph": return ["create-run": 0, "replay-event": 1, "merge-nodes": 2, "relink-parent": 3][op.action] ?? 4
+        case "redis": return 10
+        case "postgres": return 20
+        default: return 30
+        }
+    }
+
+    /// Outcomes already journaled for this plan, by operation id.
+    public func journal() throws -> [String: Outcome] {
+        var out: [String: Outcome] = [:]
+        for r in try stores.postgres.query("SELECT operation_id, outcome FROM concord_repair_journal WHERE plan_id = $1", [plan.planId]).rows {
+            out[r.string(0)!] = Outcome(rawValue: r.string(1)!)
+        }
+        return out
+    }
+
+    /// Applies every operation not yet journaled as applied (or manual).
+    public func apply() throws -> [Result] {
+        let done = try journal()
+        var results: [Result] = []
+        let pending = plan.operations.filter { op in
+            if let o = done[op.id], o == .applied || o == .manual {
+                results.append(Result(operation: op, outcome: o, reason: "journaled earlier"))
+                return false
+            }
+            return true
+        }
+        var batch = 0
+        func record(_ rs: [Result]) throws {
+            guard !rs.isEmpty else { return }
+            try writeJournal(rs)
+            results += rs
+            batch += 1
+            afterBatch?(batch)
+        }
+        let groups = Dictionary(grouping: pending) { Self.phase($0) }
+        for phase in groups.keys.sorted() {
+            let ops = groups[phase]!
+            var i = 0
+            while i < ops.count {
+                let chunk = Array(ops[i..<min(i + batchSize, ops.count)])
+                i += chunk.count
+                try record(try applyBatch(chunk))
+            }
+        }
+        return results
+    }
+
+    func applyBatch(_ ops: [RepairOperation]) throws -> [Result] {
+        var out: [Result] = []
+        let replays = ops.filter { $0.action == "replay-event" }
+        if !replays.isEmpty { out += try replayEvents(replays) }
+        let confirms = ops.filter { $0.action == "confirm-event" }
+        if !confirms.isEmpty { out += try confirmEvents(confirms) }
+        for op in ops where op.store == "manual" {
+            out.append(Result(operation: op, outcome: .manual, reason: op.params["reason"]?.stringValue))
+        }
+        for op in ops where op.action != "replay-event" && op.action != "confirm-event" && op.store != "manual" {
+            do {
+                out.append(try applyOne(op))
+            } catch let e as ConcordError where e.code.exitCode == 3 {
+                throw e  // a store is down: stop, the journal says where
+            } catch {
+                out.append(Result(operation: op, outcome: .failed, reason: "\(error)"))
+            }
+        }
+        return out
+    }
+
+    func writeJournal(_ rs: [Result]) throws {
+        var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator) VALUES "
+        var params: [String?] = []
+        for (i, r) in rs.enumerated() {
+            let b = i * 8
+            sql += (i == 0 ? "" : ", ") + "($\(b + 1), $\(b + 2), $\(b + 3), $\(b + 4), $\(b + 5), $\(b + 6), $\(b + 7), $\(b + 8))"
+            params += [plan.planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_]
+        }
+        sql += " ON CONFLICT (plan_id, operation_id) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, operator = EXCLUDED.operator, at = now()"
+        try stores.postgres.transaction { _ = try stores.postgres.execute(sql, params.map { $0 as any PostgresParameter }) }
+    }
+
+    // MARK: Graph
+
+    /// Replays events from the stream: those whose node is still absent, in one MERGE batch (the sync's own write).
+    func replayEvents(_ ops: [RepairOperation]) throws -> [Result] {
+        var events: [(RepairOperation, Event)] = []
+        var out: [Result] = []
+        for op in ops {
+            guard let j = op.params["event"], let e = try? Event(validating: j) else {
+                out.append(Result(operation: op, outcome: .failed, reason: "the plan's event is not a valid event"))
+                continue
+            }
+            events.append((op, e))
+        }
+        let present = Set(try stores.graph.run("MATCH (n:Node) WHERE n.id IN $ids AND n.placeholder IS NULL RETURN n.id",
+                                              parameters: ["ids": .list(events.map { .string($0.1.id) })], readOnly: true).records.compactMap { $0[0].stringValue })
+        let missing = events.filter { !present.contains($0.1.id) }
+        if !missing.isEmpty {
+            try SyncEngine(redis: stores.redis, graph: stores.graph).write(missing.map(\.1), persistedAt: Planner.nowMs())
+        }
+        for (op, e) in events {
+            out.append(Result(operation: op, outcome: .applied, reason: present.contains(e.id) ? "already in the graph" : nil))
+        }
+        return out
+    }
+
+    func applyOne(_ op: RepairOperation) throws -> Result {
+        func applied(_ why: String? = nil) -> Result { Result(operation: op, outcome: .applied, reason: why) }
+        func skipped(_ why: String) -> Result { Result(operation: op, outcome: .skipped, reason: why) }
+        let g = stores.graph
+        switch op.action {
+        case "create-run":
+            guard let id = op.params["id"]?.stringValue, let fields = op.params["fields"]?.objectValue else { return skipped("bad parameters") }
+            if try stores.run(id) != nil { return applied("already in the graph") }
+            var params: [String: GraphValue] = ["id": .string(id)]
+            var sets: [String] = []
+            for (k, v) in fields.sorted(by: { $0.key < $1.key }) where ["state", "contentStatus", "publishedAt", "createdAt"].contains(k) {
+                params[k] = GraphValue(v)
+                sets.append("r.\(k) = $\(k)")
+            }
+            try g.run("MERGE (r:WorkflowRun {id: $id}) ON CREATE SET \(sets.joined(separator: ", "))", parameters: params)
+            return applied()
+
+        case "merge-nodes":
+            guard let id = op.params["id"]?.stringValue, let copies = op.precondition["copies"]?.intValue else { return skipped("bad parameters") }
+            let now = try stores.nodes(id).count
+            if now == 1 { return applied("already one node") }
+            guard now == Int(copies) else { return skipped("the node now has \(now) copies; the plan saw \(copies)") }
+            try g.run("""
+                MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL WITH n ORDER BY id(n) WITH collect(n) AS ns WHERE size(ns) = $copies
+                WITH ns[0] AS keep, ns[1..] AS rest UNWIND rest AS dup
+                OPTIONAL MATCH (p)-[:PARENT_OF]->(dup) WITH keep, dup, collect(DISTINCT p) AS ps
+                OPTIONAL MATCH (dup)-[:PARENT_OF]->(c) WITH keep, dup, ps, collect(DISTINCT c) AS cs
+                FOREACH (p IN ps | MERGE (p)-[:PARENT_OF]->(keep))
+                FOREACH (c IN cs | MERGE (keep)-[:PARENT_OF]->(c))
+                DETACH DELETE dup
+                """, parameters: ["id": .string(id), "copies": .int(copies)])
+            return try stores.nodes(id).count == 1 ? applied() : skipped("the merge found a different number of copies")
+
+        case "relink-parent":
+            guard let id = op.params["id"]?.stringValue, let pid = op.params["parentId"]?.stringValue,
+                let wf = op.params["workflowId"]?.stringValue, let expected = op.precondition["parents"]?.arrayValue?.compactMap(\.stringValue)
+            else { return skipped("bad parameters") }
+            let current = try stores.parents(id)
+            if current == [pid] { return applied("already linked to \(pid)") }
+            guard current == expected else { return skipped("the node's parents are now \(current); the plan saw \(expected)") }
+            let parent = op.params["parentIsRun"]?.boolValue == true
+                ? "MERGE (p:WorkflowRun {id: $pid}) ON CREATE SET p.state = 'running', p.contentStatus = 'none', p.createdAt = $now"
+                : "MERGE (p:Node {id: $pid}) ON CREATE SET p.placeholder = true, p.workflow_id = $wf, p.persisted_at = $now"
+            try g.run("""
+                MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL
+                OPTIONAL MATCH (x)-[old:PARENT_OF]->(n)
+                DELETE old
+                WITH DISTINCT n
+                \(parent)
+                MERGE (p)-[:PARENT_OF]->(n)
+                """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(Planner.nowMs())])
+            return try stores.parents(id) == [pid] ? applied() : skipped("after relinking, the parents are \(try stores.parents(id))")
+
+        case "rewrite-node":
+            guard let j = op.params["event"], let e = try? Event(validating: j), let digest = op.precondition["digest"]?.stringValue else {
+                return skipped("bad parameters")
+            }
+            guard let node = try stores.nodes(e.id).first else { return skipped("the node is gone") }
+            let target: JSON = ["type": .string(e.type), "workflow_id": .string(e.workflowId), "timestamp": .int(e.timestamp), "content": .string(e.payload.encoded())]
+            if RepairStores.nodeDigest(node.fields) == RepairStores.nodeDigest(target) { return applied("already as in the stream") }
+            guard RepairStores.nodeDigest(node.fields) == digest else { return skipped("the node changed since the plan was made") }
+            try g.run("""
+                MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL
+                SET n.type = $type, n.workflow_id = $wf, n.timestamp = $ts, n.content = $content, n.metadata = $metadata
+                """, parameters: ["id": .string(e.id), "type": .string(e.type), "wf": .string(e.workflowId), "ts": .int(e.timestamp),
+                                  "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded())])
+            return applied()
+
+        case "set-run-content":
+            guard let run = op.params["run"]?.stringValue, let status = op.params["contentStatus"]?.stringValue else { return skipped("bad parameters") }
+            guard let current = try stores.run(run) else { return skipped("the run is gone") }
+            let now: JSON = ["contentStatus": current["contentStatus"] ?? .null, "publishedAt": current["publishedAt"] ?? .null]
+            let target: JSON = ["contentStatus": .string(status), "publishedAt": op.params["publishedAt"] ?? .null]
+            if now == target { return applied("already so") }
+            guard now == op.precondition else { return skipped("the run's content is now \(now.encoded()); the plan saw \(op.precondition.encoded())") }
+            try g.run("MATCH (r:WorkflowRun {id: $id}) SET r.contentStatus = $status, r.publishedAt = $at",
+                      parameters: ["id": .string(run), "status": .string(status), "at": GraphValue(op.params["publishedAt"] ?? .null)])
+            return applied()
+
+        default:
+            return try applyRedis(op)
+        }
+    }
+
+    // MARK: Redis
+
+    /// Confirms events in one WATCH/MULTI per batch; an already-confirmed one counts as applied.
+    func confirmEvents(_ ops: [RepairOperation]) throws -> [Result] {
+        for _ in 0..<5 {
+            var already: Set<String> = []
+            let committed = try stores.redis.transaction(watch: [RedisKeys.confirmed]) { () throws -> [[any RedisArgument]]? in
+                let scores = try self.stores.redis.pipeline(ops.map { ["ZSCORE", RedisKeys.confirmed, $0.key] })
+                for (op, s) in zip(ops, scores) where !s.isNull { already.insert(op.key) }
+                return ops.filter { !already.contains($0.key) }.map { ["ZADD", RedisKeys.confirmed, $0.params["score"]?.intValue ?? Planner.nowMs(), $0.key] }
+            }
+            if committed != nil || already.count == ops.count {
+                return ops.map { Result(operation: $0, outcome: .applied, reason: already.contains($0.key) ? "already confirmed" : nil) }
+            }
+        }
+        return ops.map { Result(operation: $0, outcome: .skipped, reason: "persistence:confirmed kept changing; retry the plan") }
+    }
+
+    /// One Redis operation: WATCH its keys, check the precondition, MULTI/EXEC; retried if a watched key changed.
+    func applyRedis(_ op: RepairOperation) throws -> Result {
+        let r = stores.redis
+        for _ in 0..<5 {
+            var verdict: Result?
+            var commands: [[any RedisArgument]] = []
+            var watch: [String] = []
+            switch op.action {
+            case "remove-confirmation":
+                watch = [RedisKeys.confirmed]
+            case "set-redis-state", "set-redis-content":
+                watch = [RedisKeys.status(op.params["run"]?.stringValue ?? "")]
+            case "dedupe-queue", "requeue":
+                watch = [RedisKeys.queue, RedisKeys.processing]
+            case "dead-letter":
+                watch = [op.params["key"]?.stringValue ?? "", RedisKeys.deadletter]
+            default:
+                return Result(operation: op, outcome: .failed, reason: "unknown action \(op.action)")
+            }
+            let committed = try r.transaction(watch: watch) { () throws -> [[any RedisArgument]]? in
+                switch op.action {
+                case "remove-confirmation":
+                    let score = try self.stores.confirmedScore(op.key)
+                    if score == nil { verdict = Result(operation: op, outcome: .applied, reason: "already unconfirmed"); return nil }
+                    guard score == op.precondition["score"]?.intValue else {
+                        verdict = Result(operation: op, outcome: .skipped, reason: "confirmed again since the plan was made"); return nil
+                    }
+                    commands = [["ZREM", RedisKeys.confirmed, op.key]]
+                case "set-redis-state":
+                    let run = op.params["run"]!.stringValue!, state = op.params["state"]!.stringValue!
+                    let now = try self.stores.status(run)["state"]
+                    if now == state { verdict = Result(operation: op, outcome: .applied, reason: "already \(state)"); return nil }
+                    guard now == op.precondition["state"]?.stringValue else {
+                        verdict = Result(operation: op, outcome: .skipped, reason: "Redis state is now \(now ?? "unset")"); return nil
+                    }
+                    commands = [["HSET", RedisKeys.status(run), "state", state]]
+                case "set-redis-content":
+                    let run = op.params["run"]!.stringValue!
+                    let s = try self.stores.status(run)
+                    let now: JSON = ["contentStatus": s["contentStatus"].map(JSON.string) ?? .null, "draftId": s["draftId"].map(JSON.string) ?? .null]
+                    let target: JSON = ["contentStatus": op.params["contentStatus"]!, "draftId": op.params["draftId"]!]
+                    if now == target { verdict = Result(operation: op, outcome: .applied, reason: "already so"); return nil }
+                    guard now == op.precondition else { verdict = Result(operation: op, outcome: .skipped, reason: "Redis shows \(now.encoded()) now"); return nil }
+                    commands = [["HSET", RedisKeys.status(run), "contentStatus", op.params["contentStatus"]!.stringValue!,
+                                 "draftId", op.params["draftId"]!.stringValue!, "updatedAt", Planner.nowMs()]]
+                case "dedupe-queue":
+                    let q = try self.stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
+                    let p = try self.stores.list(RedisKeys.processing).filter { RepairStores.eventId($0) == op.key }
+                    if q.count + p.count <= 1 { verdict = Result(operation: op, outcome: .applied, reason: "already one copy"); return nil }
+                    guard q.count == Int(op.precondition["queue"]?.intValue ?? -1), p.count == Int(op.precondition["processing"]?.intValue ?? -1) else {
+                        verdict = Result(operation: op, outcome: .skipped, reason: "the queues changed: \(q.count) queued, \(p.count) processing"); return nil
+                    }
+                    let remove = Int(op.params["removeFromQueue"]?.intValue ?? 0)
+                    commands = q.suffix(remove).map { ["LREM", RedisKeys.queue, -1, $0] }
+                case "requeue":
+                    guard let raw = op.params["raw"]?.stringValue else { return nil }
+                    let p = try self.stores.list(RedisKeys.processing)
+                    guard p.contains(raw) else {
+                        let q = try self.stores.list(RedisKeys.queue)
+                        verdict = q.contains(raw) ? Result(operation: op, outcome: .applied, reason: "already queued")
+                            : Result(operation: op, outcome: .skipped, reason: "the entry left persistence:processing"); return nil
+                    }
+                    commands = [["LREM", RedisKeys.processing, 1, raw], ["RPUSH", RedisKeys.queue, raw]]
+                case "dead-letter":
+                    let key = op.params["key"]!.stringValue!, pos = op.params["position"]!.stringValue!, raw = op.params["raw"]!.stringValue!
+                    let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(Planner.nowMs()),
+                                              "from": .string(key), "by": "concord apply"]).encoded()
+                    if key == RedisKeys.queue || key == RedisKeys.processing {
+                        guard try self.stores.list(key).contains(raw) else {
+                            verdict = Result(operation: op, outcome: .applied, reason: "the entry has left \(key)"); return nil
+                        }
+                        commands = [["LREM", key, 1, raw], ["RPUSH", RedisKeys.deadletter, letter]]
+                    } else {
+                        let entries = try RedisConnection.streamEntries(try r.run("XRANGE", key, pos, pos))
+                        guard let entry = entries.first else { verdict = Result(operation: op, outcome: .applied, reason: "the entry is gone"); return nil }
+                        guard String(decoding: entry.field("event") ?? [], as: UTF8.self) == raw else {
+                            verdict = Result(operation: op, outcome: .skipped, reason: "the stream entry changed"); return nil
+                        }
+                        commands = [["XDEL", key, pos], ["RPUSH", RedisKeys.deadletter, letter]]
+                    }
+                default: return nil
+                }
+                return commands
+            }
+            if let verdict { return verdict }
+            if committed != nil { return Result(operation: op, outcome: .applied, reason: nil) }
+        }
+        return Result(operation: op, outcome: .skipped, reason: "its keys kept changing; retry the plan")
+    }
+}

@@ -1,0 +1,118 @@
+import ConcordCore
+import ConcordJSON
+import Foundation
+
+/// One step of a repair plan.
+public struct RepairOperation: Sendable, Hashable {
+    public var id: String
+    public var findingId: String
+    public var rule: String
+    /// "graph", "redis", "postgres", or "manual".
+    public var store: String
+    public var action: String
+    public var key: String
+    public var params: JSON
+    /// What the record must still look like for the operation to run.
+    public var precondition: JSON
+    /// For review: the record now and after the operation.
+    public var before: JSON
+    public var after: JSON
+
+    public var json: JSON {
+        ["id": .string(id), "findingId": .string(findingId), "rule": .string(rule), "store": .string(store), "action": .string(action),
+         "key": .string(key), "params": params, "precondition": precondition, "before": before, "after": after]
+    }
+
+    init(json j: JSON) throws {
+        func s(_ k: String) throws -> String {
+            guard let v = j[k]?.stringValue else { throw ConcordError(.invalidInput, "plan operation without \(k)") }
+            return v
+        }
+        id = try s("id"); findingId = try s("findingId"); rule = try s("rule"); store = try s("store"); action = try s("action"); key = try s("key")
+        params = j["params"] ?? .null; precondition = j["precondition"] ?? .null; before = j["before"] ?? .null; after = j["after"] ?? .null
+    }
+
+    public init(findingId: String, rule: String, store: String, action: String, key: String, params: JSON, precondition: JSON, before: JSON, after: JSON) {
+        self.findingId = findingId
+        self.rule = rule
+        self.store = store
+        self.action = action
+        self.key = key
+        self.params = params
+        self.precondition = precondition
+        self.before = before
+        self.after = after
+        id = String(SHA256.hex("\(findingId)|\(action)|\(key)").prefix(16))
+    }
+}
+
+/// A repair plan (`concord.plan/1`): operations for an admin to review, then apply.
+public struct RepairPlan: Sendable {
+    public static let format = "concord.plan/1"
+
+    public var planId: String
+    public var sourceAuditId: String
+    public var createdAt: Date
+    public var rulesDigest: String
+    public var operations: [RepairOperation]
+
+    public init(planId: String, sourceAuditId: String, createdAt: Date, rulesDigest: String, operations: [RepairOperation]) {
+        self.planId = planId
+        self.sourceAuditId = sourceAuditId
+        self.createdAt = createdAt
+        self.rulesDigest = rulesDigest
+        self.operations = operations
+    }
+
+    /// The content the checksum covers (everything but the checksum).
+    var content: JSON {
+        ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
+         "createdAt": .string(RepairPlan.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
+         "operations": .array(operations.map(\.json)),
+         "summary": .object(Dictionary(grouping: operations, by: \.store).mapValues { .int(Int64($0.count)) })]
+    }
+
+    public var checksum: String { SHA256.hex(content.encoded()) }
+
+    /// The file's text: the content plus `sha256` of its canonical encoding.
+    public func encoded() -> String {
+        guard case .object(var o) = content else { return "" }
+        o["sha256"] = .string(checksum)
+        return JSON.object(o).encoded() + "\n"
+    }
+
+    /// Reads a plan file, refusing an unknown format or a checksum that does not match.
+    public init(file: String) throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ConcordError(.usage, "cannot read plan \(file)") }
+        let j: JSON
+        do { j = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw ConcordError(.invalidInput, "plan \(file): \(e.message)") }
+        guard j["format"]?.stringValue == Self.format else {
+            throw ConcordError(.invalidInput, "plan \(file) has format \(j["format"]?.description ?? "(none)"); this concord reads \(Self.format)")
+        }
+        guard let stated = j["sha256"]?.stringValue, case .object(var o) = j else {
+            throw ConcordError(.invalidInput, "plan \(file) has no sha256; refusing it")
+        }
+        o.removeValue(forKey: "sha256")
+        let actual = SHA256.hex(JSON.object(o).encoded())
+        guard actual == stated else {
+            throw ConcordError(.invalidInput, "plan \(file) fails its checksum (stated \(stated.prefix(12))…, content \(actual.prefix(12))…): it was changed after it was made; refusing it")
+        }
+        planId = j["planId"]?.stringValue ?? ""
+        sourceAuditId = j["sourceAuditId"]?.stringValue ?? ""
+        rulesDigest = j["rulesDigest"]?.stringValue ?? ""
+        createdAt = RepairPlan.parseDate(j["createdAt"]?.stringValue ?? "") ?? .distantPast
+        operations = try (j["operations"]?.arrayValue ?? []).map(RepairOperation.init(json:))
+    }
+
+    static func rfc3339(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+
+    static func parseDate(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s)
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import ConcordRepair
+import Foundation
+
+/// `concord plan --report AUDIT.json --output PLAN.json`.
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Turn an audit's JSON report into a checksummed repair plan for review.",
+        discussion: "Reads the current state of every record a finding names, to write each operation's precondition.")
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var rulesOption: RulesOption
+
+    @Option(name: .long, help: "The audit's JSON report (concord.audit/1).") var report: String
+    @Option(name: .long, help: "Where to write the plan.") var output: String
+    @Option(name: .long, parsing: .upToNextOption, help: "Plan only these rules.") var only: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Leave these rules out.") var exclude: [String] = []
+
+    func run() throws {
+        let rules = try rulesOption.load()
+        for id in only + exclude where !rules.rules.contains(where: { $0.id == id }) {
+            throw ConcordError(.usage, "unknown rule '\(id)' (see `concord rules list`)")
+        }
+        guard let data = FileManager.default.contents(atPath: report) else { throw ConcordError(.usage, "cannot read report \(report)") }
+        let json: JSON
+        do { json = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw ConcordError(.invalidInput, "\(report): \(e.message)") }
+        let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+        let plan = try Planner(stores: repairStores, rules: rules).plan(report: json, file: report, only: only, exclude: exclude)
+        try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+        let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
+        Output.line("\(plan.planId): \(plan.operations.count) operation(s) from audit \(plan.sourceAuditId) — "
+            + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+        Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
+    }
+}
+
+/// `concord apply PLAN`: a dry run unless `--yes`.
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a repair plan would change (the default), or execute it with --yes.",
+        discussion: """
+            Exit codes: 0 everything applied (or, in a dry run, nothing refused), 1 operations skipped or failed,
+            2 the plan is damaged, of an unknown format or too old, 3 a store failed.
+            """)
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var rulesOption: RulesOption
+
+    @Argument(help: "The plan file.") var plan: String
+    @Flag(name: .long, help: "Execute the plan (without it: a dry run that changes nothing).") var yes = false
+    @Option(name: .long, help: "Who applies it, for the journal (default: $USER).") var `operator`: String?
+    @Option(name: .long, help: "Refuse plans older than this.") var maxAge: String = "24h"
+    @Flag(name: .long, help: "Apply a plan older than --max-age anyway.") var forceStale = false
+    @Option(name: .long, help: "Where the apply report goes (JSON and Markdown).") var outputDir: String = "Reports"
+    @Option(name: .long, help: "Operations per store transaction.") var batchSize: Int = 500
+
+    func run() throws {
+        let p = try RepairPlan(file: plan)
+        let age = Date().timeIntervalSince(p.createdAt) * 1000
+        let limit = Double(try DurationText.milliseconds(maxAge))
+        if age > limit && !forceStale {
+            throw ConcordError(.invalidInput, "plan \(p.planId) was made \(DurationText.format(milliseconds: Int64(age))) ago, more than --max-age \(maxAge): audit and plan again, or pass --force-stale")
+        }
+        if let rules = try? rulesOption.load(), rules.digest != p.rulesDigest {
+            Output.error("warning: the plan was made with other rules than \(rulesOption.rules) holds now (digest \(p.rulesDigest.prefix(12))… vs \(rules.digest.prefix(12))…)")
+        }
+        let byStore = Dictionary(grouping: p.operations, by: \.store)
+        guard yes else {
+            Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(RepairPlanText.date(p.createdAt))): nothing is changed")
+            for store in ["graph", "redis", "postgres"] {
+                let ops = byStore[store] ?? []
+                Output.line("\n\(store): \(ops.count) operation(s)")
+                for op in ops { Output.line("  \(op.action) \(op.key): \(RepairPlanText.brief(op.before)) → \(RepairPlanText.brief(op.after))") }
+            }
+            let manual = byStore["manual"] ?? []
+            Output.line("\nmanual: \(manual.count) step(s) for a person")
+            for op in manual { Output.line("  \(op.rule) \(op.key): \(op.params["reason"]?.stringValue ?? "")") }
+            Output.line("\napply with: concord apply \(plan) --yes")
+            return
+        }
+        let who = `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+        let applier = Applier(stores: repairStores, plan: p, operator: who)
+        applier.batchSize = max(1, batchSize)
+        let started = Date()
+        let results = try applier.apply()
+        let report = ApplyReport(plan: p, results: results, operator: who, started: started, finished: Date())
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        let base = URL(fileURLWithPath: outputDir).appendingPathComponent("apply-\(p.planId)")
+        try Data((report.json.encoded() + "\n").utf8).write(to: base.appendingPathExtension("json"), options: .atomic)
+        try Data(report.markdown.utf8).write(to: base.appendingPathExtension("md"), options: .atomic)
+        Output.line(report.summary)
+        Output.line("  \(base.path).json\n  \(base.path).md")
+        if report.count(.skipped) + report.count(.failed) > 0 { throw ExitCode(1) }
+    }
+}
+
+enum RepairPlanText {
+    static func brief(_ j: JSON) -> String {
+        if j.isNull { return "(absent)" }
+        let s = j.encoded()
+        return s.count > 160 ? String(s.prefix(157)) + "…" : s
+    }
+
+    static func date(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        return f.string(from: d)
+    }
+}
+
+/// The outcome of `concord apply --yes`.
+struct ApplyReport {
+    let plan: RepairPlan
+    let results: [Applier.Result]
+    let `operator`: String
+    let started: Date
+    let finished: Date
+
+    func count(_ o: Applier.Outcome) -> Int { results.filter { $0.outcome == o }.count }
+
+    var summary: String {
+        "\(plan.planId): \(count(.applied)) applied, \(count(.skipped)) skipped, \(count(.failed)) failed, \(count(.manual)) manual "
+            + "in \(String(format: "%.2f", finished.timeIntervalSince(started))) s"
+    }
+
+    var json: JSON {
+        ["format": "concord.apply/1", "planId": .string(plan.planId), "sourceAuditId": .string(plan.sourceAuditId), "operator": .string(`operator`),
+         "startedAt": .string(RepairPlanText.date(started)), "finishedAt": .string(RepairPlanText.date(finished)),
+         "summary": ["applied": .int(Int64(count(.applied))), "skipped": .int(Int64(count(.skipped))), "failed": .int(Int64(count(.failed))),
+                     "manual": .int(Int64(count(.manual)))],
+         "operations": .array(results.map { r in
+             ["id": .string(r.operation.id), "findingId": .string(r.operation.findingId), "rule": .string(r.operation.rule), "store": .string(r.operation.store),
+              "action": .string(r.operation.action), "key": .string(r.operation.key), "outcome": .string(r.outcome.rawValue),
+              "reason": r.reason.map(JSON.string) ?? .null]
+         })]
+    }
+
+    var markdown: String {
+        var s = "# Repair \(plan.planId)\n\n- From audit \(plan.sourceAuditId); applied by \(`operator`) at \(RepairPlanText.date(started))\n"
+        s += "- \(count(.applied)) applied, \(count(.skipped)) skipped, \(count(.failed)) failed, \(count(.manual)) manual\n\n"
+        s += "| outcome | store | action | key | rule | reason |\n| --- | --- | --- | --- | --- | --- |\n"
+        for r in results.sorted(by: { ($0.outcome.rawValue, $0.operation.key) < ($1.outcome.rawValue, $1.operation.key) }) {
+            let reason = (r.reason ?? (r.outcome == .manual ? r.operation.params["reason"]?.stringValue : nil) ?? "").replacingOccurrences(of: "|", with: "\\|")
+            s += "| \(r.outcome.rawValue) | \(r.operation.store) | \(r.operation.action) | `\(r.operation.key)` | \(r.operation.rule) | \(reason) |\n"
+        }
+        return s
+    }
+}
