@@ -83,7 +83,7 @@ let package = Package(
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordRepair"],
             swiftSettings: swiftSettings
         ),
 

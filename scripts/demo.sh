@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: start the local services, build concord, create the schema,
 # simulate a few thousand workflow runs through the write paths and the sync,
-# inject faults of every kind, audit the stores and print where the reports are.
+# inject faults of every kind, audit the stores, plan the repair, show the dry
+# run, apply it, and audit again; print where the reports are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh start
@@ -34,6 +35,29 @@ truth = {(f["rule"], f["key"]) for f in json.load(open("Reports/demo-truth.json"
 found = {(f["rule"], f["key"]) for f in json.load(open("Reports/demo-audit.json"))["findings"]}
 print(f"injected faults expect {len(truth)} findings; the audit reported {len(found)}: "
       f"{len(truth & found)} expected, {len(found - truth)} unexpected, {len(truth - found)} missed")
+PY
+echo
+echo "== concord plan: the findings as repair operations"
+"$bin" plan --report Reports/demo-audit.json --output Reports/demo-plan.json
+echo
+echo "== concord apply (dry run: what would change, per store)"
+"$bin" apply Reports/demo-plan.json | sed -n '1,40p'
+echo "   (the full dry run: $bin apply Reports/demo-plan.json)"
+echo
+echo "== concord apply --yes"
+"$bin" apply Reports/demo-plan.json --yes --operator demo || true
+echo
+echo "== concord sync --once: the live sync drains what the repair requeued"
+"$bin" sync --once | tail -n 1
+echo
+echo "== concord audit again: what is left needs a person (the plan's manual steps)"
+"$bin" audit --format json,md,html --json-output Reports/demo-reaudit.json || true
+python3 - <<'PY'
+import json
+plan = json.load(open("Reports/demo-plan.json"))
+manual = {(o["rule"], o["key"]) for o in plan["operations"] if o["store"] == "manual"}
+left = {(f["rule"], f["key"]) for f in json.load(open("Reports/demo-reaudit.json"))["findings"]}
+print(f"{len(left)} finding(s) left, {len(left & manual)} of them manual steps of the plan, {len(left - manual)} unexpected")
 PY
 echo
 echo "Open the HTML report: file://$PWD/Reports/latest.html"

@@ -7,7 +7,7 @@ import Foundation
 
 // make bench: store clients (issue 2) and graph store (issue 3), each beside
 // the raw floor of the same work measured in the same run.
-//   concord-bench [foundation|graph|sync|audit|all] [--records N]
+//   concord-bench [foundation|graph|sync|audit|repair|all] [--records N]
 
 let env = ProcessInfo.processInfo.environment
 let postgresURL = env["CONCORD_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/concord"
@@ -166,6 +166,9 @@ func eventJSON(_ i: Int) -> String {
 do {
     if which == "foundation" || which == "all" { try foundationBench() }
     if which == "graph" || which == "all" { try graphBench() }
+    if which == "repair" || which == "all" {
+        try repairBench(count: 100_000, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
+    }
     if which == "audit" || which == "all" {
         try auditBench(runs: records / 50, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
     }
