@@ -57,47 +57,50 @@ public struct Finding: Sendable, Hashable {
     }
 }
 
-/// The rows a selection keeps: the results of its expressions per record.
+/// The rows a selection keeps: the results of its expressions per record,
+/// as cells, flat: key, workflowId, report, the roles, the values.
 final class Consumer: @unchecked Sendable {
-    struct Row {
-        var key: JSON
-        var workflowId: JSON
-        var report: JSON
-        var roles: [JSON]
-        var values: [JSON]
-    }
-
     let selection: Selection
+    let table: CellTable
     /// Keys only (a lookup set for absentFrom / presentIn / exceptIn): no rows kept.
     let keysOnly: Bool
-    var keys: Set<String> = []
+    var keys: Set<Cell> = []
     let roleNames: [String]
     let roleExprs: [Expr]
     let valueExprs: [Expr]
     /// For schema checks: the validation, run as records arrive; only failures are kept.
     let validate: ((JSON) -> String?)?
-    var rows: [Row] = []
+    let stride: Int
+    var cells: [Cell] = []
+    var count = 0
     var seen = 0
 
-    init(_ s: Selection, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil) {
+    init(_ s: Selection, table: CellTable, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil) {
         selection = s
+        self.table = table
         self.keysOnly = keysOnly
         roleNames = s.roles.keys.sorted()
         roleExprs = roleNames.map { s.roles[$0]! }
         valueExprs = s.values.map(\.expr)
         self.validate = validate
+        stride = 3 + roleExprs.count + valueExprs.count + (validate == nil ? 0 : 1)
     }
 
-    func role(_ row: Row, _ name: String) -> JSON {
-        guard let i = roleNames.firstIndex(of: name) else { return .null }
-        return row.roles[i]
-    }
+    @inline(__always) func key(_ i: Int) -> Cell { cells[i * stride] }
+    @inline(__always) func workflowId(_ i: Int) -> Cell { cells[i * stride + 1] }
+    @inline(__always) func report(_ i: Int) -> Cell { cells[i * stride + 2] }
+    @inline(__always) func role(_ i: Int, _ r: Int) -> Cell { cells[i * stride + 3 + r] }
+    @inline(__always) func value(_ i: Int, _ v: Int) -> Cell { cells[i * stride + 3 + roleExprs.count + v] }
+    /// The schema check's problem text.
+    func problem(_ i: Int) -> JSON { table.json(cells[i * stride + stride - 1]) }
+
+    func roleIndex(_ name: String) -> Int? { roleNames.firstIndex(of: name) }
 
     /// The row's named values (plus key and workflowId) as one object, for expressions and evidence.
-    func object(_ row: Row) -> JSON {
-        var o: [String: JSON] = ["key": row.key]
-        if !row.workflowId.isNull { o["workflowId"] = row.workflowId }
-        for (i, v) in selection.values.enumerated() { o[v.name] = row.values[i] }
+    func object(_ i: Int) -> JSON {
+        var o: [String: JSON] = ["key": table.json(key(i))]
+        if !workflowId(i).isNull { o["workflowId"] = table.json(workflowId(i)) }
+        for (v, named) in selection.values.enumerated() { o[named.name] = table.json(value(i, v)) }
         return .object(o)
     }
 
@@ -106,7 +109,8 @@ final class Consumer: @unchecked Sendable {
         seen += 1
         if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
         if keysOnly {
-            if let k = Checks.text(selection.key.evaluate(slots, ctx)) { keys.insert(k) }
+            let k = table.cell(selection.key.evaluate(slots, ctx))
+            if !k.isNull { keys.insert(k) }
             return
         }
         var problem: JSON?
@@ -114,13 +118,13 @@ final class Consumer: @unchecked Sendable {
             guard let p = validate(record) else { return }
             problem = .string(p)
         }
-        var values = valueExprs.map { $0.evaluate(slots, ctx) }
-        if let problem { values.append(problem) }
-        rows.append(Row(key: selection.key.evaluate(slots, ctx),
-                        workflowId: selection.workflowId?.evaluate(slots, ctx) ?? .null,
-                        report: selection.report?.evaluate(slots, ctx) ?? .null,
-                        roles: roleExprs.map { $0.evaluate(slots, ctx) },
-                        values: values))
+        cells.append(table.cell(selection.key.evaluate(slots, ctx)))
+        cells.append(selection.workflowId.map { table.cell($0.evaluate(slots, ctx)) } ?? .null)
+        cells.append(selection.report.map { table.cell($0.evaluate(slots, ctx)) } ?? .null)
+        for e in roleExprs { cells.append(table.cell(e.evaluate(slots, ctx))) }
+        for e in valueExprs { cells.append(table.cell(e.evaluate(slots, ctx))) }
+        if let problem { cells.append(table.cell(problem)) }
+        count += 1
     }
 }
 
@@ -140,6 +144,7 @@ public final class AuditEngine: @unchecked Sendable {
     }
     let compiled: [CompiledCheck]
     let byDataset: [String: [Consumer]]
+    let table: CellTable
     private var counts: [String: Int] = [:]
     private let lock = NSLock()
 
@@ -149,23 +154,25 @@ public final class AuditEngine: @unchecked Sendable {
         var compiled: [CompiledCheck] = []
         var byDataset: [String: [Consumer]] = [:]
         var sharedLookups: [String: Consumer] = [:]
+        let table = CellTable()
+        self.table = table
         for rule in rules.rules {
             for check in rule.checks {
                 let consumers: [Consumer]
                 if case .schema(let sels, let value, let require, let asserts) = check {
                     let ctx = context
                     consumers = sels.map { s in
-                        Consumer(s) { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) }
+                        Consumer(s, table: table) { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) }
                     }
                 } else {
                     // Lookup sets are shared by every check that reads the same dataset, filter and key.
                     let lookups = check.lookupSelectionCount
                     let all = check.selections
                     consumers = all.enumerated().map { i, sel in
-                        guard i >= all.count - lookups else { return Consumer(sel) }
+                        guard i >= all.count - lookups else { return Consumer(sel, table: table) }
                         let signature = "\(sel.dataset)|\(sel.filter?.description ?? "")|\(sel.key)"
                         if let shared = sharedLookups[signature] { return shared }
-                        let c = Consumer(sel, keysOnly: true)
+                        let c = Consumer(sel, table: table, keysOnly: true)
                         sharedLookups[signature] = c
                         byDataset[sel.dataset, default: []].append(c)
                         return c
@@ -207,7 +214,7 @@ public final class AuditEngine: @unchecked Sendable {
         var checked: [String: Int] = [:]
         for c in compiled {
             checked[c.rule.id, default: 0] += c.consumers.filter { !$0.keysOnly }.reduce(0) { $0 + $1.seen }
-            for f in Checks.run(c.check, c.consumers, c.rule, context) {
+            for f in Checks(table: table, rule: c.rule, ctx: context).run(c.check, c.consumers) {
                 let k = f.rule + "\u{0}" + f.key
                 if let existing = all[k] {
                     // One finding per rule and key; a later check may know the run when the first did not.

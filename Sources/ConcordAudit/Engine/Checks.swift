@@ -1,73 +1,64 @@
 import ConcordCore
 import ConcordJSON
 
-/// The generic check kinds, run over the rows their selections kept.
-enum Checks {
-    typealias Row = Consumer.Row
+/// The generic check kinds, run over the cells their selections kept.
+struct Checks {
+    let table: CellTable
+    let rule: Rule
+    let ctx: EvalContext
 
-    static func run(_ check: Check, _ consumers: [Consumer], _ rule: Rule, _ ctx: EvalContext) -> [Finding] {
+    func run(_ check: Check, _ consumers: [Consumer]) -> [Finding] {
         switch check {
         case .missing(let from, let absent, let present):
             return missing(Array(consumers[0..<from.count]),
                            absent: Array(consumers[from.count..<(from.count + absent.count)]),
-                           present: Array(consumers[(from.count + absent.count)...]), rule)
-        case .duplicate: return duplicate(consumers, rule)
-        case .orderAlong: return orderAlong(edges: consumers[0], nodes: Array(consumers.dropFirst()), rule)
-        case .orderWithin: return orderWithin(consumers[0], rule)
+                           present: Array(consumers[(from.count + absent.count)...]))
+        case .duplicate: return duplicate(consumers)
+        case .orderAlong: return orderAlong(edges: consumers[0], nodes: Array(consumers.dropFirst()))
+        case .orderWithin: return orderWithin(consumers[0])
         case .compare(_, _, let fields, let differs, let reportRight, _):
-            return compare(consumers[0], consumers[1], Array(consumers.dropFirst(2)), fields, differs, reportRight, rule, ctx)
-        case .filter(let sels):
-            return zip(sels, consumers).flatMap { s, c in
-                c.rows.compactMap { row -> Finding? in
-                    guard let key = text(row.report.isNull ? row.key : row.report) else { return nil }
-                    return Finding(rule: rule, key: key, workflowId: text(row.workflowId),
-                                   evidence: evidence(c, row, ["dataset": .string(s.dataset)]))
+            return compare(consumers[0], consumers[1], Array(consumers.dropFirst(2)), fields, differs, reportRight)
+        case .filter:
+            return consumers.flatMap { c in
+                (0..<c.count).compactMap { i -> Finding? in
+                    guard let key = table.text(c.report(i).isNull ? c.key(i) : c.report(i)) else { return nil }
+                    return Finding(rule: rule, key: key, workflowId: table.text(c.workflowId(i)),
+                                   evidence: evidence(c, i, ["dataset": .string(c.selection.dataset)]))
                 }
             }
         case .schema:
             return consumers.flatMap { c in
-                c.rows.compactMap { row -> Finding? in
-                    guard let key = text(row.key) else { return nil }
-                    var e = evidence(c, row, ["dataset": .string(c.selection.dataset)])
-                    if case .object(var o) = e { o["problem"] = row.values.last ?? .null; e = .object(o) }
-                    return Finding(rule: rule, key: key, workflowId: text(row.workflowId), evidence: e)
+                (0..<c.count).compactMap { i -> Finding? in
+                    guard let key = table.text(c.key(i)) else { return nil }
+                    let e = evidence(c, i, ["dataset": .string(c.selection.dataset), "problem": c.problem(i)])
+                    return Finding(rule: rule, key: key, workflowId: table.text(c.workflowId(i)), evidence: e)
                 }
             }
-        case .cycle: return cycles(consumers[0], rule)
-        case .sequence(_, let start): return sequence(consumers[0], start, rule)
+        case .cycle: return cycles(consumers[0])
+        case .sequence(_, let start): return sequence(consumers[0], start)
         }
     }
 
-    /// A key as text; nil for null (a record without the key is not judged).
-    static func text(_ v: JSON) -> String? {
-        switch v {
-        case .null: return nil
-        case .string(let s): return s
-        default: return v.textValue
-        }
-    }
-
-    static func evidence(_ c: Consumer, _ row: Row, _ extra: [String: JSON] = [:]) -> JSON {
+    func evidence(_ c: Consumer, _ i: Int, _ extra: [String: JSON] = [:]) -> JSON {
         var o: [String: JSON] = extra
-        for (i, v) in c.selection.values.enumerated() where !row.values[i].isNull { o[v.name] = row.values[i] }
+        for (v, named) in c.selection.values.enumerated() where !c.value(i, v).isNull { o[named.name] = table.json(c.value(i, v)) }
         return .object(o)
     }
 
     // MARK: missing / reference
 
-    static func missing(_ from: [Consumer], absent: [Consumer], present: [Consumer], _ rule: Rule) -> [Finding] {
-        let absentSets = absent.map(\.keys)
-        let presentSets = present.map(\.keys)
+    func missing(_ from: [Consumer], absent: [Consumer], present: [Consumer]) -> [Finding] {
         var out: [Finding] = []
         for c in from {
-            for row in c.rows {
-                guard let k = text(row.key) else { continue }
-                guard !absentSets.contains(where: { $0.contains(k) }), presentSets.allSatisfy({ $0.contains(k) }) else { continue }
-                let reported = text(row.report) ?? k
+            for i in 0..<c.count {
+                let k = c.key(i)
+                guard !k.isNull, !absent.contains(where: { $0.keys.contains(k) }), present.allSatisfy({ $0.keys.contains(k) }) else { continue }
+                let key = table.text(k)!
+                let reported = table.text(c.report(i)) ?? key
                 var extra: [String: JSON] = ["dataset": .string(c.selection.dataset),
                                              "absentFrom": .array(absent.map { .string($0.selection.dataset) })]
-                if reported != k { extra["lookedUp"] = .string(k) }
-                out.append(Finding(rule: rule, key: reported, workflowId: text(row.workflowId), evidence: evidence(c, row, extra)))
+                if reported != key { extra["lookedUp"] = .string(key) }
+                out.append(Finding(rule: rule, key: reported, workflowId: table.text(c.workflowId(i)), evidence: evidence(c, i, extra)))
             }
         }
         return out
@@ -75,90 +66,93 @@ enum Checks {
 
     // MARK: duplicate
 
-    static func duplicate(_ consumers: [Consumer], _ rule: Rule) -> [Finding] {
+    func duplicate(_ consumers: [Consumer]) -> [Finding] {
         // First pass: counts (and whether a key has more than one distinct value) only.
-        struct Tally { var count: Int32 = 0; var firstDistinct: JSON = .null; var varies = false }
-        var tallies: [String: Tally] = [:]
+        struct Tally { var count: Int32 = 0; var first = Cell.null; var varies = false }
+        var tallies: [Cell: Tally] = [:]
         let usesDistinct = consumers.contains { $0.selection.roles["distinct"] != nil }
         for c in consumers {
-            let d = c.roleNames.firstIndex(of: "distinct")
-            for row in c.rows {
-                guard let k = text(row.key) else { continue }
-                tallies[k, default: Tally()].count += 1
+            let d = c.roleIndex("distinct")
+            for i in 0..<c.count {
+                let k = c.key(i)
+                guard !k.isNull else { continue }
+                var t = tallies[k] ?? Tally()
+                t.count += 1
                 if let d {
-                    let v = row.roles[d]
-                    if tallies[k]!.count == 1 { tallies[k]!.firstDistinct = v } else if tallies[k]!.firstDistinct != v { tallies[k]!.varies = true }
+                    let v = c.role(i, d)
+                    if t.count == 1 { t.first = v } else if !table.equal(t.first, v) { t.varies = true }
                 }
+                tallies[k] = t
             }
         }
         let flagged = Set(tallies.compactMap { k, t in (usesDistinct ? t.varies : t.count > 1) ? k : nil })
         guard !flagged.isEmpty else { return [] }
         // Second pass, for the flagged keys only: the evidence.
-        struct Group { var count = 0; var distinct: Set<String> = []; var workflowId: JSON = .null; var datasets: Set<String> = [] }
-        var groups: [String: Group] = [:]
+        struct Group { var count = 0; var distinct: Set<String> = []; var workflowId = Cell.null; var datasets: Set<String> = [] }
+        var groups: [Cell: Group] = [:]
         for c in consumers {
-            for row in c.rows {
-                guard let k = text(row.key), flagged.contains(k) else { continue }
-                var g = groups[k] ?? Group()
+            let d = c.roleIndex("distinct")
+            for i in 0..<c.count where flagged.contains(c.key(i)) {
+                var g = groups[c.key(i)] ?? Group()
                 g.count += 1
-                if usesDistinct { g.distinct.insert(c.role(row, "distinct").textValue) }
-                if g.workflowId.isNull { g.workflowId = row.workflowId }
+                if let d { g.distinct.insert(table.json(c.role(i, d)).textValue) }
+                if g.workflowId.isNull { g.workflowId = c.workflowId(i) }
                 g.datasets.insert(c.selection.dataset)
-                groups[k] = g
+                groups[c.key(i)] = g
             }
         }
-        return groups.compactMap { k, g in
+        return groups.map { k, g in
             var e: [String: JSON] = ["count": .int(Int64(g.count)), "datasets": .array(g.datasets.sorted().map(JSON.string))]
             if usesDistinct { e["distinct"] = .array(g.distinct.sorted().map(JSON.string)) }
-            return Finding(rule: rule, key: k, workflowId: text(g.workflowId), evidence: .object(e))
+            return Finding(rule: rule, key: table.text(k)!, workflowId: table.text(g.workflowId), evidence: .object(e))
         }
     }
 
     // MARK: order
 
-    static func orderAlong(edges: Consumer, nodes: [Consumer], _ rule: Rule) -> [Finding] {
-        var index: [String: (value: JSON, workflowId: JSON)] = [:]
+    func orderAlong(edges: Consumer, nodes: [Consumer]) -> [Finding] {
+        var index: [Cell: (value: Cell, workflowId: Cell)] = [:]
         for c in nodes {
-            for row in c.rows {
-                guard let k = text(row.key), index[k] == nil else { continue }
-                index[k] = (c.role(row, "value"), row.workflowId)
+            guard let v = c.roleIndex("value") else { continue }
+            index.reserveCapacity(c.count)
+            for i in 0..<c.count where !c.key(i).isNull && index[c.key(i)] == nil {
+                index[c.key(i)] = (c.role(i, v), c.workflowId(i))
             }
         }
+        guard let fromRole = edges.roleIndex("from"), let toRole = edges.roleIndex("to") else { return [] }
         var out: [Finding] = []
-        for row in edges.rows {
-            guard let from = text(edges.role(row, "from")), let to = text(edges.role(row, "to")),
-                let p = index[from], let ch = index[to], let o = JSON.order(ch.value, p.value), o < 0
-            else { continue }
-            out.append(Finding(rule: rule, key: to, workflowId: text(ch.workflowId),
-                               evidence: ["parent": .string(from), "parentValue": p.value, "childValue": ch.value, "along": .string(edges.selection.dataset)]))
+        for i in 0..<edges.count {
+            let from = edges.role(i, fromRole), to = edges.role(i, toRole)
+            guard let p = index[from], let ch = index[to], let o = table.order(ch.value, p.value), o < 0 else { continue }
+            out.append(Finding(rule: rule, key: table.text(to)!, workflowId: table.text(ch.workflowId),
+                               evidence: ["parent": table.json(from), "parentValue": table.json(p.value), "childValue": table.json(ch.value),
+                                          "along": .string(edges.selection.dataset)]))
         }
         return out
     }
 
-    static func orderWithin(_ c: Consumer, _ rule: Rule) -> [Finding] {
-        var groups: [String: [Int]] = [:]
-        for (i, row) in c.rows.enumerated() {
-            guard let g = text(c.role(row, "group")) else { continue }
-            groups[g, default: []].append(i)
-        }
+    func orderWithin(_ c: Consumer) -> [Finding] {
+        guard let gRole = c.roleIndex("group"), let sRole = c.roleIndex("sort"), let vRole = c.roleIndex("value") else { return [] }
+        var groups: [Cell: [Int]] = [:]
+        for i in 0..<c.count where !c.role(i, gRole).isNull { groups[c.role(i, gRole), default: []].append(i) }
         var out: [Finding] = []
         for (g, indices) in groups {
-            let sorted = indices.sorted { a, b in (JSON.order(c.role(c.rows[a], "sort"), c.role(c.rows[b], "sort")) ?? 0) < 0 }
-            var best: (value: JSON, key: JSON)?
+            let sorted = indices.sorted { a, b in (table.order(c.role(a, sRole), c.role(b, sRole)) ?? 0) < 0 }
+            var best: (value: Cell, key: Cell)?
             for i in sorted {
-                let row = c.rows[i]
-                let v = c.role(row, "value")
+                let v = c.role(i, vRole)
                 guard !v.isNull else { continue }
-                if let b = best, let o = JSON.order(v, b.value) {
-                    if o < 0, let k = text(row.key) {
-                        out.append(Finding(rule: rule, key: k, workflowId: text(row.workflowId) ?? g,
-                                           evidence: ["group": .string(g), "value": v, "earlier": b.key, "earlierValue": b.value,
-                                                      "position": c.role(row, "sort"), "dataset": .string(c.selection.dataset)]))
+                if let b = best, let o = table.order(v, b.value) {
+                    if o < 0, let k = table.text(c.key(i)) {
+                        out.append(Finding(rule: rule, key: k, workflowId: table.text(c.workflowId(i)) ?? table.text(g),
+                                           evidence: ["group": table.json(g), "value": table.json(v), "earlier": table.json(b.key),
+                                                      "earlierValue": table.json(b.value), "position": table.json(c.role(i, sRole)),
+                                                      "dataset": .string(c.selection.dataset)]))
                     } else if o > 0 {
-                        best = (v, row.key)
+                        best = (v, c.key(i))
                     }
                 } else {
-                    best = (v, row.key)
+                    best = (v, c.key(i))
                 }
             }
         }
@@ -170,24 +164,20 @@ enum Checks {
     /// Row indices by key: the one with the greatest `pick` when the selection
     /// has one, else every row (most keys have one, kept without an array).
     struct KeyIndex {
-        var first: [String: Int] = [:]
-        var more: [String: [Int]] = [:]
-
-        func rows(_ k: String) -> [Int] {
-            guard let f = first[k] else { return [] }
-            return [f] + (more[k] ?? [])
-        }
+        var first: [Cell: Int] = [:]
+        var more: [Cell: [Int]] = [:]
     }
 
-    static func index(_ c: Consumer) -> KeyIndex {
+    func index(_ c: Consumer) -> KeyIndex {
         var idx = KeyIndex()
-        idx.first.reserveCapacity(c.rows.count)
-        let pick = c.roleNames.firstIndex(of: "pick")
-        for (i, row) in c.rows.enumerated() {
-            guard let k = text(row.key) else { continue }
+        idx.first.reserveCapacity(c.count)
+        let pick = c.roleIndex("pick")
+        for i in 0..<c.count {
+            let k = c.key(i)
+            guard !k.isNull else { continue }
             if let cur = idx.first[k] {
                 if let p = pick {
-                    if let o = JSON.order(row.roles[p], c.rows[cur].roles[p]), o > 0 { idx.first[k] = i }
+                    if let o = table.order(c.role(i, p), c.role(cur, p)), o > 0 { idx.first[k] = i }
                 } else {
                     idx.more[k, default: []].append(i)
                 }
@@ -198,36 +188,33 @@ enum Checks {
         return idx
     }
 
-    static func compare(_ left: Consumer, _ right: Consumer, _ except: [Consumer], _ fields: [String], _ differs: Expr?, _ reportRight: Bool,
-                        _ rule: Rule, _ ctx: EvalContext) -> [Finding] {
-        let excepted = except.reduce(into: Set<String>()) { $0.formUnion($1.keys) }
+    func compare(_ left: Consumer, _ right: Consumer, _ except: [Consumer], _ fields: [String], _ differs: Expr?, _ reportRight: Bool) -> [Finding] {
+        let excepted = except.reduce(into: Set<Cell>()) { $0.formUnion($1.keys) }
         let l = index(left)
         let r = index(right)
         let lIndex = fields.map { f in left.selection.values.firstIndex { $0.name == f }! }
         let rIndex = fields.map { f in right.selection.values.firstIndex { $0.name == f }! }
         var out: [Finding] = []
-        func visit(_ k: String, _ li: Int) {
+        func visit(_ k: Cell, _ li: Int) {
             guard !excepted.contains(k), let rf = r.first[k] else { return }
-            let lr = left.rows[li]
-            for ri in (r.more[k] == nil ? [rf] : r.rows(k)) {
-                let rr = right.rows[ri]
+            for ri in [rf] + (r.more[k] ?? []) {
                 var diffs: [String] = []
-                for (i, f) in fields.enumerated() where !JSON.looselyEqual(lr.values[lIndex[i]], rr.values[rIndex[i]]) { diffs.append(f) }
+                for (n, f) in fields.enumerated() where !table.equal(left.value(li, lIndex[n]), right.value(ri, rIndex[n])) { diffs.append(f) }
                 var objects: (JSON, JSON)?
                 if let differs {
-                    let o = (left.object(lr), right.object(rr))
+                    let o = (left.object(li), right.object(ri))
                     objects = o
                     guard !diffs.isEmpty || differs.evaluate([.null, o.0, o.1], ctx).truthy else { continue }
                 } else if diffs.isEmpty {
                     continue
                 }
-                let (lo, ro) = objects ?? (left.object(lr), right.object(rr))
-                let row = reportRight ? rr : lr
-                let key = text(row.report) ?? text(row.key) ?? k
+                let (lo, ro) = objects ?? (left.object(li), right.object(ri))
+                let reported = reportRight ? (right.report(ri).isNull ? right.key(ri) : right.report(ri)) : (left.report(li).isNull ? left.key(li) : left.report(li))
                 var e: [String: JSON] = ["left": lo, "right": ro, "leftDataset": .string(left.selection.dataset),
                                          "rightDataset": .string(right.selection.dataset)]
                 if !diffs.isEmpty { e["fields"] = .array(diffs.map(JSON.string)) }
-                out.append(Finding(rule: rule, key: key, workflowId: text(lr.workflowId) ?? text(rr.workflowId), evidence: .object(e)))
+                out.append(Finding(rule: rule, key: table.text(reported) ?? table.text(k)!,
+                                   workflowId: table.text(left.workflowId(li)) ?? table.text(right.workflowId(ri)), evidence: .object(e)))
             }
         }
         for (k, li) in l.first {
@@ -241,29 +228,31 @@ enum Checks {
 
     /// Strongly connected components (iterative Tarjan); a component of more
     /// than one key, or a key with an edge to itself, is a cycle.
-    static func cycles(_ c: Consumer, _ rule: Rule) -> [Finding] {
-        var ids: [String: Int] = [:]
-        var names: [String] = []
-        var workflow: [JSON] = []
-        func id(_ s: String) -> Int {
+    func cycles(_ c: Consumer) -> [Finding] {
+        guard let fromRole = c.roleIndex("from"), let toRole = c.roleIndex("to") else { return [] }
+        var ids: [Cell: Int] = [:]
+        var names: [Cell] = []
+        var workflow: [Cell] = []
+        func id(_ s: Cell) -> Int {
             if let i = ids[s] { return i }
             ids[s] = names.count
             names.append(s)
             workflow.append(.null)
             return names.count - 1
         }
-        var adj: [[Int]] = []
+        var edges: [(Int, Int)] = []
         var selfLoop: Set<Int> = []
-        for row in c.rows {
-            guard let f = text(c.role(row, "from")), let t = text(c.role(row, "to")) else { continue }
+        for i in 0..<c.count {
+            let f = c.role(i, fromRole), t = c.role(i, toRole)
+            guard !f.isNull, !t.isNull else { continue }
             let a = id(f), b = id(t)
-            while adj.count < names.count { adj.append([]) }
-            adj[a].append(b)
-            if workflow[b].isNull { workflow[b] = row.workflowId }
+            edges.append((a, b))
+            if workflow[b].isNull { workflow[b] = c.workflowId(i) }
             if a == b { selfLoop.insert(a) }
         }
-        while adj.count < names.count { adj.append([]) }
         let n = names.count
+        var adj = [[Int]](repeating: [], count: n)
+        for (a, b) in edges { adj[a].append(b) }
         var index = [Int](repeating: -1, count: n), low = [Int](repeating: 0, count: n)
         var onStack = [Bool](repeating: false, count: n)
         var stack: [Int] = []
@@ -296,10 +285,9 @@ enum Checks {
                             if w == v { break }
                         }
                         if component.count > 1 || selfLoop.contains(v) {
-                            let members = component.map { names[$0] }.sorted()
-                            let key = members[0]
-                            out.append(Finding(rule: rule, key: key, workflowId: text(workflow[ids[key]!]),
-                                               evidence: ["members": .array(members.map(JSON.string)), "length": .int(Int64(members.count))]))
+                            let members = component.map { (table.text(names[$0]) ?? "", $0) }.sorted { $0.0 < $1.0 }
+                            out.append(Finding(rule: rule, key: members[0].0, workflowId: table.text(workflow[members[0].1]),
+                                               evidence: ["members": .array(members.map { .string($0.0) }), "length": .int(Int64(members.count))]))
                         }
                     }
                 }
@@ -310,17 +298,17 @@ enum Checks {
 
     // MARK: sequence
 
-    static func sequence(_ c: Consumer, _ start: Int64, _ rule: Rule) -> [Finding] {
-        var groups: [String: (positions: [Int64], workflowId: JSON)] = [:]
-        for row in c.rows {
-            guard let g = text(c.role(row, "group")) else { continue }
-            groups[g, default: ([], row.workflowId)].positions.append(c.role(row, "sort").intValue ?? Int64.min)
+    func sequence(_ c: Consumer, _ start: Int64) -> [Finding] {
+        guard let gRole = c.roleIndex("group"), let sRole = c.roleIndex("sort") else { return [] }
+        var groups: [Cell: (positions: [Int64], workflowId: Cell)] = [:]
+        for i in 0..<c.count where !c.role(i, gRole).isNull {
+            let p = c.role(i, sRole)
+            groups[c.role(i, gRole), default: ([], c.workflowId(i))].positions.append(p.isInt ? p.int : Int64.min)
         }
         return groups.compactMap { g, v in
             let sorted = v.positions.sorted()
-            let expected = (0..<Int64(sorted.count)).map { start + $0 }
-            guard sorted != expected else { return nil }
-            return Finding(rule: rule, key: g, workflowId: text(v.workflowId),
+            guard sorted != (0..<Int64(sorted.count)).map({ start + $0 }) else { return nil }
+            return Finding(rule: rule, key: table.text(g)!, workflowId: table.text(v.workflowId),
                            evidence: ["positions": .array(sorted.map(JSON.int)), "expectedFrom": .int(start), "dataset": .string(c.selection.dataset)])
         }
     }

@@ -1,0 +1,87 @@
+import ConcordJSON
+import Foundation
+
+/// A kept value in 8 bytes: an integer inline, a string as its index in the
+/// audit's string table (equal strings are equal cells), anything else boxed
+/// in the table's side list. Rows of cells are what the engine keeps per
+/// record, so a million events fit in a few hundred megabytes.
+struct Cell: Hashable, Sendable {
+    let raw: UInt64
+
+    static let tagShift: UInt64 = 62
+    static let payloadMask: UInt64 = (1 << 62) - 1
+    static let null = Cell(raw: 3 << 62)
+    static let falseCell = Cell(raw: 3 << 62 | 1)
+    static let trueCell = Cell(raw: 3 << 62 | 2)
+
+    var tag: UInt64 { raw >> Cell.tagShift }
+    var isNull: Bool { self == .null }
+    var isInt: Bool { tag == 0 }
+    var isString: Bool { tag == 1 }
+    var isBoxed: Bool { tag == 2 }
+    var index: Int { Int(raw & Cell.payloadMask) }
+    var int: Int64 {
+        // Sign-extend the 62-bit payload.
+        Int64(bitPattern: raw << 2) >> 2
+    }
+
+    static func int(_ i: Int64) -> Cell? {
+        guard i >= -(1 << 61), i < (1 << 61) else { return nil }
+        return Cell(raw: UInt64(bitPattern: i) & payloadMask)
+    }
+}
+
+/// The audit's string table and boxed values; shared by every consumer, safe from several threads.
+final class CellTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var strings: [String] = []
+    private var index: [String: Int] = [:]
+    private var boxed: [JSON] = []
+
+    func cell(_ v: JSON) -> Cell {
+        switch v {
+        case .null: return .null
+        case .bool(let b): return b ? .trueCell : .falseCell
+        case .int(let i): if let c = Cell.int(i) { return c }
+        case .string(let s):
+            lock.lock(); defer { lock.unlock() }
+            if let i = index[s] { return Cell(raw: 1 << 62 | UInt64(i)) }
+            index[s] = strings.count
+            strings.append(s)
+            return Cell(raw: 1 << 62 | UInt64(strings.count - 1))
+        default: break
+        }
+        lock.lock(); defer { lock.unlock() }
+        boxed.append(v)
+        return Cell(raw: 2 << 62 | UInt64(boxed.count - 1))
+    }
+
+    func json(_ c: Cell) -> JSON {
+        switch c.tag {
+        case 0: return .int(c.int)
+        case 1: lock.lock(); defer { lock.unlock() }; return .string(strings[c.index])
+        case 2: lock.lock(); defer { lock.unlock() }; return boxed[c.index]
+        default: return c == .null ? .null : .bool(c == .trueCell)
+        }
+    }
+
+    /// A key as text; nil for null (a record without the key is not judged).
+    func text(_ c: Cell) -> String? {
+        switch c.tag {
+        case 1: lock.lock(); defer { lock.unlock() }; return strings[c.index]
+        case 0: return String(c.int)
+        default: return c.isNull ? nil : json(c).textValue
+        }
+    }
+
+    func equal(_ a: Cell, _ b: Cell) -> Bool {
+        if a == b { return true }
+        guard a.isBoxed || b.isBoxed else { return false }
+        return JSON.looselyEqual(json(a), json(b))
+    }
+
+    func order(_ a: Cell, _ b: Cell) -> Int? {
+        if a.isInt && b.isInt { return a.int < b.int ? -1 : (a.int == b.int ? 0 : 1) }
+        return JSON.order(json(a), json(b))
+    }
+}
