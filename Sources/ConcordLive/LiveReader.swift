@@ -17,6 +17,8 @@ public final class LiveReader: @unchecked Sendable {
     public let graph: any GraphStore
     public var pageSize = 10_000
     public var progress: ReadProgress?
+    private var newestEntry: (ms: UInt64, seq: UInt64)?
+    private var streamsRead = 0
 
     public init(postgres: PostgresConnection, redis: RedisConnection, graph: any GraphStore) {
         self.postgres = postgres
@@ -128,7 +130,17 @@ public final class LiveReader: @unchecked Sendable {
             counts[spec.name] = n
             try sink.finished(spec.name, records: n)
         }
-        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["serverTimeMs": serverMs], records: counts)
+        // The newest stream entry read: entries after it were written after the read began.
+        let newest: JSON = newestEntry.map { .string("\($0.ms)-\($0.seq)") } ?? .null
+        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["serverTimeMs": serverMs, "streams": .int(Int64(streamsRead)), "newestStreamEntry": newest],
+                         records: counts)
+    }
+
+    private func noteEntry(_ id: String) {
+        let parts = id.split(separator: "-")
+        guard parts.count == 2, let ms = UInt64(parts[0]), let seq = UInt64(parts[1]) else { return }
+        if let n = newestEntry, (n.ms, n.seq) >= (ms, seq) { return }
+        newestEntry = (ms, seq)
     }
 
     func readStreams(_ keys: [String], _ pattern: KeyPattern, _ field: String, _ name: String, _ emit: (JSON) throws -> Void) throws {
@@ -139,12 +151,14 @@ public final class LiveReader: @unchecked Sendable {
             i += chunk.count
             let replies = try redis.pipeline(chunk.map { ["XRANGE", $0, "-", "+", "COUNT", pageSize] })
             for (key, reply) in zip(chunk, replies) {
+                streamsRead += 1
                 if let e = reply.errorMessage { throw ConcordError(.server, "Redis error reading \(key): \(e)", store: "redis") }
                 var entries = try RedisConnection.streamEntries(reply)
                 var seq = 0
                 while true {
                     for entry in entries {
                         try emit(Self.streamRecord(key, pattern, entry, seq, field, name))
+                        noteEntry(entry.id)
                         seq += 1
                     }
                     guard entries.count == pageSize, let last = entries.last else { break }
