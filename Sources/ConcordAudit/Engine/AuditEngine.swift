@@ -64,7 +64,7 @@ final class Consumer: @unchecked Sendable {
     let table: CellTable
     /// Keys only (a lookup set for absentFrom / presentIn / exceptIn): no rows kept.
     let keysOnly: Bool
-    var keys: Set<Cell> = []
+    var keys = CellSet()
     let roleNames: [String]
     let roleExprs: [Expr]
     let valueExprs: [Expr]

@@ -35,6 +35,7 @@ struct Cell: Hashable, Sendable {
 final class CellTable: @unchecked Sendable {
     private let lock = NSLock()
     private var strings: [String] = []
+    fileprivate var stringsCount: Int { strings.count }
     private var index: [String: Int] = [:]
     private var boxed: [JSON] = []
 
@@ -83,5 +84,61 @@ final class CellTable: @unchecked Sendable {
     func order(_ a: Cell, _ b: Cell) -> Int? {
         if a.isInt && b.isInt { return a.int < b.int ? -1 : (a.int == b.int ? 0 : 1) }
         return JSON.order(json(a), json(b))
+    }
+}
+
+extension CellTable {
+    /// How many distinct strings the table holds (the range of string cells' indices).
+    var stringCount: Int { lock.lock(); defer { lock.unlock() }; return stringsCount }
+}
+
+/// A set of cells: a bitset over string indices (the common case: ids),
+/// a hash set for anything else. Grows as strings are interned.
+struct CellSet {
+    private var bits: [UInt64] = []
+    private var others: Set<Cell> = []
+    private(set) var count = 0
+
+    @inline(__always) func contains(_ c: Cell) -> Bool {
+        guard c.isString else { return others.contains(c) }
+        let i = c.index
+        return i >> 6 < bits.count && bits[i >> 6] & (1 << UInt64(i & 63)) != 0
+    }
+
+    mutating func insert(_ c: Cell) {
+        guard c.isString else {
+            if others.insert(c).inserted { count += 1 }
+            return
+        }
+        let i = c.index, w = i >> 6
+        if w >= bits.count { bits.append(contentsOf: repeatElement(0, count: max(w + 1 - bits.count, bits.count / 2 + 1))) }
+        let mask: UInt64 = 1 << UInt64(i & 63)
+        if bits[w] & mask == 0 { bits[w] |= mask; count += 1 }
+    }
+
+    mutating func formUnion(_ other: CellSet) {
+        if bits.count < other.bits.count { bits.append(contentsOf: repeatElement(0, count: other.bits.count - bits.count)) }
+        for w in 0..<other.bits.count { bits[w] |= other.bits[w] }
+        others.formUnion(other.others)
+        count = bits.reduce(0) { $0 + $1.nonzeroBitCount } + others.count
+    }
+}
+
+/// A map from cells to small integers (row or group indices): a dense array
+/// over string indices, a dictionary for anything else.
+struct CellIndexMap {
+    private var dense: [Int32]
+    private var others: [Cell: Int32] = [:]
+
+    init(strings: Int) { dense = [Int32](repeating: -1, count: strings) }
+
+    @inline(__always) subscript(c: Cell) -> Int? {
+        get {
+            if c.isString, c.index < dense.count { let v = dense[c.index]; return v < 0 ? nil : Int(v) }
+            return others[c].map(Int.init)
+        }
+        set {
+            if c.isString, c.index < dense.count { dense[c.index] = Int32(newValue ?? -1) } else { others[c] = newValue.map(Int32.init) }
+        }
     }
 }

@@ -69,24 +69,26 @@ struct Checks {
     func duplicate(_ consumers: [Consumer]) -> [Finding] {
         // First pass: counts (and whether a key has more than one distinct value) only.
         struct Tally { var count: Int32 = 0; var first = Cell.null; var varies = false }
-        var tallies: [Cell: Tally] = [:]
+        var slot = CellIndexMap(strings: table.stringCount)
+        var tallies: [Tally] = []
         let usesDistinct = consumers.contains { $0.selection.roles["distinct"] != nil }
+        var flagged = CellSet()
         for c in consumers {
             let d = c.roleIndex("distinct")
             for i in 0..<c.count {
                 let k = c.key(i)
                 guard !k.isNull else { continue }
-                var t = tallies[k] ?? Tally()
-                t.count += 1
+                let at: Int
+                if let s = slot[k] { at = s } else { at = tallies.count; slot[k] = at; tallies.append(Tally()) }
+                tallies[at].count += 1
                 if let d {
                     let v = c.role(i, d)
-                    if t.count == 1 { t.first = v } else if !table.equal(t.first, v) { t.varies = true }
+                    if tallies[at].count == 1 { tallies[at].first = v } else if !table.equal(tallies[at].first, v) { tallies[at].varies = true }
                 }
-                tallies[k] = t
+                if usesDistinct ? tallies[at].varies : tallies[at].count > 1 { flagged.insert(k) }
             }
         }
-        let flagged = Set(tallies.compactMap { k, t in (usesDistinct ? t.varies : t.count > 1) ? k : nil })
-        guard !flagged.isEmpty else { return [] }
+        guard flagged.count > 0 else { return [] }
         // Second pass, for the flagged keys only: the evidence.
         struct Group { var count = 0; var distinct: Set<String> = []; var workflowId = Cell.null; var datasets: Set<String> = [] }
         var groups: [Cell: Group] = [:]
@@ -111,19 +113,21 @@ struct Checks {
     // MARK: order
 
     func orderAlong(edges: Consumer, nodes: [Consumer]) -> [Finding] {
-        var index: [Cell: (value: Cell, workflowId: Cell)] = [:]
+        var rows = CellIndexMap(strings: table.stringCount)
+        var kept: [(value: Cell, workflowId: Cell)] = []
         for c in nodes {
             guard let v = c.roleIndex("value") else { continue }
-            index.reserveCapacity(c.count)
-            for i in 0..<c.count where !c.key(i).isNull && index[c.key(i)] == nil {
-                index[c.key(i)] = (c.role(i, v), c.workflowId(i))
+            for i in 0..<c.count where !c.key(i).isNull && rows[c.key(i)] == nil {
+                rows[c.key(i)] = kept.count
+                kept.append((c.role(i, v), c.workflowId(i)))
             }
         }
+        func lookup(_ c: Cell) -> (value: Cell, workflowId: Cell)? { rows[c].map { kept[$0] } }
         guard let fromRole = edges.roleIndex("from"), let toRole = edges.roleIndex("to") else { return [] }
         var out: [Finding] = []
         for i in 0..<edges.count {
             let from = edges.role(i, fromRole), to = edges.role(i, toRole)
-            guard let p = index[from], let ch = index[to], let o = table.order(ch.value, p.value), o < 0 else { continue }
+            guard let p = lookup(from), let ch = lookup(to), let o = table.order(ch.value, p.value), o < 0 else { continue }
             out.append(Finding(rule: rule, key: table.text(to)!, workflowId: table.text(ch.workflowId),
                                evidence: ["parent": table.json(from), "parentValue": table.json(p.value), "childValue": table.json(ch.value),
                                           "along": .string(edges.selection.dataset)]))
@@ -133,8 +137,12 @@ struct Checks {
 
     func orderWithin(_ c: Consumer) -> [Finding] {
         guard let gRole = c.roleIndex("group"), let sRole = c.roleIndex("sort"), let vRole = c.roleIndex("value") else { return [] }
-        var groups: [Cell: [Int]] = [:]
-        for i in 0..<c.count where !c.role(i, gRole).isNull { groups[c.role(i, gRole), default: []].append(i) }
+        var slot = CellIndexMap(strings: table.stringCount)
+        var groups: [(group: Cell, rows: [Int])] = []
+        for i in 0..<c.count where !c.role(i, gRole).isNull {
+            let g = c.role(i, gRole)
+            if let s = slot[g] { groups[s].rows.append(i) } else { slot[g] = groups.count; groups.append((g, [i])) }
+        }
         var out: [Finding] = []
         for (g, indices) in groups {
             let sorted = indices.sorted { a, b in (table.order(c.role(a, sRole), c.role(b, sRole)) ?? 0) < 0 }
@@ -164,13 +172,12 @@ struct Checks {
     /// Row indices by key: the one with the greatest `pick` when the selection
     /// has one, else every row (most keys have one, kept without an array).
     struct KeyIndex {
-        var first: [Cell: Int] = [:]
+        var first: CellIndexMap
         var more: [Cell: [Int]] = [:]
     }
 
     func index(_ c: Consumer) -> KeyIndex {
-        var idx = KeyIndex()
-        idx.first.reserveCapacity(c.count)
+        var idx = KeyIndex(first: CellIndexMap(strings: table.stringCount))
         let pick = c.roleIndex("pick")
         for i in 0..<c.count {
             let k = c.key(i)
@@ -189,7 +196,7 @@ struct Checks {
     }
 
     func compare(_ left: Consumer, _ right: Consumer, _ except: [Consumer], _ fields: [String], _ differs: Expr?, _ reportRight: Bool) -> [Finding] {
-        let excepted = except.reduce(into: Set<Cell>()) { $0.formUnion($1.keys) }
+        let excepted = except.reduce(into: CellSet()) { $0.formUnion($1.keys) }
         let l = index(left)
         let r = index(right)
         let lIndex = fields.map { f in left.selection.values.firstIndex { $0.name == f }! }
@@ -217,9 +224,11 @@ struct Checks {
                                    workflowId: table.text(left.workflowId(li)) ?? table.text(right.workflowId(ri)), evidence: .object(e)))
             }
         }
-        for (k, li) in l.first {
-            visit(k, li)
-            for more in l.more[k] ?? [] { visit(k, more) }
+        // Every left row whose key is first or repeated, once per row (picked rows only when the selection picks).
+        for li in 0..<left.count {
+            let k = left.key(li)
+            guard !k.isNull, let first = l.first[k] else { continue }
+            if first == li || (l.more[k]?.contains(li) ?? false) { visit(k, li) }
         }
         return out
     }
@@ -230,7 +239,7 @@ struct Checks {
     /// than one key, or a key with an edge to itself, is a cycle.
     func cycles(_ c: Consumer) -> [Finding] {
         guard let fromRole = c.roleIndex("from"), let toRole = c.roleIndex("to") else { return [] }
-        var ids: [Cell: Int] = [:]
+        var ids = CellIndexMap(strings: table.stringCount)
         var names: [Cell] = []
         var workflow: [Cell] = []
         func id(_ s: Cell) -> Int {
