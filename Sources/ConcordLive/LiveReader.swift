@@ -222,10 +222,8 @@ public final class LiveReader: @unchecked Sendable {
                     progress?.add("graph")
                 }
             case .graphRelationship(let type, let endpoints):
-                let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE id(r) > $after WITH a, r, b ORDER BY id(r) LIMIT $limit RETURN id(r) AS k, "
-                    + (try Self.endpointColumns(endpoints))
-                n = try graph.streamKeyset(query, start: -1, pageSize: pageSize, key: { $0[0] }) { record in
-                    try sink.append(Self.edgeRecord(type, endpoints, record), to: spec.name)
+                n = try readRelationships(type, endpoints) { record in
+                    try sink.append(record, to: spec.name)
                     progress?.add("graph")
                 }
             default: continue
@@ -234,6 +232,30 @@ public final class LiveReader: @unchecked Sendable {
             try sink.finished(spec.name, records: n)
         }
         return StoreRead(readAt: start, finishedAt: Date(), watermark: ["engine": .string(graph.engine), "readAtMs": .int(Int64(start.timeIntervalSince1970 * 1000))], records: counts)
+    }
+
+    /// Reads every `type` relationship with its endpoints, paging by the
+    /// target node's id: a page of nodes in id order, then their incoming
+    /// relationships. (Paging by the relationship's own id makes FalkorDB
+    /// expand every relationship for every page.) Returns the count.
+    func readRelationships(_ type: String, _ endpoints: [String], _ body: (JSON) throws -> Void) throws -> Int {
+        let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0 WITH b ORDER BY id(b) LIMIT $limit "
+            + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints)), id(r) AS rid"
+        var after: Int64 = -1
+        var total = 0
+        while true {
+            var nodes = 0
+            var last: Int64 = after
+            try graph.stream(query, parameters: ["after": .int(after), "limit": .int(Int64(pageSize))], readOnly: true, fetchSize: pageSize) { record in
+                let k = record[0].intValue ?? after
+                if k != last { nodes += 1; last = max(last, k) }
+                guard !(record.values.last ?? .null).isNull else { return }
+                try body(Self.edgeRecord(type, endpoints, record))
+                total += 1
+            }
+            if nodes < pageSize { return total }
+            after = last
+        }
     }
 
     /// A label, relationship type or property name, back-quoted; refused if it holds a backtick.

@@ -192,8 +192,19 @@ func rawReadFloor(pgURL: String, redisURL: String, graphURL: String) throws -> (
                                            start: -1, pageSize: 10_000, key: { $0[0] }) { _ in }
                         try g.streamKeyset("MATCH (n:WorkflowRun) WHERE id(n) > $after WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, n.id, n.state, n.stateAt, n.contentStatus, n.publishedAt, n.createdAt",
                                            start: -1, pageSize: 10_000, key: { $0[0] }) { _ in }
-                        try g.streamKeyset("MATCH (a)-[r:PARENT_OF]->(b) WHERE id(r) > $after WITH a, r, b ORDER BY id(r) LIMIT $limit RETURN id(r) AS k, labels(a), labels(b), a.id, b.id, a.workflow_id, b.workflow_id, a.placeholder, b.placeholder, a.persisted_at, b.persisted_at",
-                                           start: -1, pageSize: 10_000, key: { $0[0] }) { _ in }
+                        // Edges paged by their target node, as the audit reads them (see LiveReader.readRelationships).
+                        var after: Int64 = -1
+                        while true {
+                            var nodes = 0
+                            var last = after
+                            try g.stream("MATCH (b) WHERE id(b) > $after WITH b ORDER BY id(b) LIMIT $limit OPTIONAL MATCH (a)-[r:PARENT_OF]->(b) RETURN id(b) AS k, labels(a), labels(b), a.id, b.id, a.workflow_id, b.workflow_id, a.placeholder, b.placeholder, a.persisted_at, b.persisted_at, id(r)",
+                                         parameters: ["after": .int(after), "limit": 10_000], readOnly: true, fetchSize: 10_000) { r in
+                                let k = r[0].intValue ?? after
+                                if k != last { nodes += 1; last = max(last, k) }
+                            }
+                            if nodes < 10_000 { break }
+                            after = last
+                        }
                     }
                     times.lock.withLock { times.t["graph"] = s }
                 }
