@@ -57,6 +57,47 @@ public struct Finding: Sendable, Hashable {
     }
 }
 
+/// One record's expression results, shared by every selection of its
+/// dataset: an expression that several selections use (`id`, a common
+/// filter) is evaluated, and its string interned, once per record.
+final class RecordMemo: @unchecked Sendable {
+    let exprs: [Expr]
+    let table: CellTable
+    let ctx: EvalContext
+    private var record: [JSON] = [.null]
+    private var values: [JSON?]
+    private var cells: [Cell?]
+
+    init(exprs: [Expr], table: CellTable, ctx: EvalContext) {
+        self.exprs = exprs
+        self.table = table
+        self.ctx = ctx
+        values = Array(repeating: nil, count: exprs.count)
+        cells = Array(repeating: nil, count: exprs.count)
+    }
+
+    func reset(_ r: JSON) {
+        record[0] = r
+        for i in values.indices { values[i] = nil; cells[i] = nil }
+    }
+
+    var current: JSON { record[0] }
+
+    func value(_ i: Int) -> JSON {
+        if let v = values[i] { return v }
+        let v = exprs[i].evaluate(record, ctx)
+        values[i] = v
+        return v
+    }
+
+    func cell(_ i: Int) -> Cell {
+        if let c = cells[i] { return c }
+        let c = table.cell(value(i))
+        cells[i] = c
+        return c
+    }
+}
+
 /// The rows a selection keeps: the results of its expressions per record,
 /// as cells, flat: key, workflowId, report, the roles, the values.
 final class Consumer: @unchecked Sendable {
@@ -74,6 +115,26 @@ final class Consumer: @unchecked Sendable {
     var cells: [Cell] = []
     var count = 0
     var seen = 0
+    /// Indices of this selection's expressions in its dataset's RecordMemo.
+    var filterSlot: Int?, keySlot = 0, workflowSlot: Int?, reportSlot: Int?
+    var roleSlots: [Int] = [], valueSlots: [Int] = []
+
+    /// Registers the expressions in `registry` (one list per dataset, shared by its selections).
+    func register(_ registry: inout [Expr], _ seenExprs: inout [String: Int]) {
+        func slot(_ e: Expr) -> Int {
+            let d = e.description
+            if let i = seenExprs[d] { return i }
+            seenExprs[d] = registry.count
+            registry.append(e)
+            return registry.count - 1
+        }
+        filterSlot = selection.filter.map(slot)
+        keySlot = slot(selection.key)
+        workflowSlot = selection.workflowId.map(slot)
+        reportSlot = selection.report.map(slot)
+        roleSlots = roleExprs.map(slot)
+        valueSlots = valueExprs.map(slot)
+    }
 
     init(_ s: Selection, table: CellTable, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil) {
         selection = s
@@ -104,25 +165,24 @@ final class Consumer: @unchecked Sendable {
         return .object(o)
     }
 
-    func ingest(_ record: JSON, _ ctx: EvalContext) {
-        let slots = [record]
+    func ingest(_ m: RecordMemo) {
         seen += 1
-        if let f = selection.filter, !f.evaluate(slots, ctx).truthy { return }
+        if let f = filterSlot, !m.value(f).truthy { return }
         if keysOnly {
-            let k = table.cell(selection.key.evaluate(slots, ctx))
+            let k = m.cell(keySlot)
             if !k.isNull { keys.insert(k) }
             return
         }
         var problem: JSON?
         if let validate {
-            guard let p = validate(record) else { return }
+            guard let p = validate(m.current) else { return }
             problem = .string(p)
         }
-        cells.append(table.cell(selection.key.evaluate(slots, ctx)))
-        cells.append(selection.workflowId.map { table.cell($0.evaluate(slots, ctx)) } ?? .null)
-        cells.append(selection.report.map { table.cell($0.evaluate(slots, ctx)) } ?? .null)
-        for e in roleExprs { cells.append(table.cell(e.evaluate(slots, ctx))) }
-        for e in valueExprs { cells.append(table.cell(e.evaluate(slots, ctx))) }
+        cells.append(m.cell(keySlot))
+        cells.append(workflowSlot.map(m.cell) ?? .null)
+        cells.append(reportSlot.map(m.cell) ?? .null)
+        for r in roleSlots { cells.append(m.cell(r)) }
+        for v in valueSlots { cells.append(m.cell(v)) }
         if let problem { cells.append(table.cell(problem)) }
         count += 1
     }
@@ -144,6 +204,7 @@ public final class AuditEngine: @unchecked Sendable {
     }
     let compiled: [CompiledCheck]
     let byDataset: [String: [Consumer]]
+    let memos: [String: RecordMemo]
     let table: CellTable
     private var counts: [String: Int] = [:]
     private let lock = NSLock()
@@ -184,6 +245,14 @@ public final class AuditEngine: @unchecked Sendable {
         }
         self.compiled = compiled
         self.byDataset = byDataset
+        var memos: [String: RecordMemo] = [:]
+        for (dataset, consumers) in byDataset {
+            var registry: [Expr] = []
+            var seenExprs: [String: Int] = [:]
+            for c in consumers { c.register(&registry, &seenExprs) }
+            memos[dataset] = RecordMemo(exprs: registry, table: table, ctx: context)
+        }
+        self.memos = memos
     }
 
     /// The datasets the rules read.
@@ -191,8 +260,9 @@ public final class AuditEngine: @unchecked Sendable {
 
     /// Feeds one record of `dataset`.
     public func ingest(_ record: JSON, dataset: String) {
-        guard let consumers = byDataset[dataset] else { return }
-        for c in consumers { c.ingest(record, context) }
+        guard let consumers = byDataset[dataset], let memo = memos[dataset] else { return }
+        memo.reset(record)
+        for c in consumers { c.ingest(memo) }
     }
 
     /// Records how many records a dataset had (for the report).
@@ -233,9 +303,9 @@ public final class AuditEngine: @unchecked Sendable {
             return value.isNull ? "not JSON" : "a JSON \(value.typeName), not an object"
         }
         for (path, type) in require {
-            let v = value.value(atPath: path.joined(separator: "."))
-            let name = path.joined(separator: ".")
-            guard let v, !(v.isNull && type != "any") else { return "missing field \(name)" }
+            var found: JSON? = value
+            for p in path { found = found?[p] }
+            guard let v = found, !(v.isNull && type != "any") else { return "missing field \(path.joined(separator: "."))" }
             let ok: Bool
             switch type {
             case "string": ok = v.stringValue != nil
@@ -247,7 +317,7 @@ public final class AuditEngine: @unchecked Sendable {
             case "array": ok = v.arrayValue != nil
             default: ok = true
             }
-            if !ok { return "\(name) must be \(type == "nonempty-string" ? "a non-empty string" : "a(n) \(type)"), not \(v.typeName)" }
+            if !ok { return "\(path.joined(separator: ".")) must be \(type == "nonempty-string" ? "a non-empty string" : "a(n) \(type)"), not \(v.typeName)" }
         }
         for a in asserts where !a.expr.evaluate([.null, value], ctx).truthy { return a.message }
         return nil
