@@ -55,6 +55,7 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
 /// A self-contained HTML page: summary, an inline SVG bar chart, a sortable
 /// findings table and a drill-down per run with its event tree. No external assets.
 enum HTMLReport {
+    static let maxRows = 5_000
     static let severityColor: [Rule.Severity: String] = [.error: "#c62828", .warning: "#ef6c00", .info: "#1565c0"]
 
     static func render(_ r: AuditReport, runTrees: [String: [TreeNode]]) -> String {
@@ -109,8 +110,13 @@ enum HTMLReport {
         if r.findings.isEmpty {
             s += "<p id=\"clean\">No findings: the stores agree.</p>\n"
         }
+        // A browser stays usable with a few thousand rows; the JSON report has them all.
+        let shown = r.findings.count > maxRows ? Array(r.findings.sorted { ($1.severity.rank, $0.rule, $0.key) < ($0.severity.rank, $1.rule, $1.key) }.prefix(maxRows)) : r.findings
+        if shown.count < r.findings.count {
+            s += "<p id=\"truncated\">Showing \(shown.count) of \(r.findings.count) findings, most severe first; the JSON report lists them all.</p>\n"
+        }
         s += "<table id=\"findings\" class=\"sortable\"><thead><tr><th>severity</th><th>rule</th><th>key</th><th>run</th><th>message</th></tr></thead><tbody>\n"
-        for f in r.findings {
+        for f in shown {
             let known = r.known.contains(f.id)
             s += "<tr class=\"\(known ? "known" : "")\" data-severity=\"\(f.severity.rank)\"><td class=\"sev-\(f.severity.rawValue)\">\(f.severity.rawValue)\(known ? " (known)" : "")</td><td>\(e(f.rule))</td><td><code>\(e(f.key))</code></td>"
             s += "<td>\(f.workflowId.map { runTrees[$0] != nil ? "<a href=\"#run-\(e(anchor($0)))\">\(e($0))</a>" : e($0) } ?? "")</td><td>\(e(f.message))</td></tr>\n"
