@@ -212,12 +212,14 @@ public final class LiveReader: @unchecked Sendable {
             switch spec.source {
             case .graphLabel(let label):
                 let props = spec.fields.sorted()
-                n = try graph.streamKeyset(
-                    // `size(labels(n)) > 0`: FalkorDB 4.16.3 keeps a DETACH DELETEd node in its label's
-                    // matrix; MATCH (n:Label) then yields a phantom whose properties cannot be read.
-                    "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0 WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))",
-                    start: -1, pageSize: pageSize, key: { $0[0] }
-                ) { record in
+                // `size(labels(n)) > 0`: FalkorDB 4.16.3 keeps a DETACH DELETEd node in its label's
+                // matrix; MATCH (n:Label) then yields a phantom whose properties cannot be read.
+                let query = "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0 WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))"
+                let limit = pageSize
+                n = try prefetched({ [graph] after in
+                    let records = try graph.run(query, parameters: ["after": .int(after), "limit": .int(Int64(limit))], readOnly: true).records
+                    return (records, records.count < limit ? nil : records.last?[0].intValue)
+                }) { record in
                     try sink.append(Self.nodeRecord(props, record), to: spec.name)
                     progress?.add("graph")
                 }
@@ -241,23 +243,56 @@ public final class LiveReader: @unchecked Sendable {
     func readRelationships(_ type: String, _ endpoints: [String], _ body: (JSON) throws -> Void) throws -> Int {
         let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0 WITH b ORDER BY id(b) LIMIT $limit "
             + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints)), id(r) AS rid"
-        var after: Int64 = -1
-        var total = 0
-        while true {
+        let limit = pageSize
+        return try prefetched({ [graph] after in
+            let records = try graph.run(query, parameters: ["after": .int(after), "limit": .int(Int64(limit))], readOnly: true).records
             var nodes = 0
-            var last: Int64 = after
-            try graph.stream(query, parameters: ["after": .int(after), "limit": .int(Int64(pageSize))], readOnly: true, fetchSize: pageSize) { record in
-                let k = record[0].intValue ?? after
+            var last = after
+            for r in records {
+                let k = r[0].intValue ?? after
                 if k != last { nodes += 1; last = max(last, k) }
-                guard !(record.values.last ?? .null).isNull else { return }
-                try body(Self.edgeRecord(type, endpoints, record))
-                total += 1
             }
-            if nodes < pageSize { return total }
-            after = last
-        }
+            return (records.filter { !($0.values.last ?? .null).isNull }, nodes < limit ? nil : last)
+        }) { record in try body(Self.edgeRecord(type, endpoints, record)) }
     }
 
+    /// Keyset pages fetched one ahead on a thread of their own, so the graph
+    /// computes the next page while this thread works through the current
+    /// one. `fetch(after)` returns a page and the key to continue after (nil
+    /// at the end). Returns the number of records handed to `body`.
+    func prefetched(_ fetch: @escaping @Sendable (Int64) throws -> (records: [GraphRecord], next: Int64?),
+                    _ body: (GraphRecord) throws -> Void) throws -> Int {
+        let pages = PageQueue()
+        let fetcherDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { fetcherDone.signal() }
+            var after: Int64 = -1
+            while !pages.cancelled {
+                do {
+                    let (records, next) = try fetch(after)
+                    pages.put(.page(records))
+                    guard let next else { break }
+                    after = next
+                } catch {
+                    pages.put(.failed(error))
+                    return
+                }
+            }
+            pages.put(.end)
+        }
+        var total = 0
+        // The connection is the fetcher's until it has stopped.
+        defer { pages.cancel(); fetcherDone.wait() }
+        while true {
+            switch pages.take() {
+            case .page(let records):
+                for r in records { try body(r) }
+                total += records.count
+            case .failed(let error): throw error
+            case .end: return total
+            }
+        }
+    }
     /// A label, relationship type or property name, back-quoted; refused if it holds a backtick.
     static func name(_ s: String) throws -> String {
         guard !s.isEmpty, !s.contains("`") else { throw ConcordError(.usage, "bad graph name '\(s)' in the dataset file") }
@@ -300,6 +335,41 @@ public final class LiveReader: @unchecked Sendable {
             return .object(o)
         }
         return ["type": .string(type), "from": endpoint(1, 0), "to": endpoint(2, 1)]
+    }
+}
+
+/// A bounded hand-over of pages from the fetching thread (at most two waiting).
+final class PageQueue: @unchecked Sendable {
+    enum Item { case page([GraphRecord]), failed(Error), end }
+    private let cond = NSCondition()
+    private var items: [Item] = []
+    private var isCancelled = false
+
+    var cancelled: Bool { cond.lock(); defer { cond.unlock() }; return isCancelled }
+
+    func put(_ item: Item) {
+        cond.lock()
+        while items.count >= 2 && !isCancelled { cond.wait() }
+        if !isCancelled { items.append(item) }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func take() -> Item {
+        cond.lock()
+        while items.isEmpty { cond.wait() }
+        let item = items.removeFirst()
+        cond.broadcast()
+        cond.unlock()
+        return item
+    }
+
+    /// The consumer stopped (finished or failed): the fetcher stops at its next page.
+    func cancel() {
+        cond.lock()
+        isCancelled = true
+        cond.broadcast()
+        cond.unlock()
     }
 }
 
