@@ -25,6 +25,12 @@ import Testing
         #expect(try eval("type(list) == 'array' and len(list) == 2 and list.1 == 2", r) == true)
         #expect(try eval("digest(json('{\"b\":1, \"a\":2}')) == digest(json('{\"a\":2,\"b\":1}'))", r) == true)
         #expect(try eval("if(exists(n), 'yes', coalesce(n, a.s))", r) == "x")
+        // digest(json(text)) hashes jansson's parse directly; it must agree with digest() of the same value.
+        let doc: JSON = ["payload": ["b": [1, 2.5, "ü\u{0}x", nil, true], "a": ["z": -7, "é": 1.0]], "text": #"{ "a" : {"é": 1, "z": -7}, "b": [1, 2.5, "ü\u0000x", null, true] }"#]
+        #expect(try eval("digest(json(text)) == digest(payload)", doc) == true)
+        #expect(try eval("digest(json('null')) == digest(missing)", doc) == true)
+        #expect(try eval("digest(json('{\"a\":1}')) != digest(json('{\"a\":2}'))", doc) == true)
+        #expect(try eval("digest(json('not json'))", doc) == .null)
         #expect(try eval("[2, 'b'] > [2, 'a']", r) == true)
     }
 

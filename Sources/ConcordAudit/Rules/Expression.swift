@@ -387,6 +387,11 @@ extension Expr {
             for a in args { let v = a.evaluate(slots, ctx); if !v.isNull { return v } }
             return .null
         }
+        if f == .digest, case .call(.json, let inner) = args[0] {
+            // digest(json(text)): hashed on jansson's parse, no Swift values built.
+            guard let text = inner[0].evaluate(slots, ctx).stringValue, let h = JSON.digest(ofText: text) else { return .null }
+            return .string(String(h, radix: 16))
+        }
         let v = args.map { $0.evaluate(slots, ctx) }
         switch f {
         case .len:
@@ -404,13 +409,8 @@ extension Expr {
             return .string(v[0].typeName)
         case .canonical: return v[0].isNull ? .null : .string(v[0].encoded())
         case .digest:
-            // For comparing values, not for security: FNV-1a (64-bit) of the canonical encoding.
-            guard !v[0].isNull else { return .null }
-            var bytes: [UInt8] = []
-            v[0].encode(into: &bytes)
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            return .string(String(h, radix: 16))
+            // For comparing values, not for security: see JSONDigest.
+            return .string(String(v[0].digest, radix: 16))
         case .json:
             guard let s = v[0].stringValue else { return .null }
             return (try? JSON.parse(s)) ?? .null
