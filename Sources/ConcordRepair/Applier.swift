@@ -123,6 +123,23 @@ public final class Applier {
 
     // MARK: Graph
 
+    /// Cypher conditions that `variable`'s properties still hold `expected`
+    /// (null: the property is absent), with their parameters: the
+    /// precondition checked by the writing statement itself.
+    static func unchanged(_ variable: String, _ expected: [String: JSON], prefix: String) -> (String, [String: GraphValue]) {
+        var conds: [String] = []
+        var params: [String: GraphValue] = [:]
+        for (i, (k, v)) in expected.sorted(by: { $0.key < $1.key }).enumerated() {
+            if v.isNull {
+                conds.append("\(variable).\(k) IS NULL")
+            } else {
+                conds.append("\(variable).\(k) = $\(prefix)\(i)")
+                params["\(prefix)\(i)"] = GraphValue(v)
+            }
+        }
+        return (conds.isEmpty ? "true" : conds.joined(separator: " AND "), params)
+    }
+
     /// Replays events from the stream: those whose node is still absent, in one MERGE batch (the sync's own write).
     func replayEvents(_ ops: [RepairOperation]) throws -> [Result] {
         var events: [(RepairOperation, Event)] = []
@@ -189,14 +206,21 @@ public final class Applier {
             let parent = op.params["parentIsRun"]?.boolValue == true
                 ? "MERGE (p:WorkflowRun {id: $pid}) ON CREATE SET p.state = 'running', p.contentStatus = 'none', p.createdAt = $now"
                 : "MERGE (p:Node {id: $pid}) ON CREATE SET p.placeholder = true, p.workflow_id = $wf, p.persisted_at = $now"
-            try g.run("""
+            // The statement checks the parents itself (one FalkorDB statement is atomic).
+            let written = try g.run("""
                 MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL
-                OPTIONAL MATCH (x)-[old:PARENT_OF]->(n)
+                OPTIONAL MATCH (x)-[:PARENT_OF]->(n)
+                WITH n, collect(DISTINCT x.id) AS now
+                WHERE size(now) = size($expected) AND all(e IN $expected WHERE e IN now)
+                OPTIONAL MATCH (y)-[old:PARENT_OF]->(n)
                 DELETE old
                 WITH DISTINCT n
                 \(parent)
                 MERGE (p)-[:PARENT_OF]->(n)
-                """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(Planner.nowMs())])
+                RETURN count(n)
+                """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(Planner.nowMs()),
+                                  "expected": .list(expected.map(GraphValue.string))]).records.first?[0].intValue ?? 0
+            guard written > 0 else { return skipped("the node's parents changed while the repair ran") }
             return try stores.parents(id) == [pid] ? applied() : skipped("after relinking, the parents are \(try stores.parents(id))")
 
         case "rewrite-node":
@@ -207,12 +231,18 @@ public final class Applier {
             let target: JSON = ["type": .string(e.type), "workflow_id": .string(e.workflowId), "timestamp": .int(e.timestamp), "content": .string(e.payload.encoded())]
             if RepairStores.nodeDigest(node.fields) == RepairStores.nodeDigest(target) { return applied("already as in the stream") }
             guard RepairStores.nodeDigest(node.fields) == digest else { return skipped("the node changed since the plan was made") }
-            try g.run("""
-                MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL
+            var before = node.fields.objectValue ?? [:]
+            before.removeValue(forKey: "persisted_at")
+            let (cond, condParams) = Self.unchanged("n", before, prefix: "b")
+            var params: [String: GraphValue] = ["id": .string(e.id), "type": .string(e.type), "wf": .string(e.workflowId), "ts": .int(e.timestamp),
+                                                "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded())]
+            params.merge(condParams) { a, _ in a }
+            let written = try g.run("""
+                MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL AND \(cond)
                 SET n.type = $type, n.workflow_id = $wf, n.timestamp = $ts, n.content = $content, n.metadata = $metadata
-                """, parameters: ["id": .string(e.id), "type": .string(e.type), "wf": .string(e.workflowId), "ts": .int(e.timestamp),
-                                  "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded())])
-            return applied()
+                RETURN count(n)
+                """, parameters: params).records.first?[0].intValue ?? 0
+            return written > 0 ? applied() : skipped("the node changed while the repair ran")
 
         case "set-run-content":
             guard let run = op.params["run"]?.stringValue, let status = op.params["contentStatus"]?.stringValue else { return skipped("bad parameters") }
@@ -221,9 +251,12 @@ public final class Applier {
             let target: JSON = ["contentStatus": .string(status), "publishedAt": op.params["publishedAt"] ?? .null]
             if now == target { return applied("already so") }
             guard now == op.precondition else { return skipped("the run's content is now \(now.encoded()); the plan saw \(op.precondition.encoded())") }
-            try g.run("MATCH (r:WorkflowRun {id: $id}) SET r.contentStatus = $status, r.publishedAt = $at",
-                      parameters: ["id": .string(run), "status": .string(status), "at": GraphValue(op.params["publishedAt"] ?? .null)])
-            return applied()
+            let (cond, condParams) = Self.unchanged("r", op.precondition.objectValue ?? [:], prefix: "b")
+            var params: [String: GraphValue] = ["id": .string(run), "status": .string(status), "at": GraphValue(op.params["publishedAt"] ?? .null)]
+            params.merge(condParams) { a, _ in a }
+            let written = try g.run("MATCH (r:WorkflowRun {id: $id}) WHERE \(cond) SET r.contentStatus = $status, r.publishedAt = $at RETURN count(r)",
+                                    parameters: params).records.first?[0].intValue ?? 0
+            return written > 0 ? applied() : skipped("the run's content changed while the repair ran")
 
         default:
             return try applyRedis(op)
