@@ -10,7 +10,7 @@ extension Auditor {
     /// findings the fresh records still show (drops what healed meanwhile).
     public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, snapshot: SnapshotWriter? = nil) throws -> AuditReport {
         let started = Date()
-        let now = request.nowMs ?? Int64(started.timeIntervalSince1970 * 1000)
+        let now = request.nowMs ?? Timestamp.milliseconds(started)
         let ctx = EvalContext(now: now, grace: request.graceMs)
         let engine = AuditEngine(rules: request.rules, context: ctx)
         let sink: any RecordSink = snapshot.map { TeeSink([engine, $0]) } ?? engine

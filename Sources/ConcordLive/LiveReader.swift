@@ -34,7 +34,7 @@ public final class LiveReader: @unchecked Sendable {
         public var records: [String: Int]
 
         public var json: JSON {
-            ["readAt": .string(Snapshot.rfc3339(readAt)), "seconds": .double((finishedAt.timeIntervalSince(readAt) * 1000).rounded() / 1000),
+            ["readAt": .string(Timestamp.rfc3339(readAt)), "seconds": .double((finishedAt.timeIntervalSince(readAt) * 1000).rounded() / 1000),
              "watermark": watermark, "records": .object(records.mapValues { .int(Int64($0)) })]
         }
     }
@@ -233,7 +233,7 @@ public final class LiveReader: @unchecked Sendable {
             counts[spec.name] = n
             try sink.finished(spec.name, records: n)
         }
-        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["engine": .string(graph.engine), "readAtMs": .int(Int64(start.timeIntervalSince1970 * 1000))], records: counts)
+        return StoreRead(readAt: start, finishedAt: Date(), watermark: ["engine": .string(graph.engine), "readAtMs": .int(Timestamp.milliseconds(start))], records: counts)
     }
 
     /// Reads every `type` relationship with its endpoints, paging by the

@@ -155,7 +155,7 @@ public final class Applier {
                                               parameters: ["ids": .list(events.map { .string($0.1.id) })], readOnly: true).records.compactMap { $0[0].stringValue })
         let missing = events.filter { !present.contains($0.1.id) }
         if !missing.isEmpty {
-            try SyncEngine(redis: stores.redis, graph: stores.graph).write(missing.map(\.1), persistedAt: Planner.nowMs())
+            try SyncEngine(redis: stores.redis, graph: stores.graph).write(missing.map(\.1), persistedAt: nowMilliseconds())
         }
         for (op, e) in events {
             out.append(Result(operation: op, outcome: .applied, reason: present.contains(e.id) ? "already in the graph" : nil))
@@ -218,7 +218,7 @@ public final class Applier {
                 \(parent)
                 MERGE (p)-[:PARENT_OF]->(n)
                 RETURN count(n)
-                """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(Planner.nowMs()),
+                """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(nowMilliseconds()),
                                   "expected": .list(expected.map(GraphValue.string))]).records.first?[0].intValue ?? 0
             guard written > 0 else { return skipped("the node's parents changed while the repair ran") }
             return try stores.parents(id) == [pid] ? applied() : skipped("after relinking, the parents are \(try stores.parents(id))")
@@ -272,7 +272,7 @@ public final class Applier {
             let committed = try stores.redis.transaction(watch: [RedisKeys.confirmed]) { () throws -> [[any RedisArgument]]? in
                 let scores = try self.stores.redis.pipeline(ops.map { ["ZSCORE", RedisKeys.confirmed, $0.key] })
                 for (op, s) in zip(ops, scores) where !s.isNull { already.insert(op.key) }
-                return ops.filter { !already.contains($0.key) }.map { ["ZADD", RedisKeys.confirmed, $0.params["score"]?.intValue ?? Planner.nowMs(), $0.key] }
+                return ops.filter { !already.contains($0.key) }.map { ["ZADD", RedisKeys.confirmed, $0.params["score"]?.intValue ?? nowMilliseconds(), $0.key] }
             }
             if committed != nil || already.count == ops.count {
                 return ops.map { Result(operation: $0, outcome: .applied, reason: already.contains($0.key) ? "already confirmed" : nil) }
@@ -325,7 +325,7 @@ public final class Applier {
                     if now == target { verdict = Result(operation: op, outcome: .applied, reason: "already so"); return nil }
                     guard now == op.precondition else { verdict = Result(operation: op, outcome: .skipped, reason: "Redis shows \(now.encoded()) now"); return nil }
                     commands = [["HSET", RedisKeys.status(run), "contentStatus", op.params["contentStatus"]!.stringValue!,
-                                 "draftId", op.params["draftId"]!.stringValue!, "updatedAt", Planner.nowMs()]]
+                                 "draftId", op.params["draftId"]!.stringValue!, "updatedAt", nowMilliseconds()]]
                 case "dedupe-queue":
                     let q = try self.stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
                     let p = try self.stores.list(RedisKeys.processing).filter { RepairStores.eventId($0) == op.key }
@@ -346,7 +346,7 @@ public final class Applier {
                     commands = [["LREM", RedisKeys.processing, 1, raw], ["RPUSH", RedisKeys.queue, raw]]
                 case "dead-letter":
                     let key = op.params["key"]!.stringValue!, pos = op.params["position"]!.stringValue!, raw = op.params["raw"]!.stringValue!
-                    let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(Planner.nowMs()),
+                    let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(nowMilliseconds()),
                                               "from": .string(key), "by": "concord apply"]).encoded()
                     if key == RedisKeys.queue || key == RedisKeys.processing {
                         guard try self.stores.list(key).contains(raw) else {

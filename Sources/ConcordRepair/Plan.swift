@@ -67,7 +67,7 @@ public struct RepairPlan: Sendable {
     /// The content the checksum covers (everything but the checksum).
     var content: JSON {
         ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
-         "createdAt": .string(RepairPlan.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
+         "createdAt": .string(Timestamp.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
          "operations": .array(operations.map(\.json)),
          "summary": .object(Dictionary(grouping: operations, by: \.store).mapValues { .int(Int64($0.count)) })]
     }
@@ -100,19 +100,7 @@ public struct RepairPlan: Sendable {
         planId = j["planId"]?.stringValue ?? ""
         sourceAuditId = j["sourceAuditId"]?.stringValue ?? ""
         rulesDigest = j["rulesDigest"]?.stringValue ?? ""
-        createdAt = RepairPlan.parseDate(j["createdAt"]?.stringValue ?? "") ?? .distantPast
+        createdAt = Timestamp.parse(j["createdAt"]?.stringValue ?? "") ?? .distantPast
         operations = try (j["operations"]?.arrayValue ?? []).map(RepairOperation.init(json:))
-    }
-
-    static func rfc3339(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: d)
-    }
-
-    static func parseDate(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s)
     }
 }

@@ -15,13 +15,11 @@ public struct Planner {
     let rules: RuleSet
     let now: Int64
 
-    public init(stores: RepairStores, rules: RuleSet, now: Int64 = nowMs()) {
+    public init(stores: RepairStores, rules: RuleSet, now: Int64 = nowMilliseconds()) {
         self.stores = stores
         self.rules = rules
         self.now = now
     }
-
-    public static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// Plans every finding of `report` (a parsed `concord.audit/1` JSON) whose rule passes the filters.
     public func plan(report: JSON, file: String, only: [String] = [], exclude: [String] = []) throws -> RepairPlan {

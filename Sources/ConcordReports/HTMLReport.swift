@@ -84,7 +84,7 @@ enum HTMLReport {
         .known{opacity:.6}
         </style></head><body>
         <h1>Concord audit</h1>
-        <div class="meta">\(e(r.auditId)) · source: \(e(r.source)) · started \(e(Snapshot.rfc3339(r.startedAt))) · grace \(e(DurationText.format(milliseconds: r.graceMs)))\(r.partition.map { " · partition \($0)" } ?? "")</div>
+        <div class="meta">\(e(r.auditId)) · source: \(e(r.source)) · started \(e(Timestamp.rfc3339(r.startedAt))) · grace \(e(DurationText.format(milliseconds: r.graceMs)))\(r.partition.map { " · partition \($0)" } ?? "")</div>
 
         """
         // Summary cards.

@@ -104,7 +104,7 @@ enum Escape {
 enum MarkdownReport {
     static func render(_ r: AuditReport) -> String {
         var s = "# Concord audit \(r.auditId)\n\n"
-        s += "- Source: \(r.source); started \(Snapshot.rfc3339(r.startedAt)); grace \(DurationText.format(milliseconds: r.graceMs))"
+        s += "- Source: \(r.source); started \(Timestamp.rfc3339(r.startedAt)); grace \(DurationText.format(milliseconds: r.graceMs))"
         if let p = r.partition { s += "; partition \(p)" }
         s += "\n- Findings: **\(r.findings.count)** (\(r.newFindings.count) new, \(r.findings.count - r.newFindings.count) known from the baseline)\n"
         for store in r.stores.keys.sorted() {

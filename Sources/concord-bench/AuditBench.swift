@@ -67,7 +67,7 @@ import Foundation
                 let n = r % 2 == 0 ? 2 : 3
                 for d in 0..<n {
                     let t = Date(timeIntervalSince1970: Double(base + Int64(d) * 1000) / 1000)
-                    let stamp = ISO8601DateFormatter().string(from: t)
+                    let stamp = Timestamp.rfc3339(t)
                     try w.writeRow(["dr_\(r)_\(d)", "wr_\(r)", "comment", "draft \(d) of run \(r)", "draft",
                                #"{"githubIssueId":1,"githubRepo":"acme/widgets","userId":"u_1","timestamp":0}"#, stamp, stamp])
                 }

@@ -135,11 +135,7 @@ struct Audit: ParsableCommand {
 
     static func parseTime(_ text: String) throws -> Int64 {
         if let ms = Int64(text) { return ms }
-        let f = ISO8601DateFormatter()
-        for opts: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            f.formatOptions = opts
-            if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
-        }
+        if let d = Timestamp.parse(text) { return Timestamp.milliseconds(d) }
         throw ConcordError(.usage, "bad time '\(text)': epoch milliseconds or RFC 3339")
     }
 }
@@ -163,7 +159,7 @@ struct SnapshotCommand: ParsableCommand {
         let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
         let reads = try reader.read(specs, into: writer)
         for (store, r) in reads { writer.setStore(store, readAt: r.readAt, watermark: r.watermark, extra: ["seconds": r.json["seconds"] ?? .null]) }
-        let manifest = try writer.finish(createdAt: started, extra: ["evaluatedAt": .int(Int64(started.timeIntervalSince1970 * 1000))])
+        let manifest = try writer.finish(createdAt: started, extra: ["evaluatedAt": .int(Timestamp.milliseconds(started))])
         let counts = (manifest["datasets"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value["records"]?.textValue ?? "0")" }
         Output.line("snapshot written to \(output) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s: \(counts.joined(separator: ", "))")
     }

@@ -69,7 +69,7 @@ struct Apply: ParsableCommand {
         }
         let byStore = Dictionary(grouping: p.operations, by: \.store)
         guard yes else {
-            Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(RepairPlanText.date(p.createdAt))): nothing is changed")
+            Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(Timestamp.rfc3339(p.createdAt))): nothing is changed")
             for store in ["graph", "redis", "postgres"] {
                 let ops = byStore[store] ?? []
                 Output.line("\n\(store): \(ops.count) operation(s)")
@@ -104,11 +104,6 @@ enum RepairPlanText {
         let s = j.encoded()
         return s.count > 160 ? String(s.prefix(157)) + "…" : s
     }
-
-    static func date(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        return f.string(from: d)
-    }
 }
 
 /// The outcome of `concord apply --yes`.
@@ -128,7 +123,7 @@ struct ApplyReport {
 
     var json: JSON {
         ["format": "concord.apply/1", "planId": .string(plan.planId), "sourceAuditId": .string(plan.sourceAuditId), "operator": .string(`operator`),
-         "startedAt": .string(RepairPlanText.date(started)), "finishedAt": .string(RepairPlanText.date(finished)),
+         "startedAt": .string(Timestamp.rfc3339(started)), "finishedAt": .string(Timestamp.rfc3339(finished)),
          "summary": ["applied": .int(Int64(count(.applied))), "skipped": .int(Int64(count(.skipped))), "failed": .int(Int64(count(.failed))),
                      "manual": .int(Int64(count(.manual)))],
          "operations": .array(results.map { r in
@@ -139,7 +134,7 @@ struct ApplyReport {
     }
 
     var markdown: String {
-        var s = "# Repair \(plan.planId)\n\n- From audit \(plan.sourceAuditId); applied by \(`operator`) at \(RepairPlanText.date(started))\n"
+        var s = "# Repair \(plan.planId)\n\n- From audit \(plan.sourceAuditId); applied by \(`operator`) at \(Timestamp.rfc3339(started))\n"
         s += "- \(count(.applied)) applied, \(count(.skipped)) skipped, \(count(.failed)) failed, \(count(.manual)) manual\n\n"
         s += "| outcome | store | action | key | rule | reason |\n| --- | --- | --- | --- | --- | --- |\n"
         for r in results.sorted(by: { ($0.outcome.rawValue, $0.operation.key) < ($1.outcome.rawValue, $1.operation.key) }) {

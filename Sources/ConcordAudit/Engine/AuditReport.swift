@@ -86,8 +86,8 @@ public struct AuditReport: Sendable {
         var o: [String: JSON] = [
             "format": .string(Self.format),
             "auditId": .string(auditId),
-            "startedAt": .string(Snapshot.rfc3339(startedAt)),
-            "finishedAt": .string(Snapshot.rfc3339(finishedAt)),
+            "startedAt": .string(Timestamp.rfc3339(startedAt)),
+            "finishedAt": .string(Timestamp.rfc3339(finishedAt)),
             "source": .string(source),
             "stores": .object(stores),
             "rules": .array(rules.map { r in

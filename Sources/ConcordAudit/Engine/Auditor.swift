@@ -37,7 +37,7 @@ public enum Auditor {
     /// Audits a stored snapshot; no store is touched.
     public static func audit(snapshot: Snapshot, _ request: AuditRequest) throws -> AuditReport {
         let started = Date()
-        let now = request.nowMs ?? snapshot.createdAtMs ?? Int64(started.timeIntervalSince1970 * 1000)
+        let now = request.nowMs ?? snapshot.createdAtMs ?? Timestamp.milliseconds(started)
         let engine = AuditEngine(rules: request.rules, context: EvalContext(now: now, grace: request.graceMs))
         let t0 = Date()
         try SnapshotSource.read(snapshot, datasets: engine.datasets, into: engine)
@@ -81,11 +81,6 @@ extension Snapshot {
     /// When the snapshot was made, in ms (the evaluation time of an audit of it).
     public var createdAtMs: Int64? {
         if let n = manifest["evaluatedAt"]?.intValue { return n }
-        guard let s = manifest["createdAt"]?.stringValue else { return nil }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970 * 1000) }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s).map { Int64($0.timeIntervalSince1970 * 1000) }
+        return manifest["createdAt"]?.stringValue.flatMap(Timestamp.parse).map(Timestamp.milliseconds)
     }
 }

@@ -60,7 +60,7 @@ public final class SnapshotWriter: @unchecked Sendable {
     /// Records when a store was read and its watermark.
     public func setStore(_ store: String, readAt: Date, watermark: JSON, extra: [String: JSON] = [:]) {
         lock.lock(); defer { lock.unlock() }
-        var entry: [String: JSON] = ["readAt": .string(Snapshot.rfc3339(readAt)), "watermark": watermark]
+        var entry: [String: JSON] = ["readAt": .string(Timestamp.rfc3339(readAt)), "watermark": watermark]
         for (k, v) in extra { entry[k] = v }
         stores[store] = .object(entry)
     }
@@ -92,7 +92,7 @@ public final class SnapshotWriter: @unchecked Sendable {
             datasets[name] = ["file": .string(name + ".ndjson"), "records": .int(Int64(f.records)), "sha256": .string(f.hash.hexDigest())]
         }
         var manifest: [String: JSON] = [
-            "format": .string(Snapshot.format), "createdAt": .string(Snapshot.rfc3339(createdAt)),
+            "format": .string(Snapshot.format), "createdAt": .string(Timestamp.rfc3339(createdAt)),
             "stores": .object(stores), "datasets": .object(datasets),
         ]
         for (k, v) in extra { manifest[k] = v }
