@@ -1,12 +1,14 @@
 import CJansson
+import ConcordCore
 
 /// A 64-bit digest of a JSON value's content (FNV-1a over a typed walk, object
 /// keys in byte order): equal for values that are equal as JSON whatever their
 /// formatting or key order, `1` and `1.0` alike. For comparing, not security.
 public struct JSONDigest {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    var fnv = FNV1a()
+    var h: UInt64 { fnv.value }
 
-    @inline(__always) mutating func byte(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    @inline(__always) mutating func byte(_ b: UInt8) { fnv.add(b) }
     @inline(__always) mutating func word(_ w: UInt64) { for i in 0..<8 { byte(UInt8(truncatingIfNeeded: w >> (8 * UInt64(i)))) } }
     mutating func bytes(_ p: UnsafeBufferPointer<UInt8>) {
         word(UInt64(p.count))

@@ -26,15 +26,9 @@ public struct Partition: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(index)/\(count)" }
 
-    /// FNV-1a, 64-bit: stable across runs, machines and versions.
-    public static func hash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
-
     public func contains(_ f: Finding) -> Bool {
-        Int(Partition.hash(f.workflowId ?? f.key) % UInt64(count)) == index
+        // FNV-1a: stable across runs, machines and versions.
+        Int(FNV1a.hash(f.workflowId ?? f.key) % UInt64(count)) == index
     }
 }
 
