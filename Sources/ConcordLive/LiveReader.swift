@@ -43,8 +43,8 @@ public final class LiveReader: @unchecked Sendable {
     public func read(_ specs: [DatasetSpec], into sink: any RecordSink) throws -> [String: StoreRead] {
         let byStore = Dictionary(grouping: specs, by: \.store)
         let stores = ["postgres", "redis", "graph"].filter { byStore[$0] != nil }
-        let errors = LockedErrors()
-        let results = LockedBox<[String: StoreRead]>([:])
+        let errors = Locked<[Error]>([])
+        let results = Locked<[String: StoreRead]>([:])
         DispatchQueue.concurrentPerform(iterations: stores.count) { i in
             let store = stores[i]
             do {
@@ -54,11 +54,11 @@ public final class LiveReader: @unchecked Sendable {
                 case "redis": r = try readRedis(byStore[store]!, sink)
                 default: r = try readGraph(byStore[store]!, sink)
                 }
-                results.update { $0[store] = r }
-            } catch { errors.add(error) }
+                results.withLock { $0[store] = r }
+            } catch { errors.withLock { $0.append(error) } }
         }
         progress?.done()
-        if let e = errors.first { throw e }
+        if let e = errors.value.first { throw e }
         return results.value
     }
 
@@ -373,11 +373,3 @@ final class PageQueue: @unchecked Sendable {
     }
 }
 
-/// A value guarded by a lock.
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var v: T
-    init(_ v: T) { self.v = v }
-    var value: T { lock.lock(); defer { lock.unlock() }; return v }
-    func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
-}

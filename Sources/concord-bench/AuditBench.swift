@@ -127,7 +127,7 @@ import Foundation
     Bench.printTable("Audit: \(events) events, \(runs) runs, \(drafts) drafts", rows)
     print("\n| store | raw read floor s | snapshot read s | live audit read s |\n|---|---:|---:|---:|")
     for s in ["postgres", "redis", "graph"] {
-        print("| \(s) | \(String(format: "%.2f", floor.perStore[s] ?? 0)) | \(String(format: "%.2f", manifestSeconds(manifest, s, snapshotStarted: true) ?? 0)) | \(String(format: "%.2f", storeSeconds(live, s))) |")
+        print("| \(s) | \(String(format: "%.2f", floor.perStore[s] ?? 0)) | \(String(format: "%.2f", manifestSeconds(manifest, s) ?? 0)) | \(String(format: "%.2f", storeSeconds(live, s))) |")
     }
     print("\npeak RSS: snapshot \(Int(snapRSS)) MiB, audit from snapshot \(Int(fromSnapRSS)) MiB, live audit \(Int(liveRSS)) MiB (children, getrusage)")
     print("findings: live \(live["summary"]?["findings"]?.encoded() ?? "?"), from snapshot \(fromSnap["summary"]?["findings"]?.encoded() ?? "?")")
@@ -136,8 +136,8 @@ import Foundation
     print("snapshot size: \(snapshotBytes(snapDir) / 1_048_576) MiB")
 }
 
-/// Seconds a store took in a snapshot (from the manifest's read times is not enough; the live report carries seconds).
-func manifestSeconds(_ manifest: JSON, _ store: String, snapshotStarted: Bool) -> Double? {
+/// Seconds a store took in a snapshot, as its manifest records them.
+func manifestSeconds(_ manifest: JSON, _ store: String) -> Double? {
     manifest["stores"]?[store]?["seconds"]?.doubleValue
 }
 
@@ -158,8 +158,8 @@ func childPeakRSSMiB() -> Double {
 /// COPY out of both tables, Redis SCAN + pipelined XRANGE + ZRANGE + HGETALL,
 /// the graph's keyset pages of nodes, runs and edges. The three at once.
 func rawReadFloor(pgURL: String, redisURL: String, graphURL: String) throws -> (total: Double, perStore: [String: Double]) {
-    final class Times: @unchecked Sendable { let lock = NSLock(); var t: [String: Double] = [:]; var error: Error? }
-    let times = Times()
+    let times = Locked<[String: Double]>([:])
+    let failure = Locked<Error?>(nil)
     let total = Bench.time {
         DispatchQueue.concurrentPerform(iterations: 3) { i in
             do {
@@ -169,7 +169,7 @@ func rawReadFloor(pgURL: String, redisURL: String, graphURL: String) throws -> (
                     let s = try Bench.time {
                         for t in ["draft_content", "draft_content_history"] { try pg.copyOut("COPY \(t) TO STDOUT") { _ in } }
                     }
-                    times.lock.withLock { times.t["postgres"] = s }
+                    times.withLock { $0["postgres"] = s }
                 case 1:
                     let r = try RedisConnection(url: redisURL)
                     let s = try Bench.time {
@@ -184,7 +184,7 @@ func rawReadFloor(pgURL: String, redisURL: String, graphURL: String) throws -> (
                         try r.zrange(RedisKeys.confirmed) { _ in }
                         try r.scan(match: "workflow:*:status", count: 1000, type: "hash") { keys in _ = try r.hgetall(keys) }
                     }
-                    times.lock.withLock { times.t["redis"] = s }
+                    times.withLock { $0["redis"] = s }
                 default:
                     let g = try FalkorDBStore(url: graphURL)
                     let s = try Bench.time {
@@ -206,11 +206,11 @@ func rawReadFloor(pgURL: String, redisURL: String, graphURL: String) throws -> (
                             after = last
                         }
                     }
-                    times.lock.withLock { times.t["graph"] = s }
+                    times.withLock { $0["graph"] = s }
                 }
-            } catch { times.lock.withLock { times.error = error } }
+            } catch { failure.withLock { $0 = error } }
         }
     }
-    if let e = times.error { throw e }
-    return (total, times.t)
+    if let e = failure.value { throw e }
+    return (total, times.value)
 }

@@ -136,9 +136,9 @@ final class AuditFixture {
     @Test func auditUnderLiveTrafficHasNoFalsePositives() throws {
         let f = try AuditFixture(db: 13)
         _ = try f.simulate(seed: 11, runs: 40, eventsPerRun: 10)
-        let stop = LockedFlag()
+        let stop = Locked(false)
         let producerDone = DispatchSemaphore(value: 0), syncDone = DispatchSemaphore(value: 0)
-        let errors = LockedErrors()
+        let errors = Locked<[Error]>([])
         let (pg, redisURL, graphURL, pgURL) = (f.postgres, f.redisURL, f.graphURL, f.postgresURL)
         _ = pg
         Thread.detachNewThread {
@@ -150,7 +150,7 @@ final class AuditFixture {
                     round += 1
                     try sim.produce(Workload.generate(seed: 1_000 + round, runs: 2, eventsPerRun: 12, baseTime: nowMilliseconds()))
                 }
-            } catch { errors.add(error) }
+            } catch { errors.withLock { $0.append(error) } }
         }
         Thread.detachNewThread {
             defer { syncDone.signal() }
@@ -158,29 +158,22 @@ final class AuditFixture {
                 let engine = SyncEngine(redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL), postgres: try PostgresConnection(url: pgURL))
                 engine.shouldStop = { stop.value }
                 try engine.run(publicationInterval: 0.2)
-            } catch { errors.add(error) }
+            } catch { errors.withLock { $0.append(error) } }
         }
         Thread.sleep(forTimeInterval: 0.5)
         for _ in 0..<3 {
             let report = try f.audit()
             #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
         }
-        stop.set()
+        stop.withLock { $0 = true }
         producerDone.wait()
         syncDone.wait()
         try SyncEngine(redis: f.redis, graph: f.graph, postgres: f.postgres).drain()
-        #expect(errors.first == nil, "\(String(describing: errors.first))")
+        #expect(errors.value.isEmpty, "\(errors.value)")
         let produced = try f.redis.run("ZCARD", RedisKeys.confirmed).int ?? 0
         #expect(produced > 450, "traffic ran: \(produced) events confirmed")
         // Once traffic stops and the sync has drained, a full audit without the recheck is clean too.
         let after = try f.audit(recheck: false)
         #expect(after.findings.isEmpty, "\(after.findings.map(\.message))")
     }
-}
-
-final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var v = false
-    var value: Bool { lock.lock(); defer { lock.unlock() }; return v }
-    func set() { lock.lock(); v = true; lock.unlock() }
 }

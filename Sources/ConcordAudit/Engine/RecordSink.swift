@@ -70,35 +70,23 @@ public enum SnapshotSource {
         if !missing.isEmpty {
             throw ConcordError(.invalidInput, "the snapshot in \(snapshot.directory.path) lacks dataset(s) the rules read: \(missing.joined(separator: ", "))")
         }
-        let errors = LockedErrors()
-        let next = LockedCounter()
+        let errors = Locked<[Error]>([])
+        let next = Locked(0)
+        @Sendable func take() -> Int? {
+            next.withLock { n in
+                guard n < names.count else { return nil }
+                n += 1
+                return n - 1
+            }
+        }
         DispatchQueue.concurrentPerform(iterations: min(2, max(names.count, 1))) { _ in
-            while let i = next.take(limit: names.count) {
+            while let i = take() {
                 do {
                     let n = try snapshot.read(names[i]) { try sink.append($0, to: names[i]) }
                     try sink.finished(names[i], records: n)
-                } catch { errors.add(error) }
+                } catch { errors.withLock { $0.append(error) } }
             }
         }
-        if let e = errors.first { throw e }
+        if let e = errors.value.first { throw e }
     }
-}
-
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func take(limit: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
-    }
-}
-
-public final class LockedErrors: @unchecked Sendable {
-    private let lock = NSLock()
-    private var errors: [Error] = []
-    public init() {}
-    public func add(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
-    public var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }
