@@ -17,8 +17,7 @@ extension Auditor {
         let t0 = Date()
         let reads = try reader.read(request.datasets, into: sink)
         if let snapshot {
-            for (store, r) in reads { snapshot.setStore(store, readAt: r.readAt, watermark: r.watermark, extra: ["seconds": r.json["seconds"] ?? .null]) }
-            try snapshot.finish(createdAt: started, extra: ["evaluatedAt": .int(now)])
+            try snapshot.finish(reads: reads, createdAt: started, evaluatedAt: now)
         }
         let t1 = Date()
         var result = engine.evaluate()

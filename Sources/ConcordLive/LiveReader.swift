@@ -338,6 +338,16 @@ public final class LiveReader: @unchecked Sendable {
     }
 }
 
+extension SnapshotWriter {
+    /// Finishes a snapshot of live reads: each store's read time, seconds and
+    /// watermark, and `evaluatedAt` (ms), the time an audit of it is evaluated at.
+    @discardableResult
+    public func finish(reads: [String: LiveReader.StoreRead], createdAt: Date, evaluatedAt: Int64) throws -> JSON {
+        for (store, r) in reads { setStore(store, readAt: r.readAt, watermark: r.watermark, extra: ["seconds": r.json["seconds"] ?? .null]) }
+        return try finish(createdAt: createdAt, extra: ["evaluatedAt": .int(evaluatedAt)])
+    }
+}
+
 /// A bounded hand-over of pages from the fetching thread (at most two waiting).
 final class PageQueue: @unchecked Sendable {
     enum Item { case page([GraphRecord]), failed(Error), end }

@@ -104,6 +104,6 @@ public final class RepairStores: @unchecked Sendable {
                                 "timestamp": fields["timestamp"] ?? .null, "content": fields["content"] ?? .null]).encoded())
     }
 
-    static func eventId(_ raw: String) -> String? { (try? JSON.parse(raw))?["id"]?.stringValue }
-    public static func eventIdForTests(_ raw: String) -> String? { eventId(raw) }
+    /// The `id` of a raw queue entry, if it is a JSON object with one.
+    public static func eventId(_ raw: String) -> String? { (try? JSON.parse(raw))?["id"]?.stringValue }
 }

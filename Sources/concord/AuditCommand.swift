@@ -158,8 +158,7 @@ struct SnapshotCommand: ParsableCommand {
         let started = Date()
         let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
         let reads = try reader.read(specs, into: writer)
-        for (store, r) in reads { writer.setStore(store, readAt: r.readAt, watermark: r.watermark, extra: ["seconds": r.json["seconds"] ?? .null]) }
-        let manifest = try writer.finish(createdAt: started, extra: ["evaluatedAt": .int(Timestamp.milliseconds(started))])
+        let manifest = try writer.finish(reads: reads, createdAt: started, evaluatedAt: Timestamp.milliseconds(started))
         let counts = (manifest["datasets"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value["records"]?.textValue ?? "0")" }
         Output.line("snapshot written to \(output) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s: \(counts.joined(separator: ", "))")
     }

@@ -63,6 +63,14 @@ final class AuditFixture {
         _ = try engine.syncPublications()
         return w
     }
+
+    /// A synced simulation with `faults` injected; the injector holds the ground truth.
+    func simulate(seed: UInt64, runs: Int, eventsPerRun: Int, faults: String) throws -> FaultInjector {
+        let w = try simulate(seed: seed, runs: runs, eventsPerRun: eventsPerRun)
+        var injector = FaultInjector(postgres: postgres, redis: redis, graph: graph, seed: seed)
+        try injector.inject(try FaultSpec(parsing: faults), into: w)
+        return injector
+    }
 }
 
 @Suite struct LiveAuditTests {
@@ -82,9 +90,7 @@ final class AuditFixture {
     @Test func findsExactlyTheInjectedFaultsLiveAndFromItsSnapshot() throws {
         let f = try AuditFixture(db: 11)
         let seed = UInt64.random(in: 1...1_000_000)
-        let w = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8)
-        var injector = FaultInjector(postgres: f.postgres, redis: f.redis, graph: f.graph, seed: seed)
-        try injector.inject(try FaultSpec(parsing: "all=1"), into: w)
+        let injector = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8, faults: "all=1")
         let truth = Set(injector.truth.map { "\($0.rule) \($0.key)" })
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("snap"))

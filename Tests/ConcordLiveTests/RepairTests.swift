@@ -54,9 +54,7 @@ import Testing
     @Test func everyRepairableFaultIsRepairedAndNothingElseChanges() throws {
         let f = try AuditFixture(db: 16)
         let seed = UInt64.random(in: 1...1_000_000)
-        let w = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8)
-        var injector = FaultInjector(postgres: f.postgres, redis: f.redis, graph: f.graph, seed: seed)
-        try injector.inject(try FaultSpec(parsing: "all=1"), into: w)
+        let injector = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8, faults: "all=1")
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("repair"))
         defer { try? FileManager.default.removeItem(at: tmp) }
         let before = tmp.appendingPathComponent("before"), dry = tmp.appendingPathComponent("dry"), after = tmp.appendingPathComponent("after")
@@ -94,7 +92,7 @@ import Testing
             touched.insert(op.key)
             for k in ["id", "run", "parentId", "workflowId"] { if let s = op.params[k]?.stringValue { touched.insert(s) } }
             if let e = op.params["event"] { touched.insert(e["id"]?.stringValue ?? ""); touched.insert(e["metadata"]?["workflowId"]?.stringValue ?? "") }
-            if let raw = op.params["raw"]?.stringValue, let id = RepairStores.eventIdForTests(raw) { touched.insert(id) }
+            if let raw = op.params["raw"]?.stringValue, let id = RepairStores.eventId(raw) { touched.insert(id) }
         }
         let (b, a) = (try records(before), try records(after))
         for dataset in Set(b.keys).union(a.keys) where dataset != "redis.deadletter" {
@@ -126,9 +124,7 @@ import Testing
     @Test func aRecordChangedSinceThePlanIsSkippedTheRestApplied() throws {
         let f = try AuditFixture(db: 17)
         let seed = UInt64.random(in: 1...1_000_000)
-        let w = try f.simulate(seed: seed, runs: 30, eventsPerRun: 6)
-        var injector = FaultInjector(postgres: f.postgres, redis: f.redis, graph: f.graph, seed: seed)
-        try injector.inject(try FaultSpec(parsing: "run-state-mismatch=2,persisted-not-confirmed=2"), into: w)
+        _ = try f.simulate(seed: seed, runs: 30, eventsPerRun: 6, faults: "run-state-mismatch=2,persisted-not-confirmed=2")
         let plan = try plan(f, try f.audit())
         #expect(plan.operations.count == 4)
         // Someone fixes one run's state by hand (to another value) after the plan was made.
@@ -144,9 +140,7 @@ import Testing
 
     @Test func damagedStaleOrForeignPlansAreRefused() throws {
         let f = try AuditFixture(db: 18)
-        let w = try f.simulate(seed: 5, runs: 10, eventsPerRun: 5)
-        var injector = FaultInjector(postgres: f.postgres, redis: f.redis, graph: f.graph, seed: 5)
-        try injector.inject(try FaultSpec(parsing: "persisted-not-confirmed=1"), into: w)
+        _ = try f.simulate(seed: 5, runs: 10, eventsPerRun: 5, faults: "persisted-not-confirmed=1")
         var plan = try plan(f, try f.audit())
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("plans"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
