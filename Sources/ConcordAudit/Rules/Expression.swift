@@ -188,17 +188,16 @@ struct ExprParser {
         guard accept(text) else { throw ExprError(offset: current.offset, message: "expected '\(text)', found '\(current.text)'") }
     }
 
-    mutating func parseOr() throws(ExprError) -> Expr {
-        var e = try parseAnd()
-        while accept("or") { e = .binary(.or, e, try parseAnd()) }
+    /// A left-associative level of binary operators over `next`.
+    mutating func parseLevel(_ ops: [(String, Expr.BinaryOp)], _ next: (inout ExprParser) throws(ExprError) -> Expr) throws(ExprError) -> Expr {
+        var e = try next(&self)
+        while let op = ops.first(where: { accept($0.0) })?.1 { e = .binary(op, e, try next(&self)) }
         return e
     }
 
-    mutating func parseAnd() throws(ExprError) -> Expr {
-        var e = try parseNot()
-        while accept("and") { e = .binary(.and, e, try parseNot()) }
-        return e
-    }
+    mutating func parseOr() throws(ExprError) -> Expr { try parseLevel([("or", .or)]) { p throws(ExprError) in try p.parseAnd() } }
+
+    mutating func parseAnd() throws(ExprError) -> Expr { try parseLevel([("and", .and)]) { p throws(ExprError) in try p.parseNot() } }
 
     mutating func parseNot() throws(ExprError) -> Expr {
         if current.kind == .ident, current.text == "not" {
@@ -224,21 +223,11 @@ struct ExprParser {
     }
 
     mutating func parseAdditive() throws(ExprError) -> Expr {
-        var e = try parseMultiplicative()
-        while true {
-            if accept("+") { e = .binary(.add, e, try parseMultiplicative()) }
-            else if accept("-") { e = .binary(.sub, e, try parseMultiplicative()) }
-            else { return e }
-        }
+        try parseLevel([("+", .add), ("-", .sub)]) { p throws(ExprError) in try p.parseMultiplicative() }
     }
 
     mutating func parseMultiplicative() throws(ExprError) -> Expr {
-        var e = try parseUnary()
-        while true {
-            if accept("*") { e = .binary(.mul, e, try parseUnary()) }
-            else if accept("/") { e = .binary(.div, e, try parseUnary()) }
-            else { return e }
-        }
+        try parseLevel([("*", .mul), ("/", .div)]) { p throws(ExprError) in try p.parseUnary() }
     }
 
     mutating func parseUnary() throws(ExprError) -> Expr {

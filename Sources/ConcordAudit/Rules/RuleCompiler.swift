@@ -233,36 +233,37 @@ final class RuleCompiler {
 
     /// Compiles an expression over one dataset's records, checking paths against its fields.
     func expr(_ node: Node, dataset: DatasetSpec?) -> Expr? {
-        guard let text = node.scalar?.string else { y.error(at: node, "expected an expression"); return nil }
-        do {
-            let e = try Expr.parse(text, bindings: [], implicitRecord: true)
-            if let dataset, !dataset.fields.isEmpty {
-                for (_, path) in e.paths where !dataset.fields.contains(path[0]) {
-                    let offset = Self.offset(of: path.joined(separator: "."), in: text)
-                    y.error(at: node, "unknown field '\(path[0])' in dataset \(dataset.name) (fields: \(dataset.fields.sorted().joined(separator: ", ")))", offset: offset)
-                    return nil
-                }
-            }
-            return e
-        } catch {
-            y.error(at: node, "bad expression: \(error.message)", offset: error.offset)
-            return nil
+        compile(node, bindings: [], implicit: true) { _, path in
+            guard let dataset, !dataset.fields.isEmpty, !dataset.fields.contains(path[0]) else { return nil }
+            return ("unknown field '\(path[0])' in dataset \(dataset.name) (fields: \(dataset.fields.sorted().joined(separator: ", ")))",
+                    path.joined(separator: "."))
         }
     }
 
     /// Compiles an expression over named bindings (`left.x`), checking value names.
     func expr(_ node: Node, bindings: [String], implicit: Bool, sides: [Selection]) -> Expr? {
+        compile(node, bindings: bindings, implicit: implicit) { slot, path in
+            guard slot >= 1 && slot <= sides.count else { return nil }
+            let side = bindings[slot - 1]
+            guard let first = path.first else { return ("use \(side).<value>", side) }
+            let names = ["key", "workflowId"] + sides[slot - 1].values.map(\.name)
+            guard !names.contains(first) else { return nil }
+            return ("'\(side).\(first)' is not a value of the \(side) side (values: \(names.joined(separator: ", ")))", "\(side).\(first)")
+        }
+    }
+
+    /// Parses the expression in `node` and runs `check` on each path it reads
+    /// (binding slot, segments); a problem is reported at the text it names.
+    func compile(_ node: Node, bindings: [String], implicit: Bool,
+                 check: (Int, [String]) -> (message: String, at: String)?) -> Expr? {
         guard let text = node.scalar?.string else { y.error(at: node, "expected an expression"); return nil }
         do {
             let e = try Expr.parse(text, bindings: bindings, implicitRecord: implicit)
-            for (slot, path) in e.paths where slot >= 1 && slot <= sides.count {
-                let names = ["key", "workflowId"] + sides[slot - 1].values.map(\.name)
-                if let first = path.first, !names.contains(first) {
-                    y.error(at: node, "'\(bindings[slot - 1]).\(first)' is not a value of the \(bindings[slot - 1]) side (values: \(names.joined(separator: ", ")))",
-                            offset: Self.offset(of: "\(bindings[slot - 1]).\(first)", in: text))
+            for (slot, path) in e.paths {
+                if let problem = check(slot, path) {
+                    y.error(at: node, problem.message, offset: Self.offset(of: problem.at, in: text))
                     return nil
                 }
-                if path.isEmpty { y.error(at: node, "use \(bindings[slot - 1]).<value>"); return nil }
             }
             return e
         } catch {
