@@ -283,91 +283,102 @@ public final class Applier {
 
     /// One Redis operation: WATCH its keys, check the precondition, MULTI/EXEC; retried if a watched key changed.
     func applyRedis(_ op: RepairOperation) throws -> Result {
-        let r = stores.redis
+        guard let watch = Self.watchedKeys(op) else { return Result(operation: op, outcome: .failed, reason: "unknown action \(op.action)") }
         for _ in 0..<5 {
-            var verdict: Result?
-            var commands: [[any RedisArgument]] = []
-            var watch: [String] = []
-            switch op.action {
-            case "remove-confirmation":
-                watch = [RedisKeys.confirmed]
-            case "set-redis-state", "set-redis-content":
-                watch = [RedisKeys.status(op.params["run"]?.stringValue ?? "")]
-            case "dedupe-queue", "requeue":
-                watch = [RedisKeys.queue, RedisKeys.processing]
-            case "dead-letter":
-                watch = [op.params["key"]?.stringValue ?? "", RedisKeys.deadletter]
-            default:
-                return Result(operation: op, outcome: .failed, reason: "unknown action \(op.action)")
-            }
-            let committed = try r.transaction(watch: watch) { () throws -> [[any RedisArgument]]? in
-                switch op.action {
-                case "remove-confirmation":
-                    let score = try self.stores.confirmedScore(op.key)
-                    if score == nil { verdict = Result(operation: op, outcome: .applied, reason: "already unconfirmed"); return nil }
-                    guard score == op.precondition["score"]?.intValue else {
-                        verdict = Result(operation: op, outcome: .skipped, reason: "confirmed again since the plan was made"); return nil
-                    }
-                    commands = [["ZREM", RedisKeys.confirmed, op.key]]
-                case "set-redis-state":
-                    let run = op.params["run"]!.stringValue!, state = op.params["state"]!.stringValue!
-                    let now = try self.stores.status(run)["state"]
-                    if now == state { verdict = Result(operation: op, outcome: .applied, reason: "already \(state)"); return nil }
-                    guard now == op.precondition["state"]?.stringValue else {
-                        verdict = Result(operation: op, outcome: .skipped, reason: "Redis state is now \(now ?? "unset")"); return nil
-                    }
-                    commands = [["HSET", RedisKeys.status(run), "state", state]]
-                case "set-redis-content":
-                    let run = op.params["run"]!.stringValue!
-                    let s = try self.stores.status(run)
-                    let now: JSON = ["contentStatus": s["contentStatus"].map(JSON.string) ?? .null, "draftId": s["draftId"].map(JSON.string) ?? .null]
-                    let target: JSON = ["contentStatus": op.params["contentStatus"]!, "draftId": op.params["draftId"]!]
-                    if now == target { verdict = Result(operation: op, outcome: .applied, reason: "already so"); return nil }
-                    guard now == op.precondition else { verdict = Result(operation: op, outcome: .skipped, reason: "Redis shows \(now.encoded()) now"); return nil }
-                    commands = [["HSET", RedisKeys.status(run), "contentStatus", op.params["contentStatus"]!.stringValue!,
-                                 "draftId", op.params["draftId"]!.stringValue!, "updatedAt", nowMilliseconds()]]
-                case "dedupe-queue":
-                    let q = try self.stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
-                    let p = try self.stores.list(RedisKeys.processing).filter { RepairStores.eventId($0) == op.key }
-                    if q.count + p.count <= 1 { verdict = Result(operation: op, outcome: .applied, reason: "already one copy"); return nil }
-                    guard q.count == Int(op.precondition["queue"]?.intValue ?? -1), p.count == Int(op.precondition["processing"]?.intValue ?? -1) else {
-                        verdict = Result(operation: op, outcome: .skipped, reason: "the queues changed: \(q.count) queued, \(p.count) processing"); return nil
-                    }
-                    let remove = Int(op.params["removeFromQueue"]?.intValue ?? 0)
-                    commands = q.suffix(remove).map { ["LREM", RedisKeys.queue, -1, $0] }
-                case "requeue":
-                    guard let raw = op.params["raw"]?.stringValue else { return nil }
-                    let p = try self.stores.list(RedisKeys.processing)
-                    guard p.contains(raw) else {
-                        let q = try self.stores.list(RedisKeys.queue)
-                        verdict = q.contains(raw) ? Result(operation: op, outcome: .applied, reason: "already queued")
-                            : Result(operation: op, outcome: .skipped, reason: "the entry left persistence:processing"); return nil
-                    }
-                    commands = [["LREM", RedisKeys.processing, 1, raw], ["RPUSH", RedisKeys.queue, raw]]
-                case "dead-letter":
-                    let key = op.params["key"]!.stringValue!, pos = op.params["position"]!.stringValue!, raw = op.params["raw"]!.stringValue!
-                    let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(nowMilliseconds()),
-                                              "from": .string(key), "by": "concord apply"]).encoded()
-                    if key == RedisKeys.queue || key == RedisKeys.processing {
-                        guard try self.stores.list(key).contains(raw) else {
-                            verdict = Result(operation: op, outcome: .applied, reason: "the entry has left \(key)"); return nil
-                        }
-                        commands = [["LREM", key, 1, raw], ["RPUSH", RedisKeys.deadletter, letter]]
-                    } else {
-                        let entries = try RedisConnection.streamEntries(try r.run("XRANGE", key, pos, pos))
-                        guard let entry = entries.first else { verdict = Result(operation: op, outcome: .applied, reason: "the entry is gone"); return nil }
-                        guard String(decoding: entry.field("event") ?? [], as: UTF8.self) == raw else {
-                            verdict = Result(operation: op, outcome: .skipped, reason: "the stream entry changed"); return nil
-                        }
-                        commands = [["XDEL", key, pos], ["RPUSH", RedisKeys.deadletter, letter]]
-                    }
-                default: return nil
+            var settled: Result?
+            let committed = try stores.redis.transaction(watch: watch) { () throws -> [[any RedisArgument]]? in
+                switch try self.redisStep(op) {
+                case .settled(let outcome, let why):
+                    settled = Result(operation: op, outcome: outcome, reason: why)
+                    return nil
+                case .write(let commands):
+                    return commands
                 }
-                return commands
             }
-            if let verdict { return verdict }
+            if let settled { return settled }
             if committed != nil { return Result(operation: op, outcome: .applied, reason: nil) }
         }
         return Result(operation: op, outcome: .skipped, reason: "its keys kept changing; retry the plan")
+    }
+
+    static func watchedKeys(_ op: RepairOperation) -> [String]? {
+        switch op.action {
+        case "remove-confirmation": return [RedisKeys.confirmed]
+        case "set-redis-state", "set-redis-content": return [RedisKeys.status(op.params["run"]?.stringValue ?? "")]
+        case "dedupe-queue", "requeue": return [RedisKeys.queue, RedisKeys.processing]
+        case "dead-letter": return [op.params["key"]?.stringValue ?? "", RedisKeys.deadletter]
+        default: return nil
+        }
+    }
+
+    /// What a Redis operation does, decided from the watched keys: settled
+    /// without a write (already done, or changed since the plan), or the writes.
+    enum RedisStep {
+        case settled(Outcome, String)
+        case write([[any RedisArgument]])
+    }
+
+    func redisStep(_ op: RepairOperation) throws -> RedisStep {
+        switch op.action {
+        case "remove-confirmation":
+            let score = try stores.confirmedScore(op.key)
+            if score == nil { return .settled(.applied, "already unconfirmed") }
+            guard score == op.precondition["score"]?.intValue else { return .settled(.skipped, "confirmed again since the plan was made") }
+            return .write([["ZREM", RedisKeys.confirmed, op.key]])
+
+        case "set-redis-state":
+            guard let run = op.params["run"]?.stringValue, let state = op.params["state"]?.stringValue else { return .settled(.skipped, "bad parameters") }
+            let now = try stores.status(run)["state"]
+            if now == state { return .settled(.applied, "already \(state)") }
+            guard now == op.precondition["state"]?.stringValue else { return .settled(.skipped, "Redis state is now \(now ?? "unset")") }
+            return .write([["HSET", RedisKeys.status(run), "state", state]])
+
+        case "set-redis-content":
+            guard let run = op.params["run"]?.stringValue, let status = op.params["contentStatus"]?.stringValue,
+                let draft = op.params["draftId"]?.stringValue
+            else { return .settled(.skipped, "bad parameters") }
+            let s = try stores.status(run)
+            let now: JSON = ["contentStatus": s["contentStatus"].map(JSON.string) ?? .null, "draftId": s["draftId"].map(JSON.string) ?? .null]
+            if now == ["contentStatus": .string(status), "draftId": .string(draft)] { return .settled(.applied, "already so") }
+            guard now == op.precondition else { return .settled(.skipped, "Redis shows \(now.encoded()) now") }
+            return .write([["HSET", RedisKeys.status(run), "contentStatus", status, "draftId", draft, "updatedAt", nowMilliseconds()]])
+
+        case "dedupe-queue":
+            let q = try stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
+            let p = try stores.list(RedisKeys.processing).filter { RepairStores.eventId($0) == op.key }
+            if q.count + p.count <= 1 { return .settled(.applied, "already one copy") }
+            guard q.count == Int(op.precondition["queue"]?.intValue ?? -1), p.count == Int(op.precondition["processing"]?.intValue ?? -1) else {
+                return .settled(.skipped, "the queues changed: \(q.count) queued, \(p.count) processing")
+            }
+            let remove = Int(op.params["removeFromQueue"]?.intValue ?? 0)
+            guard remove > 0 else { return .settled(.skipped, "the copies are all in persistence:processing; the sync's recovery takes them") }
+            return .write(q.suffix(remove).map { ["LREM", RedisKeys.queue, -1, $0] })
+
+        case "requeue":
+            guard let raw = op.params["raw"]?.stringValue else { return .settled(.skipped, "bad parameters") }
+            guard try stores.list(RedisKeys.processing).contains(raw) else {
+                return try stores.list(RedisKeys.queue).contains(raw) ? .settled(.applied, "already queued") : .settled(.skipped, "the entry left persistence:processing")
+            }
+            return .write([["LREM", RedisKeys.processing, 1, raw], ["RPUSH", RedisKeys.queue, raw]])
+
+        case "dead-letter":
+            guard let key = op.params["key"]?.stringValue, let pos = op.params["position"]?.stringValue, let raw = op.params["raw"]?.stringValue else {
+                return .settled(.skipped, "bad parameters")
+            }
+            let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(nowMilliseconds()),
+                                      "from": .string(key), "by": "concord apply"]).encoded()
+            if key == RedisKeys.queue || key == RedisKeys.processing {
+                guard try stores.list(key).contains(raw) else { return .settled(.applied, "the entry has left \(key)") }
+                return .write([["LREM", key, 1, raw], ["RPUSH", RedisKeys.deadletter, letter]])
+            }
+            guard let entry = try RedisConnection.streamEntries(try stores.redis.run("XRANGE", key, pos, pos)).first else {
+                return .settled(.applied, "the entry is gone")
+            }
+            guard String(decoding: entry.field("event") ?? [], as: UTF8.self) == raw else { return .settled(.skipped, "the stream entry changed") }
+            return .write([["XDEL", key, pos], ["RPUSH", RedisKeys.deadletter, letter]])
+
+        default:
+            return .settled(.failed, "unknown action \(op.action)")
+        }
     }
 }
