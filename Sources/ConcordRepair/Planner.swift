@@ -155,29 +155,20 @@ public struct Planner {
 
         case "set-redis-state":
             guard let graphRun = try stores.run(key), let state = graphRun["state"]?.stringValue else { return [] }
-            let current = try stores.status(key)["state"]
+            let current: JSON = ["state": try stores.status(key)["state"].map(JSON.string) ?? .null]
             return [op(f, rule, "redis", "set-redis-state", key, params: ["run": .string(key), "state": .string(state)],
-                       pre: ["state": current.map(JSON.string) ?? .null], before: ["state": current.map(JSON.string) ?? .null], after: ["state": .string(state)])]
+                       pre: current, before: current, after: ["state": .string(state)])]
 
         case "set-run-published":
             guard let run, let graphRun = try stores.run(run), let p = try stores.newestPublished(run) else { return [] }
-            return [op(f, rule, "graph", "set-run-content", run,
-                       params: ["run": .string(run), "contentStatus": "published", "publishedAt": .int(p.updatedAt)],
-                       pre: ["contentStatus": graphRun["contentStatus"] ?? .null, "publishedAt": graphRun["publishedAt"] ?? .null],
-                       before: ["contentStatus": graphRun["contentStatus"] ?? .null, "publishedAt": graphRun["publishedAt"] ?? .null],
-                       after: ["contentStatus": "published", "publishedAt": .int(p.updatedAt)])]
+            return [setRunContent(f, rule, run, graphRun, status: "published", publishedAt: .int(p.updatedAt))]
 
         case "set-run-content-status":
             guard let graphRun = try stores.run(key) else { return [] }
             let newest = try stores.newestDraft(key)
             let published = try stores.newestPublished(key)
             let status = published != nil ? "published" : (newest?.status ?? "none")
-            let publishedAt: JSON = published.map { .int($0.updatedAt) } ?? .null
-            return [op(f, rule, "graph", "set-run-content", key,
-                       params: ["run": .string(key), "contentStatus": .string(status), "publishedAt": publishedAt],
-                       pre: ["contentStatus": graphRun["contentStatus"] ?? .null, "publishedAt": graphRun["publishedAt"] ?? .null],
-                       before: ["contentStatus": graphRun["contentStatus"] ?? .null, "publishedAt": graphRun["publishedAt"] ?? .null],
-                       after: ["contentStatus": .string(status), "publishedAt": publishedAt])]
+            return [setRunContent(f, rule, key, graphRun, status: status, publishedAt: published.map { .int($0.updatedAt) } ?? .null)]
 
         case "set-redis-content-status":
             guard let run, let newest = try stores.newestDraft(run) else { return [] }
@@ -191,6 +182,14 @@ public struct Planner {
             let reason = rules.rules.first { $0.id == rule }?.repair["reason"]?.stringValue ?? "no automatic repair is declared for this rule"
             return [manual(f, rule, key, reason)]
         }
+    }
+
+    /// The graph's run takes PostgreSQL's content status; its current content is the precondition.
+    func setRunContent(_ f: JSON, _ rule: String, _ run: String, _ graphRun: JSON, status: String, publishedAt: JSON) -> RepairOperation {
+        let now: JSON = ["contentStatus": graphRun["contentStatus"] ?? .null, "publishedAt": graphRun["publishedAt"] ?? .null]
+        let target: JSON = ["contentStatus": .string(status), "publishedAt": publishedAt]
+        return op(f, rule, "graph", "set-run-content", run, params: ["run": .string(run), "contentStatus": .string(status), "publishedAt": publishedAt],
+                  pre: now, before: now, after: target)
     }
 
     func replay(_ f: JSON, _ rule: String, _ e: Event) -> RepairOperation {
