@@ -113,7 +113,7 @@ final class Consumer: @unchecked Sendable {
     let validate: ((JSON) -> String?)?
     let stride: Int
     var cells: [Cell] = []
-    var count = 0
+    var count: Int { cells.count / stride }
     var seen = 0
     /// Indices of this selection's expressions in its dataset's RecordMemo.
     var filterSlot: Int?, keySlot = 0, workflowSlot: Int?, reportSlot: Int?
@@ -184,7 +184,6 @@ final class Consumer: @unchecked Sendable {
         for r in roleSlots { cells.append(m.cell(r)) }
         for v in valueSlots { cells.append(m.cell(v)) }
         if let problem { cells.append(table.cell(problem)) }
-        count += 1
     }
 }
 
