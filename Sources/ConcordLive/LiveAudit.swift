@@ -26,12 +26,25 @@ extension Auditor {
         if recheck, !result.findings.isEmpty {
             let candidates = request.partition.map { p in result.findings.filter(p.contains) } ?? result.findings
             let confirmed = try recheckFindings(candidates, reader: reader, request, ctx)
-            let dropped = candidates.filter { !confirmed.contains($0.id) }
-            result.findings = candidates.filter { confirmed.contains($0.id) }
+            // A candidate the recheck no longer shows has healed only if its records could be read again.
+            var kept: [Finding] = [], dropped: [Finding] = [], unavailable = 0
+            for var f in candidates {
+                if confirmed.contains(f.id) {
+                    kept.append(f)
+                } else if let why = request.rules.recheckUnavailable(rule: f.rule, hasRun: f.workflowId != nil) {
+                    f.recheckUnavailable = why
+                    kept.append(f)
+                    unavailable += 1
+                } else {
+                    dropped.append(f)
+                }
+            }
+            result.findings = kept
             recheckInfo = ["performed": true, "candidates": .int(Int64(candidates.count)), "healed": .int(Int64(dropped.count)),
+                           "unavailable": .int(Int64(unavailable)),
                            "healedFindings": .array(dropped.prefix(100).map { ["rule": .string($0.rule), "key": .string($0.key)] })]
         } else if recheck {
-            recheckInfo = ["performed": true, "candidates": 0, "healed": 0]
+            recheckInfo = ["performed": true, "candidates": 0, "healed": 0, "unavailable": 0]
         }
         let t3 = Date()
         let stores = Dictionary(uniqueKeysWithValues: reads.map { ($0.key, $0.value.json) })

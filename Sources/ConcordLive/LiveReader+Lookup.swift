@@ -20,20 +20,27 @@ extension LiveReader {
             let runFields = spec.lookup["run"] ?? [], idFields = spec.lookup["id"] ?? []
             switch spec.source {
             case .redisStream(let pattern, let field, let name):
-                guard !runFields.isEmpty else { break }
-                for run in runList {
-                    let key = pattern.key(run)
+                for key in try keys(pattern, spec, runs: runList, ids: idList, type: "stream") {
                     var seq = 0
                     try redis.xrange(key, batch: pageSize) { entries in
                         for e in entries { try emit(Self.streamRecord(key, pattern, e, seq, field, name)); seq += 1 }
                     }
                 }
             case .redisHash(let pattern):
-                guard !runFields.isEmpty, !runList.isEmpty else { break }
-                let keys = runList.map(pattern.key)
+                let keys = try keys(pattern, spec, runs: runList, ids: idList, type: "hash")
                 for (key, fields) in zip(keys, try redis.hgetall(keys)) where !fields.isEmpty {
                     try emit(Self.hashRecord(key, pattern, fields))
                 }
+            case .redisString(let pattern, let name):
+                try readStrings(try keys(pattern, spec, runs: runList, ids: idList, type: "string"), pattern, name, emit)
+            case .redisSet(let pattern?, _):
+                try readSets(try keys(pattern, spec, runs: runList, ids: idList, type: "set"), pattern, emit)
+            case .redisSet(nil, let key?):
+                guard !idFields.isEmpty, !idList.isEmpty else { break }
+                let replies = try redis.pipeline(idList.map { ["SISMEMBER", key, $0] })
+                for (id, r) in zip(idList, replies) where r.int == 1 { try emit(["key": .string(key), "member": .string(id)]) }
+            case .redisSet(nil, nil):
+                break
             case .redisZSet(let key):
                 guard !idFields.isEmpty, !idList.isEmpty else { break }
                 let replies = try redis.pipeline(idList.map { ["ZSCORE", key, $0] })
@@ -50,19 +57,20 @@ extension LiveReader {
                 try graph.stream("MATCH (n:\(try Self.name(label))) WHERE size(labels(n)) > 0 AND (\(conds.joined(separator: " OR "))) RETURN id(n) AS k, \(try Self.propertyColumns(props))",
                                  parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
                                  readOnly: true, fetchSize: pageSize) { try emit(Self.nodeRecord(props, $0)) }
-            case .graphRelationship(let type, let endpoints):
+            case .graphRelationship(let type, let endpoints, let properties):
                 func cond(_ path: String, _ param: String) throws -> String {
                     let parts = path.split(separator: ".").map(String.init)
+                    if parts.count == 1 { return "r.\(try Self.name(parts[0])) IN $\(param)" }
                     guard parts.count == 2, parts[0] == "from" || parts[0] == "to" else {
-                        throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property> or to.<property>")
+                        throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property>, to.<property> or a relationship property")
                     }
                     return "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1])) IN $\(param)"
                 }
                 let conds = try idFields.map { try cond($0, "ids") } + runFields.map { try cond($0, "runs") }
                 guard !conds.isEmpty else { break }
-                let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(conds.joined(separator: " OR ")) RETURN id(r) AS k, \(try Self.endpointColumns(endpoints))"
+                let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(conds.joined(separator: " OR ")) RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))"
                 try graph.stream(q, parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
-                                 readOnly: true, fetchSize: pageSize) { try emit(Self.edgeRecord(type, endpoints, $0)) }
+                                 readOnly: true, fetchSize: pageSize) { try emit(Self.edgeRecord(type, endpoints, properties, $0)) }
             case .postgresTable(let table):
                 var params: [String] = []
                 var conds: [String] = []
@@ -87,6 +95,27 @@ extension LiveReader {
                 try sink.finished(spec.name, records: items.count)
             }
         }
+    }
+
+    /// The keys of `pattern` whose lookup captures hold one of the values:
+    /// built directly when the capture is the pattern's only one, else found
+    /// by SCAN with the other captures left open.
+    func keys(_ pattern: KeyPattern, _ spec: DatasetSpec, runs: [String], ids: [String], type: String) throws -> [String] {
+        var out: [String] = []
+        var seen: Set<String> = []
+        for (field, values) in (spec.lookup["run"] ?? []).map({ ($0, runs) }) + (spec.lookup["id"] ?? []).map({ ($0, ids) }) {
+            for value in values {
+                if pattern.captures == [field] {
+                    let key = pattern.key(value)
+                    if seen.insert(key).inserted { out.append(key) }
+                    continue
+                }
+                try redis.scan(match: pattern.glob(fixing: [field: value]), count: 1000, type: type) { found in
+                    for key in found where pattern.match(key)?[field] == value && seen.insert(key).inserted { out.append(key) }
+                }
+            }
+        }
+        return out
     }
 
     /// A PostgreSQL text[] literal.

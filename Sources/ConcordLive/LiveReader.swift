@@ -125,6 +125,18 @@ public final class LiveReader: @unchecked Sendable {
                         try emit(Self.hashRecord(key, pattern, fields))
                     }
                 }
+            case .redisString(let pattern, let name):
+                try redis.scan(match: pattern.glob, count: 1000, type: "string") { keys in
+                    try readStrings(keys.filter { pattern.match($0) != nil }, pattern, name, emit)
+                }
+            case .redisSet(let pattern, let fixed):
+                if let pattern {
+                    try redis.scan(match: pattern.glob, count: 1000, type: "set") { keys in
+                        try readSets(keys.filter { pattern.match($0) != nil }, pattern, emit)
+                    }
+                } else if let fixed {
+                    try readSets([fixed], nil, emit)
+                }
             default: continue
             }
             counts[spec.name] = n
@@ -168,20 +180,54 @@ public final class LiveReader: @unchecked Sendable {
         }
     }
 
+    /// GET of each key, pipelined.
+    func readStrings(_ keys: [String], _ pattern: KeyPattern, _ name: String?, _ emit: (JSON) throws -> Void) throws {
+        for (key, reply) in zip(keys, try redis.pipeline(keys.map { ["GET", $0] })) {
+            guard let bytes = reply.bytes else { continue }  // gone, or not a string any more
+            try emit(Self.stringRecord(key, pattern, bytes, name))
+        }
+    }
+
+    /// The members of each set (SSCAN, so a large set is read in pieces).
+    func readSets(_ keys: [String], _ pattern: KeyPattern?, _ emit: (JSON) throws -> Void) throws {
+        for key in keys {
+            var base: [String: JSON] = ["key": .string(key)]
+            for (k, v) in pattern?.match(key) ?? [:] { base[k] = .string(v) }
+            var cursor = "0"
+            repeat {
+                let reply = try redis.run("SSCAN", key, cursor, "COUNT", 1000)
+                if let e = reply.errorMessage { throw ConcordError(.server, "Redis error reading \(key): \(e)", store: "redis") }
+                guard let parts = reply.array, parts.count == 2 else { break }
+                cursor = parts[0].string ?? "0"
+                for m in parts[1].array ?? [] {
+                    var o = base
+                    o["member"] = .string(m.string ?? "")
+                    try emit(.object(o))
+                }
+            } while cursor != "0"
+        }
+    }
+
+    /// A list element or stream field: parsed under `name` (null if not
+    /// JSON) and, always, the stored text as `raw`, so evidence and repair
+    /// preconditions carry exactly the bytes the store holds.
     static func parsed(_ bytes: [UInt8], as name: String, into base: [String: JSON]) -> JSON {
         var o = base
-        if let v = try? JSON.parse(bytes) {
-            o[name] = v
-        } else {
-            o[name] = .null
-            o["raw"] = .string(String(decoding: bytes, as: UTF8.self))
-        }
+        o[name] = (try? JSON.parse(bytes)) ?? .null
+        o["raw"] = .string(String(decoding: bytes, as: UTF8.self))
+        return .object(o)
+    }
+
+    static func stringRecord(_ key: String, _ pattern: KeyPattern, _ bytes: [UInt8], _ name: String?) -> JSON {
+        var o: [String: JSON] = ["key": .string(key), "value": .string(String(decoding: bytes, as: UTF8.self))]
+        for (k, v) in pattern.match(key) ?? [:] { o[k] = .string(v) }
+        if let name { o[name] = (try? JSON.parse(bytes)) ?? .null }
         return .object(o)
     }
 
     static func streamRecord(_ key: String, _ pattern: KeyPattern, _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> JSON {
-        var base: [String: JSON] = ["key": .string(key), pattern.capture: .string(pattern.match(key) ?? ""),
-                                    "entry": .string(entry.id), "seq": .int(Int64(seq))]
+        var base: [String: JSON] = ["key": .string(key), "entry": .string(entry.id), "seq": .int(Int64(seq))]
+        for (k, v) in pattern.match(key) ?? [:] { base[k] = .string(v) }
         guard let bytes = entry.field(field) else {
             base[name] = .null
             base["raw"] = .null
@@ -198,7 +244,7 @@ public final class LiveReader: @unchecked Sendable {
     static func hashRecord(_ key: String, _ pattern: KeyPattern, _ fields: [String: String]) -> JSON {
         var o: [String: JSON] = fields.mapValues(JSON.string)
         o["key"] = .string(key)
-        o[pattern.capture] = .string(pattern.match(key) ?? "")
+        for (k, v) in pattern.match(key) ?? [:] { o[k] = .string(v) }
         return .object(o)
     }
 
@@ -223,8 +269,8 @@ public final class LiveReader: @unchecked Sendable {
                     try sink.append(Self.nodeRecord(props, record), to: spec.name)
                     progress?.add("graph")
                 }
-            case .graphRelationship(let type, let endpoints):
-                n = try readRelationships(type, endpoints) { record in
+            case .graphRelationship(let type, let endpoints, let properties):
+                n = try readRelationships(type, endpoints, properties) { record in
                     try sink.append(record, to: spec.name)
                     progress?.add("graph")
                 }
@@ -240,9 +286,9 @@ public final class LiveReader: @unchecked Sendable {
     /// target node's id: a page of nodes in id order, then their incoming
     /// relationships. (Paging by the relationship's own id makes FalkorDB
     /// expand every relationship for every page.) Returns the count.
-    func readRelationships(_ type: String, _ endpoints: [String], _ body: (JSON) throws -> Void) throws -> Int {
+    func readRelationships(_ type: String, _ endpoints: [String], _ properties: [String], _ body: (JSON) throws -> Void) throws -> Int {
         let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0 WITH b ORDER BY id(b) LIMIT $limit "
-            + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints)), id(r) AS rid"
+            + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints, properties)), id(r) AS rid"
         let limit = pageSize
         return try prefetched({ [graph] after in
             let records = try graph.run(query, parameters: ["after": .int(after), "limit": .int(Int64(limit))], readOnly: true).records
@@ -253,7 +299,7 @@ public final class LiveReader: @unchecked Sendable {
                 if k != last { nodes += 1; last = max(last, k) }
             }
             return (records.filter { !($0.values.last ?? .null).isNull }, nodes < limit ? nil : last)
-        }) { record in try body(Self.edgeRecord(type, endpoints, record)) }
+        }) { record in try body(Self.edgeRecord(type, endpoints, properties, record)) }
     }
 
     /// Keyset pages fetched one ahead on a thread of their own, so the graph
@@ -315,17 +361,18 @@ public final class LiveReader: @unchecked Sendable {
         return .object(o)
     }
 
-    static func endpointColumns(_ endpoints: [String]) throws -> String {
+    static func endpointColumns(_ endpoints: [String], _ properties: [String]) throws -> String {
         var cols = ["labels(a) AS al", "labels(b) AS bl"]
         for (i, p) in endpoints.enumerated() {
             cols.append("a.\(try name(p)) AS a\(i)")
             cols.append("b.\(try name(p)) AS b\(i)")
         }
+        for (i, p) in properties.enumerated() { cols.append("r.\(try name(p)) AS r\(i)") }
         return cols.joined(separator: ", ")
     }
 
-    static func edgeRecord(_ type: String, _ endpoints: [String], _ record: GraphRecord) -> JSON {
-        // Columns: k, al, bl, then a0, b0, a1, b1, …
+    static func edgeRecord(_ type: String, _ endpoints: [String], _ properties: [String], _ record: GraphRecord) -> JSON {
+        // Columns: k, al, bl, then a0, b0, a1, b1, …, then r0, r1, …
         func endpoint(_ labelColumn: Int, _ offset: Int) -> JSON {
             var o: [String: JSON] = ["label": record[labelColumn].json[0] ?? .null]
             for (i, p) in endpoints.enumerated() {
@@ -334,7 +381,12 @@ public final class LiveReader: @unchecked Sendable {
             }
             return .object(o)
         }
-        return ["type": .string(type), "from": endpoint(1, 0), "to": endpoint(2, 1)]
+        var o: [String: JSON] = ["type": .string(type), "from": endpoint(1, 0), "to": endpoint(2, 1)]
+        for (i, p) in properties.enumerated() {
+            let v = record[3 + 2 * endpoints.count + i].json
+            if !v.isNull { o[p] = v }
+        }
+        return .object(o)
     }
 }
 

@@ -306,7 +306,7 @@ public final class Applier {
         case "remove-confirmation": return [RedisKeys.confirmed]
         case "set-redis-state", "set-redis-content": return [RedisKeys.status(op.params["run"]?.stringValue ?? "")]
         case "dedupe-queue", "requeue": return [RedisKeys.queue, RedisKeys.processing]
-        case "dead-letter": return [op.params["key"]?.stringValue ?? "", RedisKeys.deadletter]
+        case "dead-letter": return [op.params["key"]?.stringValue ?? "", op.params["into"]?.stringValue ?? RedisKeys.deadletter]
         default: return nil
         }
     }
@@ -365,17 +365,31 @@ public final class Applier {
             guard let key = op.params["key"]?.stringValue, let pos = op.params["position"]?.stringValue, let raw = op.params["raw"]?.stringValue else {
                 return .settled(.skipped, "bad parameters")
             }
+            let into = op.params["into"]?.stringValue ?? RedisKeys.deadletter
             let letter = JSON.object(["raw": .string(raw), "error": op.params["error"] ?? "malformed", "at": .int(nowMilliseconds()),
-                                      "from": .string(key), "by": "concord apply"]).encoded()
-            if key == RedisKeys.queue || key == RedisKeys.processing {
-                guard try stores.list(key).contains(raw) else { return .settled(.applied, "the entry has left \(key)") }
-                return .write([["LREM", key, 1, raw], ["RPUSH", RedisKeys.deadletter, letter]])
+                                      "from": .string(key), "by": "concord apply", "operation": .string(op.id)]).encoded()
+            // Gone from where the audit saw it: applied only if this plan's letter is there (a crash after EXEC), else skipped.
+            func gone(_ what: String) throws -> RedisStep {
+                let letters = try stores.list(into).compactMap { try? JSON.parse($0) }
+                if letters.contains(where: { $0["operation"]?.stringValue == op.id && $0["raw"]?.stringValue == raw }) {
+                    return .settled(.applied, "already dead-lettered to \(into)")
+                }
+                return .settled(.skipped, what)
+            }
+            let isList = try stores.redis.run("TYPE", key).string == "list"
+            if isList || key == RedisKeys.queue || key == RedisKeys.processing {
+                // List elements are matched by their exact bytes (LREM compares bytes).
+                guard try stores.list(key).contains(raw) else { return try gone("the entry is no longer in \(key) (byte for byte); nothing was moved") }
+                return .write([["LREM", key, 1, raw], ["RPUSH", into, letter]])
             }
             guard let entry = try RedisConnection.streamEntries(try stores.redis.run("XRANGE", key, pos, pos)).first else {
-                return .settled(.applied, "the entry is gone")
+                return try gone("stream entry \(pos) is no longer in \(key); nothing was moved")
             }
-            guard String(decoding: entry.field("event") ?? [], as: UTF8.self) == raw else { return .settled(.skipped, "the stream entry changed") }
-            return .write([["XDEL", key, pos], ["RPUSH", RedisKeys.deadletter, letter]])
+            let field = op.params["field"]?.stringValue ?? "event"
+            guard String(decoding: entry.field(field) ?? [], as: UTF8.self) == raw else {
+                return .settled(.skipped, "stream entry \(pos) of \(key) no longer holds the bytes the audit read")
+            }
+            return .write([["XDEL", key, pos], ["RPUSH", into, letter]])
 
         default:
             return .settled(.failed, "unknown action \(op.action)")

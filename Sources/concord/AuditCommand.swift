@@ -6,12 +6,40 @@ import ConcordLive
 import ConcordReports
 import Foundation
 
-/// Options shared by `audit` and `snapshot`: where the rules are.
+/// Where the rules are, found the same way by every command: `--rules`,
+/// else `CONCORD_RULES`, else `Rules` in the current directory.
 struct RulesOption: ParsableArguments {
-    @Option(name: .long, help: "The rules directory (rule files and datasets.yaml).")
-    var rules: String = "Rules"
+    @Option(name: .long, help: "The rules directory (rule files and datasets.yaml); default $CONCORD_RULES, else ./Rules.")
+    var rules: String?
 
-    func load() throws -> RuleSet { try RuleSet.load(directory: URL(fileURLWithPath: rules)) }
+    var directory: String { Self.resolve(rules) }
+
+    static func resolve(_ flag: String?) -> String {
+        if let flag { return flag }
+        if let env = ProcessInfo.processInfo.environment["CONCORD_RULES"], !env.isEmpty { return env }
+        return "Rules"
+    }
+
+    /// Where the directory came from, for an error that says what to change.
+    static func origin(_ flag: String?) -> String {
+        if flag != nil { return "--rules" }
+        if let env = ProcessInfo.processInfo.environment["CONCORD_RULES"], !env.isEmpty { return "CONCORD_RULES" }
+        return "the default (./Rules; set --rules DIR or CONCORD_RULES)"
+    }
+
+    /// Loads the rules; warnings (rules whose findings cannot be rechecked) go to stderr.
+    func load() throws -> RuleSet { try Self.load(rules) }
+
+    static func load(_ flag: String?) throws -> RuleSet {
+        let dir = resolve(flag)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw ConcordError(.usage, "no rules directory at \(dir) (from \(origin(flag))); point --rules or CONCORD_RULES at the folder holding datasets.yaml and the rule files")
+        }
+        let set = try RuleSet.load(directory: URL(fileURLWithPath: dir))
+        for w in set.warnings { Output.error(w.description) }
+        return set
+    }
 }
 
 /// `concord audit`: snapshot the live stores (or read `--snapshot DIR`), run the rules, write reports.
@@ -94,7 +122,7 @@ struct Audit: ParsableCommand {
         } else {
             let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
             reader.progress = ReadProgress()
-            let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0)) }
+            let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
             report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
             let runs = Self.drillDownRuns(report)
             if !runs.isEmpty {
@@ -130,6 +158,7 @@ struct Audit: ParsableCommand {
         var line = "\(r.auditId): \(r.findings.count) finding(s) (\(sev))"
         if !r.known.isEmpty { line += ", \(r.known.count) known from the baseline" }
         if r.recheck["performed"]?.boolValue == true, let healed = r.recheck["healed"]?.intValue, healed > 0 { line += ", \(healed) healed on recheck" }
+        if let n = r.recheck["unavailable"]?.intValue, n > 0 { line += ", \(n) could not be rechecked (kept)" }
         return line + " in \(String(format: "%.2f", r.timings["total"] ?? 0)) s"
     }
 
@@ -152,11 +181,11 @@ struct SnapshotCommand: ParsableCommand {
 
     func run() throws {
         let rules = try rulesOption.load()
-        let writer = try SnapshotWriter(directory: URL(fileURLWithPath: output))
+        let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
+        let writer = try SnapshotWriter(directory: URL(fileURLWithPath: output), datasets: specs)
         let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         reader.progress = ReadProgress()
         let started = Date()
-        let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
         let reads = try reader.read(specs, into: writer)
         let manifest = try writer.finish(reads: reads, createdAt: started, evaluatedAt: Timestamp.milliseconds(started))
         let counts = (manifest["datasets"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value["records"]?.textValue ?? "0")" }
@@ -170,25 +199,32 @@ struct Rules: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate the rule files; print each problem as file:line:col: message (exit 2 if any).")
-        @Argument(help: "The rules directory.") var directory: String = "Rules"
+        @Argument(help: "The rules directory (default $CONCORD_RULES, else ./Rules).") var directory: String?
 
         func run() throws {
-            let (set, problems) = RuleSet.check(directory: URL(fileURLWithPath: directory))
+            let dir = RulesOption.resolve(directory)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw ConcordError(.usage, "no rules directory at \(dir) (from \(directory == nil ? RulesOption.origin(nil) : "the argument"))")
+            }
+            let (set, problems) = RuleSet.check(directory: URL(fileURLWithPath: dir))
             for p in problems { Output.line(p.description) }
-            if !problems.isEmpty {
-                Output.error("\(problems.count) problem(s) in \(directory)")
+            let errors = problems.filter { $0.severity == .error }
+            if !errors.isEmpty {
+                Output.error("\(errors.count) problem(s) in \(dir)")
                 throw ExitCode(2)
             }
-            Output.line("\(directory): \(set.rules.count) rules, \(set.datasets.specs.count) datasets, no problems")
+            let warnings = problems.count - errors.count
+            Output.line("\(dir): \(set.rules.count) rules, \(set.datasets.specs.count) datasets, no problems" + (warnings > 0 ? ", \(warnings) warning(s)" : ""))
         }
     }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the rules: id, severity, kind, description.")
-        @Option(name: .long, help: "The rules directory.") var rules: String = "Rules"
+        @Option(name: .long, help: "The rules directory (default $CONCORD_RULES, else ./Rules).") var rules: String?
 
         func run() throws {
-            let set = try RuleSet.load(directory: URL(fileURLWithPath: rules))
+            let set = try RulesOption.load(rules)
             let w = set.rules.map(\.id.count).max() ?? 10
             for r in set.rules {
                 Output.line(r.id.padding(toLength: w + 2, withPad: " ", startingAt: 0)

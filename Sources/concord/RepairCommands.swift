@@ -65,7 +65,7 @@ struct Apply: ParsableCommand {
             throw ConcordError(.invalidInput, "plan \(p.planId) was made \(DurationText.format(milliseconds: Int64(age))) ago, more than --max-age \(maxAge): audit and plan again, or pass --force-stale")
         }
         if let rules = try? rulesOption.load(), rules.digest != p.rulesDigest {
-            Output.error("warning: the plan was made with other rules than \(rulesOption.rules) holds now (digest \(p.rulesDigest.prefix(12))… vs \(rules.digest.prefix(12))…)")
+            Output.error("warning: the plan was made with other rules than \(rulesOption.directory) holds now (digest \(p.rulesDigest.prefix(12))… vs \(rules.digest.prefix(12))…)")
         }
         let byStore = Dictionary(grouping: p.operations, by: \.store)
         guard yes else {

@@ -171,9 +171,22 @@ import Testing
 
     @Test func keyPatterns() throws {
         let p = try #require(KeyPattern("workflow:{workflowId}:events"))
-        #expect(p.match("workflow:wr_1:events") == "wr_1")
+        #expect(p.match("workflow:wr_1:events") == ["workflowId": "wr_1"])
         #expect(p.match("workflow:wr_1:status") == nil)
+        #expect(p.match("workflow::events") == nil)
         #expect(p.glob == "workflow:*:events")
         #expect(KeyPattern("no-capture") == nil)
+        // More than one capture: an inner capture ends at the first occurrence of the text after it.
+        let t = try #require(KeyPattern("tenant:{tenant}:prefs:{userId}"))
+        #expect(t.captures == ["tenant", "userId"])
+        #expect(t.match("tenant:acme:prefs:u:7") == ["tenant": "acme", "userId": "u:7"])
+        #expect(t.match("tenant:acme:prefs:") == nil)
+        #expect(t.match("tenant:acme:other:u1") == nil)
+        #expect(t.glob(fixing: ["userId": "u*1"]) == "tenant:*:prefs:u\\*1")
+        #expect(t.key(["tenant": "acme", "userId": "u1"]) == "tenant:acme:prefs:u1")
+        #expect(t.key(["tenant": "acme"]) == nil)
+        #expect(KeyPattern("a:{x}{y}") == nil)
+        #expect(KeyPattern("a:{x}:b:{x}") == nil)
+        #expect(try #require(KeyPattern("{id}")).match("abc") == ["id": "abc"])
     }
 }

@@ -12,6 +12,10 @@ public struct Finding: Sendable, Hashable {
     public var workflowId: String?
     public var message: String
     public var evidence: JSON
+    /// Set when the recheck could not re-read the finding's records: why. The
+    /// finding stays in the report (a candidate is dropped only when its
+    /// records were read again and no longer show it).
+    public var recheckUnavailable: String?
 
     public init(rule: Rule, key: String, workflowId: String?, evidence: JSON) {
         id = Finding.id(rule: rule.id, key: key)
@@ -52,8 +56,10 @@ public struct Finding: Sendable, Hashable {
     }
 
     public var json: JSON {
-        ["id": .string(id), "rule": .string(rule), "severity": .string(severity.rawValue), "store": .string(store),
-         "key": .string(key), "workflowId": workflowId.map(JSON.string) ?? .null, "message": .string(message), "evidence": evidence]
+        var o: [String: JSON] = ["id": .string(id), "rule": .string(rule), "severity": .string(severity.rawValue), "store": .string(store),
+                                 "key": .string(key), "workflowId": workflowId.map(JSON.string) ?? .null, "message": .string(message), "evidence": evidence]
+        if let why = recheckUnavailable { o["recheck"] = ["status": "unavailable", "reason": .string(why)] }
+        return .object(o)
     }
 }
 

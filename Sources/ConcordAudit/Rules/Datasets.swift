@@ -14,9 +14,13 @@ import Yams
 /// - Redis `list` (`key`): `key`, `index`, the element parsed under `as`, `raw`.
 /// - Redis `hash` (`pattern`): `key`, the captures, every hash field (strings).
 /// - Redis `zset` (`key`): `key`, `member`, `score`.
+/// - Redis `string` (`pattern`): `key`, the captures, `value` (the text) and,
+///   with `as`, the text parsed as JSON under that name (null if not JSON).
+/// - Redis `set` (`pattern` or `key`): `key`, the captures, `member`; one record per member.
 /// - graph `label`: every property of the node.
 /// - graph `relationship`: `type`, `from` and `to` objects holding `label`
-///   and the endpoint properties listed in `endpoints`.
+///   and the endpoint properties listed in `endpoints`, and the
+///   relationship's own `properties` at the top level.
 /// - PostgreSQL `table`: every column; timestamps as integer milliseconds,
 ///   `json`/`jsonb` as JSON values.
 public struct DatasetSpec: Sendable, Hashable {
@@ -25,8 +29,12 @@ public struct DatasetSpec: Sendable, Hashable {
         case redisList(key: String, as: String)
         case redisHash(pattern: KeyPattern)
         case redisZSet(key: String)
+        /// String keys matching `pattern`: the text as `value`, and parsed as JSON under `as` when given.
+        case redisString(pattern: KeyPattern, as: String?)
+        /// Set keys matching `pattern` (or one fixed key): one record per member.
+        case redisSet(pattern: KeyPattern?, key: String?)
         case graphLabel(String)
-        case graphRelationship(type: String, endpoints: [String])
+        case graphRelationship(type: String, endpoints: [String], properties: [String])
         case postgresTable(String)
     }
 
@@ -40,31 +48,103 @@ public struct DatasetSpec: Sendable, Hashable {
     public var lookup: [String: [String]]
 }
 
-/// A Redis key pattern with named captures: `workflow:{workflowId}:events`.
+/// A Redis key pattern with named captures: `workflow:{workflowId}:events`,
+/// `tenant:{tenant}:prefs:{userId}`. A capture matches at least one
+/// character; one that is followed by more text ends at the first occurrence
+/// of that text (so only the last capture may contain its own separator).
 public struct KeyPattern: Sendable, Hashable, CustomStringConvertible {
-    public var prefix: String
-    public var capture: String
-    public var suffix: String
+    enum Part: Sendable, Hashable { case text(String), capture(String) }
+    let parts: [Part]
 
     public init?(_ text: String) {
-        guard let open = text.firstIndex(of: "{"), let close = text[open...].firstIndex(of: "}"),
-            !text[text.index(after: close)...].contains("{")
-        else { return nil }
-        prefix = String(text[..<open])
-        capture = String(text[text.index(after: open)..<close])
-        suffix = String(text[text.index(after: close)...])
-        guard !capture.isEmpty else { return nil }
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { return nil }
+            let name = String(rest[rest.index(after: open)..<close])
+            guard !name.isEmpty, !name.contains("{") else { return nil }
+            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
+            // Two captures side by side cannot be told apart.
+            if case .capture = parts.last { return nil }
+            parts.append(.capture(name))
+            rest = rest[rest.index(after: close)...]
+        }
+        guard !rest.contains("}") else { return nil }
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        self.parts = parts
+        guard !captures.isEmpty, Set(captures).count == captures.count else { return nil }
     }
 
-    public var description: String { "\(prefix){\(capture)}\(suffix)" }
-    /// The SCAN MATCH glob.
-    public var glob: String { Self.escapeGlob(prefix) + "*" + Self.escapeGlob(suffix) }
-    public func key(_ value: String) -> String { prefix + value + suffix }
+    /// The capture names, in order.
+    public var captures: [String] { parts.compactMap { if case .capture(let n) = $0 { n } else { nil } } }
+    /// The first capture (the one a single-capture pattern has).
+    public var capture: String { captures[0] }
 
-    /// The captured value when `key` matches.
-    public func match(_ key: String) -> String? {
-        guard key.count > prefix.count + suffix.count, key.hasPrefix(prefix), key.hasSuffix(suffix) else { return nil }
-        return String(key.dropFirst(prefix.count).dropLast(suffix.count))
+    public var description: String {
+        parts.map { switch $0 { case .text(let t): t; case .capture(let n): "{\(n)}" } }.joined()
+    }
+
+    /// The SCAN MATCH glob; `fixed` captures are given, the others match anything.
+    public func glob(fixing fixed: [String: String] = [:]) -> String {
+        parts.map {
+            switch $0 {
+            case .text(let t): Self.escapeGlob(t)
+            case .capture(let n): fixed[n].map(Self.escapeGlob) ?? "*"
+            }
+        }.joined()
+    }
+
+    public var glob: String { glob() }
+
+    /// The key for the given captures, or nil when one is not given.
+    public func key(_ values: [String: String]) -> String? {
+        var out = ""
+        for p in parts {
+            switch p {
+            case .text(let t): out += t
+            case .capture(let n):
+                guard let v = values[n] else { return nil }
+                out += v
+            }
+        }
+        return out
+    }
+
+    /// The key of a single-capture pattern.
+    public func key(_ value: String) -> String { key([capture: value]) ?? "" }
+
+    /// The captured values when `key` matches.
+    public func match(_ key: String) -> [String: String]? {
+        var out: [String: String] = [:]
+        var rest = Substring(key)
+        var i = 0
+        while i < parts.count {
+            switch parts[i] {
+            case .text(let t):
+                guard rest.hasPrefix(t) else { return nil }
+                rest = rest.dropFirst(t.count)
+            case .capture(let n):
+                let value: Substring
+                if i + 1 < parts.count, case .text(let next) = parts[i + 1] {
+                    let isLast = i + 2 >= parts.count
+                    // The last text must end the key; an inner one ends this capture at its first occurrence.
+                    if isLast {
+                        guard rest.hasSuffix(next), rest.count > next.count else { return nil }
+                        value = rest.dropLast(next.count)
+                    } else {
+                        guard let r = rest.dropFirst().range(of: next) else { return nil }
+                        value = rest[..<r.lowerBound]
+                    }
+                } else {
+                    value = rest
+                }
+                guard !value.isEmpty else { return nil }
+                out[n] = String(value)
+                rest = rest.dropFirst(value.count)
+            }
+            i += 1
+        }
+        return rest.isEmpty ? out : nil
     }
 
     static func escapeGlob(_ s: String) -> String {
@@ -94,6 +174,7 @@ public struct DatasetCatalog: Sendable {
             return DatasetCatalog(specs: [:])
         }
         let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup"]
+        let reserved: Set<String> = ["type", "from", "to"]
         for (name, node) in all.sorted(by: { $0.key < $1.key }) {
             guard let m = y.mapping(node, "dataset '\(name)'", allowed: allowed) else { continue }
             let store = y.string(m["store"], "store", parent: node) ?? ""
@@ -110,14 +191,17 @@ public struct DatasetCatalog: Sendable {
                 let parsedAs = m["as"]?.scalar?.string ?? "value"
                 func pattern() -> KeyPattern? {
                     guard let text = y.string(m["pattern"], "pattern", parent: node) else { return nil }
-                    guard let p = KeyPattern(text) else { y.error(at: m["pattern"], "pattern must have one {capture}, e.g. workflow:{workflowId}:events"); return nil }
+                    guard let p = KeyPattern(text) else {
+                        y.error(at: m["pattern"], "pattern needs at least one {capture}, distinct names, and text between captures, e.g. workflow:{workflowId}:events")
+                        return nil
+                    }
                     return p
                 }
                 switch type {
                 case "stream":
                     if let p = pattern() {
                         source = .redisStream(pattern: p, field: m["field"]?.scalar?.string ?? "event", as: parsedAs)
-                        fields = ["key", p.capture, "entry", "seq", parsedAs, "raw"]
+                        fields = Set(["key", "entry", "seq", parsedAs, "raw"] + p.captures)
                     }
                 case "list":
                     if let k = y.string(m["key"], "key", parent: node) { source = .redisList(key: k, as: parsedAs) }
@@ -125,13 +209,29 @@ public struct DatasetCatalog: Sendable {
                 case "hash":
                     if let p = pattern() {
                         source = .redisHash(pattern: p)
-                        fields = Set(["key", p.capture] + names("fields"))
+                        fields = Set(["key"] + p.captures + names("fields"))
+                    }
+                case "string":
+                    if let p = pattern() {
+                        let name = m["as"]?.scalar?.string
+                        source = .redisString(pattern: p, as: name)
+                        fields = Set(["key", "value"] + p.captures + (name.map { [$0] } ?? []))
+                    }
+                case "set":
+                    if m["pattern"] != nil {
+                        if let p = pattern() {
+                            source = .redisSet(pattern: p, key: nil)
+                            fields = Set(["key", "member"] + p.captures)
+                        }
+                    } else if let k = y.string(m["key"], "key or pattern", parent: node) {
+                        source = .redisSet(pattern: nil, key: k)
+                        fields = ["key", "member"]
                     }
                 case "zset":
                     if let k = y.string(m["key"], "key", parent: node) { source = .redisZSet(key: k) }
                     fields = ["key", "member", "score"]
                 default:
-                    y.error(at: m["type"] ?? node, "unknown Redis type '\(type)' (stream, list, hash, zset)")
+                    y.error(at: m["type"] ?? node, "unknown Redis type '\(type)' (stream, list, hash, zset, string, set)")
                 }
             case "graph":
                 if let label = m["label"]?.scalar?.string {
@@ -139,8 +239,12 @@ public struct DatasetCatalog: Sendable {
                     fields = Set(names("properties"))
                     if fields.isEmpty { y.error(at: node, "a graph label dataset lists the properties it reads (properties: [id, …])") }
                 } else if let rel = m["relationship"]?.scalar?.string {
-                    source = .graphRelationship(type: rel, endpoints: names("endpoints"))
-                    fields = ["type", "from", "to"]
+                    let props = names("properties")
+                    for p in props where reserved.contains(p) {
+                        y.error(at: m["properties"], "relationship property '\(p)' clashes with the record's own '\(p)'")
+                    }
+                    source = .graphRelationship(type: rel, endpoints: names("endpoints"), properties: props)
+                    fields = Set(["type", "from", "to"] + props)
                 } else {
                     y.error(at: node, "a graph dataset needs label or relationship")
                 }
@@ -156,9 +260,35 @@ public struct DatasetCatalog: Sendable {
                 y.error(at: m["store"] ?? node, "unknown store '\(store)' (postgres, redis, graph)")
             }
             if let source {
+                checkLookup(lookup, source: source, fields: fields, node: m["lookup"] ?? node, y: y)
                 specs[name] = DatasetSpec(name: name, store: store, source: source, fields: fields, lookup: lookup)
             }
         }
         return DatasetCatalog(specs: specs)
+    }
+
+    /// Each lookup field must be something the store can be asked for by value.
+    static func checkLookup(_ lookup: [String: [String]], source: DatasetSpec.Source, fields: Set<String>, node: Node, y: YAMLReader) {
+        for (kind, paths) in lookup.sorted(by: { $0.key < $1.key }) {
+            for path in paths {
+                let parts = path.split(separator: ".").map(String.init)
+                var problem: String?
+                switch source {
+                case .redisStream(let p, _, _), .redisHash(let p), .redisString(let p, _), .redisSet(let p?, _):
+                    if !p.captures.contains(path) { problem = "a Redis key pattern is looked up by one of its captures (\(p.captures.joined(separator: ", ")))" }
+                case .redisZSet, .redisSet(nil, _):
+                    if path != "member" { problem = "a sorted set or set is looked up by member" }
+                case .redisList:
+                    break  // lists are read whole
+                case .graphRelationship(_, let endpoints, let props):
+                    if !(parts.count == 2 && (parts[0] == "from" || parts[0] == "to") && endpoints.contains(parts[1])) && !(parts.count == 1 && props.contains(path)) {
+                        problem = "a relationship is looked up by from.<endpoint>, to.<endpoint> or one of its properties"
+                    }
+                case .graphLabel, .postgresTable:
+                    if parts.count != 1 || !fields.contains(path) { problem = "looked up by one of its declared fields (\(fields.sorted().joined(separator: ", ")))" }
+                }
+                if let problem { y.error(at: node, "lookup.\(kind) '\(path)': \(problem)") }
+            }
+        }
     }
 }

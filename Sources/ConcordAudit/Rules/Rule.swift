@@ -16,6 +16,9 @@ public struct Selection: Sendable {
     public var roles: [String: Expr]
     /// Named values kept for comparisons and evidence.
     public var values: [(name: String, expr: Expr)]
+    /// Where the selection is written (for diagnostics).
+    public var line: Int = 1
+    public var column: Int = 1
 }
 
 /// What a rule checks: one of the generic kinds.
@@ -100,6 +103,8 @@ public struct RuleSet: Sendable {
     public var datasets: DatasetCatalog
     /// sha256 over the rule and dataset files, in name order.
     public var digest: String
+    /// What loaded but deserves a look (e.g. a rule whose findings cannot be rechecked).
+    public var warnings: [Diagnostic] = []
 
     /// The datasets the rules read.
     public var usedDatasets: Set<String> { Set(rules.flatMap { $0.checks.flatMap { $0.selections.map(\.dataset) } }) }
@@ -108,10 +113,12 @@ public struct RuleSet: Sendable {
     /// the datasets, every other file one rule). Throws a usage error
     /// listing every problem as `file:line:col: message`.
     public static func load(directory: URL) throws -> RuleSet {
-        let (set, diagnostics) = check(directory: directory)
-        if !diagnostics.isEmpty {
-            throw ConcordError(.usage, "the rules in \(directory.path) have \(diagnostics.count) problem(s):\n" + diagnostics.map(\.description).joined(separator: "\n"))
+        var (set, diagnostics) = check(directory: directory)
+        let errors = diagnostics.filter { $0.severity == .error }
+        if !errors.isEmpty {
+            throw ConcordError(.usage, "the rules in \(directory.path) have \(errors.count) problem(s):\n" + errors.map(\.description).joined(separator: "\n"))
         }
+        set.warnings = diagnostics.filter { $0.severity == .warning }
         return set
     }
 

@@ -37,7 +37,7 @@ final class RuleCompiler {
         var repair: JSON = .null
         if let r = root["repair"] {
             repair = Self.json(r)
-            if repair["action"]?.stringValue == nil { y.error(at: r, "repair needs an action (e.g. replay-event, manual)") }
+            checkRepair(r)
         } else {
             y.error(at: rootNode, "missing repair (the action a plan takes; 'manual' when none is safe)")
         }
@@ -55,8 +55,40 @@ final class RuleCompiler {
             }
         }
         guard !id.isEmpty, let severity, !checks.isEmpty else { return nil }
+        for limit in RecheckLimit.limits(of: checks, datasets: datasets) where !limit.needsRun {
+            y.warningAt(line: limit.line, column: limit.column,
+                        "this rule's findings cannot be rechecked: \(limit.reason); they are reported with recheck: unavailable (add the field to the dataset's lookup, or key the finding by one)")
+        }
         return Rule(id: id, severity: severity, description: description, store: store, message: message,
                     kinds: kinds, checks: checks, repair: repair, file: y.file, line: rootNode.mark?.line ?? 1)
+    }
+
+    /// The repair block names an action of the vocabulary, with only its keys,
+    /// and every dataset it names is declared.
+    func checkRepair(_ node: Node) {
+        guard let m = y.mapping(node, "repair") else { return }
+        guard let actionNode = m["action"], let name = actionNode.scalar?.string else {
+            y.error(at: node, "repair needs an action (\(RepairVocabulary.names.joined(separator: ", ")))")
+            return
+        }
+        guard let action = RepairVocabulary.actions[name] else {
+            y.error(at: actionNode, "unknown repair action '\(name)' (known: \(RepairVocabulary.names.joined(separator: ", ")))")
+            return
+        }
+        let allowed = action.keys.union(RepairVocabulary.descriptive).union(["action"])
+        for (k, _) in node.mapping ?? [:] {
+            guard let key = k.scalar?.string, !allowed.contains(key) else { continue }
+            y.error(at: k, "unknown key '\(key)' for repair action \(name) (allowed: \(allowed.subtracting(["action"]).sorted().joined(separator: ", ")))")
+        }
+        for k in action.required.sorted() where m[k] == nil {
+            y.error(at: node, "repair action \(name) needs '\(k)'")
+        }
+        for k in ["dataset", "winner", "from"] {
+            for n in y.list(m[k]) {
+                guard let d = n.scalar?.string, d.contains("."), datasets[d] == nil else { continue }
+                y.error(at: n, "unknown dataset '\(d)' in repair.\(k) (declared: \(datasets.specs.keys.sorted().joined(separator: ", ")))")
+            }
+        }
     }
 
     static func json(_ node: Node) -> JSON {
@@ -228,15 +260,28 @@ final class RuleCompiler {
             }
         }
         guard ok else { return nil }
-        return Selection(dataset: name, filter: e("where"), key: key, workflowId: e("workflowId"), report: e("report"), roles: roleExprs, values: values)
+        return Selection(dataset: name, filter: e("where"), key: key, workflowId: e("workflowId"), report: e("report"), roles: roleExprs, values: values,
+                         line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
 
     /// Compiles an expression over one dataset's records, checking paths against its fields.
     func expr(_ node: Node, dataset: DatasetSpec?) -> Expr? {
         compile(node, bindings: [], implicit: true) { _, path in
-            guard let dataset, !dataset.fields.isEmpty, !dataset.fields.contains(path[0]) else { return nil }
-            return ("unknown field '\(path[0])' in dataset \(dataset.name) (fields: \(dataset.fields.sorted().joined(separator: ", ")))",
-                    path.joined(separator: "."))
+            guard let dataset else { return nil }
+            if !dataset.fields.isEmpty, !dataset.fields.contains(path[0]) {
+                return ("unknown field '\(path[0])' in dataset \(dataset.name) (fields: \(dataset.fields.sorted().joined(separator: ", ")))",
+                        path.joined(separator: "."))
+            }
+            // A relationship's endpoints hold only the properties the dataset reads.
+            if case .graphRelationship(_, let endpoints, _) = dataset.source, path[0] == "from" || path[0] == "to" {
+                let known = ["label"] + endpoints
+                guard path.count > 1 else { return ("use \(path[0]).<property> (\(known.joined(separator: ", ")))", path[0]) }
+                if !known.contains(path[1]) {
+                    return ("unknown endpoint property '\(path[1])' of \(path[0]) in dataset \(dataset.name) (endpoints: \(known.joined(separator: ", ")))",
+                            path.prefix(2).joined(separator: "."))
+                }
+            }
+            return nil
         }
     }
 

@@ -3,13 +3,25 @@ import Foundation
 import Yams
 
 /// One problem in a rule or dataset file, printed `file:line:col: message`.
+/// An error makes the rule set unusable; a warning (e.g. a rule whose
+/// findings cannot be rechecked) is printed and the rules still load.
 public struct Diagnostic: Sendable, CustomStringConvertible, Hashable {
+    public enum Severity: String, Sendable { case error, warning }
     public var file: String
     public var line: Int
     public var column: Int
     public var message: String
+    public var severity: Severity
 
-    public var description: String { "\(file):\(line):\(column): \(message)" }
+    public init(file: String, line: Int, column: Int, message: String, severity: Severity = .error) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        self.severity = severity
+    }
+
+    public var description: String { "\(file):\(line):\(column): " + (severity == .warning ? "warning: " : "") + message }
 }
 
 /// Reads a composed YAML document, collecting diagnostics with positions
@@ -46,10 +58,22 @@ final class YAMLReader {
     }
 
     func error(at node: Node?, _ message: String, offset: Int = 0) {
+        report(at: node, message, offset: offset, severity: .error)
+    }
+
+    func warning(at node: Node?, _ message: String, offset: Int = 0) {
+        report(at: node, message, offset: offset, severity: .warning)
+    }
+
+    func warningAt(line: Int, column: Int, _ message: String) {
+        diagnostics.append(Diagnostic(file: file, line: line, column: column, message: message, severity: .warning))
+    }
+
+    private func report(at node: Node?, _ message: String, offset: Int, severity: Diagnostic.Severity) {
         let mark = node?.mark
         var column = (mark?.column ?? 1) + offset
         if let s = node?.scalar, s.style == .singleQuoted || s.style == .doubleQuoted { column += 1 }
-        diagnostics.append(Diagnostic(file: file, line: mark?.line ?? 1, column: column, message: message))
+        diagnostics.append(Diagnostic(file: file, line: mark?.line ?? 1, column: column, message: message, severity: severity))
     }
 
     /// The pairs of a mapping with string keys; reports keys not in `allowed`.

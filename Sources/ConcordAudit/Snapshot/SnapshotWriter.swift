@@ -32,9 +32,25 @@ public final class SnapshotWriter: @unchecked Sendable {
         }
     }
 
-    /// Creates `directory` (it must not hold a snapshot already).
-    public init(directory: URL) throws {
+    /// Per dataset, the field a Redis element is parsed into: a record's
+    /// `raw` (the stored text) is left out of the file when it is exactly
+    /// the canonical encoding of that field, since reading it back gives the
+    /// same bytes (`coalesce(raw, canonical(event))`); text written any other
+    /// way (spaces, key order, escapes, not JSON) is kept byte for byte.
+    private let parsedField: [String: String]
+
+    /// Creates `directory` (it must not hold a snapshot already). `datasets`
+    /// are the specs of what will be written (for the `raw` compaction).
+    public init(directory: URL, datasets: [DatasetSpec] = []) throws {
         self.directory = directory
+        var parsed: [String: String] = [:]
+        for d in datasets {
+            switch d.source {
+            case .redisStream(_, _, let name), .redisList(_, let name): parsed[d.name] = name
+            default: break
+            }
+        }
+        parsedField = parsed
         let fm = FileManager.default
         if fm.fileExists(atPath: directory.appendingPathComponent("manifest.json").path) {
             throw ConcordError(.usage, "\(directory.path) already holds a snapshot; choose an empty directory")
@@ -48,7 +64,13 @@ public final class SnapshotWriter: @unchecked Sendable {
             throw ConcordError(.usage, "bad dataset name '\(dataset)': use letters, digits, '.', '_' and '-'")
         }
         let file = try self.file(dataset)
-        record.encode(into: &file.buffer)
+        if let name = parsedField[dataset], case .object(var o) = record, case .string(let raw)? = o["raw"],
+            let parsed = o[name], !parsed.isNull, parsed.encoded() == raw {
+            o.removeValue(forKey: "raw")
+            JSON.object(o).encode(into: &file.buffer)
+        } else {
+            record.encode(into: &file.buffer)
+        }
         file.buffer.append(0x0A)
         file.records += 1
         if file.buffer.count >= 1 << 20 {
