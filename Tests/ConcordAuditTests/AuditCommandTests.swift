@@ -74,4 +74,38 @@ import Testing
         #expect(failed.status == 2)
         #expect(String(decoding: failed.stdout, as: UTF8.self).contains("x.yaml:3:11: unknown severity 'fatal'"))
     }
+
+    /// A scheduled job started in another directory finds the rules through CONCORD_RULES;
+    /// a rules directory that is not there names the flag and the variable.
+    @Test func rulesAreFoundTheSameWayEverywhere() throws {
+        let elsewhere = try tempDir()
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        let env: [String: String?] = ["CONCORD_RULES": RuleFixtureTests.rulesDir.path]
+        let list = try TestStores.run(Self.concord, ["rules", "list"], environment: env, directory: elsewhere)
+        #expect(list.status == 0 && String(decoding: list.stdout, as: UTF8.self).split(separator: "\n").count == 20, "\(list.stderr)")
+        #expect(try TestStores.run(Self.concord, ["rules", "check"], environment: env, directory: elsewhere).status == 0)
+        let audit = try TestStores.run(Self.concord, ["audit", "--snapshot", Self.fixture("event.cycle/finds"), "--output-dir", elsewhere.path, "--format", "json"],
+                                       environment: env, directory: elsewhere)
+        #expect(audit.status == 1, "\(audit.stderr)")  // the fixture's findings, found with the rules from the variable
+        // Nowhere to be found: the message says where it looked and what sets it.
+        let none = try TestStores.run(Self.concord, ["rules", "list"], environment: ["CONCORD_RULES": nil], directory: elsewhere)
+        #expect(none.status == 2 && none.stderr.contains("--rules") && none.stderr.contains("CONCORD_RULES"), "\(none.stderr)")
+        let wrongVar = try TestStores.run(Self.concord, ["audit", "--snapshot", Self.fixture("clean")], environment: ["CONCORD_RULES": "/nonexistent/rules"], directory: elsewhere)
+        #expect(wrongVar.status == 2 && wrongVar.stderr.contains("/nonexistent/rules") && wrongVar.stderr.contains("from CONCORD_RULES"), "\(wrongVar.stderr)")
+        // The flag wins over the variable.
+        let flag = try TestStores.run(Self.concord, ["rules", "list", "--rules", RuleFixtureTests.rulesDir.path], environment: ["CONCORD_RULES": "/nonexistent"])
+        #expect(flag.status == 0)
+    }
+
+    /// A rule whose findings cannot be rechecked loads (a warning at its position), it does not fail the check.
+    @Test func anUnrecheckableRuleIsAWarning() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: RuleFixtureTests.rulesDir.appendingPathComponent("datasets.yaml"), to: dir.appendingPathComponent("datasets.yaml"))
+        try Data("version: 1\nid: x\nseverity: info\nstore: postgres\ndescription: d\ncheck:\n  kind: filter\n  in:\n    - { dataset: postgres.draft_history, key: \"draft_id + '#' + string(version)\" }\nrepair: { action: manual }\n".utf8)
+            .write(to: dir.appendingPathComponent("x.yaml"))
+        let r = try TestStores.run(Self.concord, ["rules", "check", dir.path])
+        let out = String(decoding: r.stdout, as: UTF8.self)
+        #expect(r.status == 0 && out.contains("x.yaml:9:7: warning: this rule's findings cannot be rechecked") && out.contains("1 warning(s)"), "\(out)")
+    }
 }

@@ -129,6 +129,123 @@ import Testing
         #expect(problems.allSatisfy { $0.description.hasPrefix($0.file + ":\($0.line):\($0.column): ") })
     }
 
+    /// The mistakes that used to pass silently: a typo in a repair action,
+    /// an unknown repair key, an endpoint property that does not exist, a
+    /// lookup field a store cannot be asked by — each an error at its
+    /// position; a rule whose findings cannot be re-read is a warning.
+    @Test func silentMistakesAreCaughtAtTheirPosition() throws {
+        let dir = try rulesDir([
+            "f.yaml": """
+                version: 1
+                id: x.action-typo
+                severity: error
+                store: graph
+                description: d
+                check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+                repair:
+                  action: replay-evnt
+                """,
+            "g.yaml": """
+                version: 1
+                id: x.endpoint-typo
+                severity: error
+                store: graph
+                description: d
+                check:
+                  kind: filter
+                  in:
+                    - { dataset: graph.edges, key: to.id, where: "to.persisted_att > 0" }
+                repair: { action: manual }
+                """,
+            "h.yaml": """
+                version: 1
+                id: x.repair-key
+                severity: error
+                store: graph
+                description: d
+                check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+                repair:
+                  action: merge-nodes
+                  winer: graph
+                """,
+            "i.yaml": """
+                version: 1
+                id: x.not-recheckable
+                severity: warning
+                store: postgres
+                description: d
+                check:
+                  kind: filter
+                  in:
+                    - dataset: postgres.draft_history
+                      where: "changed_by == 'bot'"
+                      key: "draft_id + '#v' + string(version)"
+                repair: { action: manual }
+                """,
+            "j.yaml": """
+                version: 1
+                id: x.set-field-without-fields
+                severity: error
+                store: redis
+                description: d
+                check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+                repair: { action: set-field, dataset: redis.nowhere }
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, problems) = RuleSet.check(directory: dir)
+        func of(_ file: String) -> [Diagnostic] { problems.filter { $0.file.hasSuffix("/" + file) } }
+        let f = try #require(of("f.yaml").first)
+        #expect("\(f.line):\(f.column)" == "8:11" && f.message.contains("unknown repair action 'replay-evnt'") && f.message.contains("replay-event"), "\(f)")
+        let g = try #require(of("g.yaml").first)
+        #expect("\(g.line):\(g.column)" == "9:51" && g.message.contains("unknown endpoint property 'persisted_att'"), "\(g)")
+        let h = try #require(of("h.yaml").first)
+        #expect("\(h.line):\(h.column)" == "9:3" && h.message.contains("unknown key 'winer'"), "\(h)")
+        let i = try #require(of("i.yaml").first)
+        #expect(i.severity == .warning && "\(i.line):\(i.column)" == "9:7", "\(i)")
+        #expect(i.message.contains("cannot be rechecked") && i.message.contains("postgres.draft_history"), "\(i)")
+        #expect(i.description.contains(":9:7: warning: "))
+        let j = of("j.yaml").map(\.message)
+        #expect(j.contains { $0.contains("needs 'fields'") } && j.contains { $0.contains("unknown dataset 'redis.nowhere'") }, "\(j)")
+        #expect(problems.filter { $0.severity == .error }.count == 5, "\(problems)")
+        #expect(throws: ConcordError.self) { try RuleSet.load(directory: dir) }
+        // Without the errors, the rules load, and the warning travels with them.
+        for name in ["f.yaml", "g.yaml", "h.yaml", "j.yaml"] { try FileManager.default.removeItem(at: dir.appendingPathComponent(name)) }
+        let loaded = try RuleSet.load(directory: dir)
+        #expect(loaded.warnings.count == 1)
+        #expect(loaded.recheckUnavailable(rule: "x.not-recheckable", hasRun: true) != nil)
+        // The catalog itself: every rule can be rechecked.
+        let catalog = try RuleSet.load(directory: RuleFixtureTests.rulesDir)
+        #expect(catalog.warnings.isEmpty, "\(catalog.warnings)")
+        for r in catalog.rules { #expect(catalog.recheckUnavailable(rule: r.id, hasRun: true) == nil, "\(r.id)") }
+    }
+
+    @Test func lookupFieldsMustBeAskable() throws {
+        let dir = try rulesDir(["a.yaml": """
+            version: 1
+            id: x.a
+            severity: error
+            store: graph
+            description: d
+            check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
+            repair: { action: manual }
+            """])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var datasets = try String(contentsOf: dir.appendingPathComponent("datasets.yaml"), encoding: .utf8)
+        datasets += """
+              redis.prefs:
+                store: redis
+                type: hash
+                pattern: "tenant:{tenant}:prefs:{userId}"
+                fields: [theme]
+                lookup: { id: [theme] }
+
+            """
+        try Data(datasets.utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
+        let (_, problems) = RuleSet.check(directory: dir)
+        #expect(problems.count == 1 && problems[0].message.contains("lookup.id 'theme'") && problems[0].message.contains("tenant, userId"), "\(problems)")
+    }
+
     /// A rule over another label and key pattern is a file edit: a new dataset
     /// in datasets.yaml and a rule file, no code.
     @Test func aRuleOverAnotherLabelIsAFileEdit() throws {

@@ -32,10 +32,17 @@ public enum TestStores {
 
     /// Runs a program and returns its exit status, standard output and standard error.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
+    public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String?] = [:],
+                           directory: URL? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (k, v) in environment { env[k] = v }
+            p.environment = env
+        }
+        if let directory { p.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe(), inp = Pipe()
         p.standardOutput = out
         p.standardError = err
