@@ -324,6 +324,8 @@ public final class Applier {
             let score = try stores.confirmedScore(op.key)
             if score == nil { return .settled(.applied, "already unconfirmed") }
             guard score == op.precondition["score"]?.intValue else { return .settled(.skipped, "confirmed again since the plan was made") }
+            // The graph wins only while it lacks the event: once a node holds it, the confirmation is right.
+            if !(try stores.nodes(op.key)).isEmpty { return .settled(.skipped, "the graph holds the event now; its confirmation stays") }
             return .write([["ZREM", RedisKeys.confirmed, op.key]])
 
         case "set-redis-state":

@@ -24,12 +24,21 @@ public struct Planner {
     /// Plans every finding of `report` (a parsed `concord.audit/1` JSON) whose rule passes the filters.
     public func plan(report: JSON, file: String, only: [String] = [], exclude: [String] = []) throws -> RepairPlan {
         let findings = try AuditReport.findings(fromReport: report, file: file)
+        // A finding that cannot know its run (a confirmation is only an id) takes it from another finding of the same record.
+        var runOf: [String: String] = [:]
+        for f in findings {
+            if let key = f["key"]?.stringValue, let run = f["workflowId"]?.stringValue { runOf[key] = runOf[key] ?? run }
+        }
         var ops: [RepairOperation] = []
         var seen: Set<String> = []
-        for f in findings {
+        for var f in findings {
             guard let rule = f["rule"]?.stringValue, let key = f["key"]?.stringValue else { continue }
             if !only.isEmpty && !only.contains(rule) { continue }
             if exclude.contains(rule) { continue }
+            if f["workflowId"]?.stringValue == nil, let run = runOf[key], case .object(var o) = f {
+                o["workflowId"] = .string(run)
+                f = .object(o)
+            }
             for op in try operations(for: f, rule: rule, key: key) where !seen.contains(op.id) {
                 seen.insert(op.id)
                 ops.append(op)
