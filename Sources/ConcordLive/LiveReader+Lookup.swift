@@ -26,10 +26,10 @@ extension LiveReader {
                         for e in entries { try emit(Self.streamRecord(key, pattern, e, seq, field, name)); seq += 1 }
                     }
                 }
-            case .redisHash(let pattern):
+            case .redisHash(let pattern, let name):
                 let keys = try keys(pattern, spec, runs: runList, ids: idList, type: "hash")
                 for (key, fields) in zip(keys, try redis.hgetall(keys)) where !fields.isEmpty {
-                    try emit(Self.hashRecord(key, pattern, fields))
+                    try emit(Self.hashRecord(key, pattern, fields, as: name))
                 }
             case .redisString(let pattern, let name):
                 try readStrings(try keys(pattern, spec, runs: runList, ids: idList, type: "string"), pattern, name, emit)

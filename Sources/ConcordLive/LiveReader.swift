@@ -118,11 +118,11 @@ public final class LiveReader: @unchecked Sendable {
                 try redis.zrange(key) { batch in
                     for (member, score) in batch { try emit(Self.zsetRecord(key, member, score)) }
                 }
-            case .redisHash(let pattern):
+            case .redisHash(let pattern, let name):
                 try redis.scan(match: pattern.glob, count: 1000, type: "hash") { keys in
                     let matching = keys.filter { pattern.match($0) != nil }
-                    for (key, fields) in zip(matching, try redis.hgetall(matching)) {
-                        try emit(Self.hashRecord(key, pattern, fields))
+                    for (key, fields) in zip(matching, try redis.hgetall(matching)) where !fields.isEmpty {
+                        try emit(Self.hashRecord(key, pattern, fields, as: name))
                     }
                 }
             case .redisString(let pattern, let name):
@@ -241,8 +241,9 @@ public final class LiveReader: @unchecked Sendable {
         return ["key": .string(key), "member": .string(member), "score": s]
     }
 
-    static func hashRecord(_ key: String, _ pattern: KeyPattern, _ fields: [String: String]) -> JSON {
+    static func hashRecord(_ key: String, _ pattern: KeyPattern, _ fields: [String: String], as name: String? = nil) -> JSON {
         var o: [String: JSON] = fields.mapValues(JSON.string)
+        if let name { o[name] = .object(fields.mapValues(JSON.string)) }
         o["key"] = .string(key)
         for (k, v) in pattern.match(key) ?? [:] { o[k] = .string(v) }
         return .object(o)

@@ -35,6 +35,8 @@ struct Checks {
                 }
             }
         case .cycle: return cycles(consumers[0])
+        case .reachable(_, let roots, _):
+            return reachable(consumers[0], roots: Array(consumers[1...roots.count]), edges: Array(consumers[(1 + roots.count)...]))
         case .sequence(_, let start): return sequence(consumers[0], start)
         }
     }
@@ -301,6 +303,49 @@ struct Checks {
                     }
                 }
             }
+        }
+        return out
+    }
+
+    // MARK: reachable
+
+    /// Breadth-first from every root key along the edges (iterative: no
+    /// recursion limit, each key visited once); every node key not reached
+    /// is a finding, reported once.
+    func reachable(_ nodes: Consumer, roots: [Consumer], edges: [Consumer]) -> [Finding] {
+        var adjacency: [Cell: [Cell]] = [:]
+        for c in edges {
+            guard let f = c.roleIndex("from"), let t = c.roleIndex("to") else { continue }
+            for i in 0..<c.count where !c.role(i, f).isNull && !c.role(i, t).isNull {
+                adjacency[c.role(i, f), default: []].append(c.role(i, t))
+            }
+        }
+        var reached = CellSet()
+        var queue: [Cell] = []
+        for r in roots {
+            for i in 0..<r.count where !r.key(i).isNull && !reached.contains(r.key(i)) {
+                reached.insert(r.key(i))
+                queue.append(r.key(i))
+            }
+        }
+        var head = 0
+        while head < queue.count {
+            let v = queue[head]
+            head += 1
+            for w in adjacency[v] ?? [] where !reached.contains(w) {
+                reached.insert(w)
+                queue.append(w)
+            }
+        }
+        var out: [Finding] = []
+        var reported = CellSet()
+        for i in 0..<nodes.count {
+            let k = nodes.key(i)
+            guard !k.isNull, !reached.contains(k), !reported.contains(k), let key = table.text(k) else { continue }
+            reported.insert(k)
+            out.append(Finding(rule: rule, key: key, workflowId: table.text(nodes.workflowId(i)),
+                               evidence: evidence(nodes, i, ["dataset": .string(nodes.selection.dataset),
+                                                             "roots": .array(roots.map { .string($0.selection.dataset) })])))
         }
         return out
     }

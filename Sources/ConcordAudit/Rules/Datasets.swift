@@ -27,7 +27,8 @@ public struct DatasetSpec: Sendable, Hashable {
     public enum Source: Sendable, Hashable {
         case redisStream(pattern: KeyPattern, field: String, as: String)
         case redisList(key: String, as: String)
-        case redisHash(pattern: KeyPattern)
+        /// With `as`, the hash's fields are also one object under that name (to compare all of them at once).
+        case redisHash(pattern: KeyPattern, as: String?)
         case redisZSet(key: String)
         /// String keys matching `pattern`: the text as `value`, and parsed as JSON under `as` when given.
         case redisString(pattern: KeyPattern, as: String?)
@@ -208,8 +209,9 @@ public struct DatasetCatalog: Sendable {
                     fields = ["key", "index", parsedAs, "raw"]
                 case "hash":
                     if let p = pattern() {
-                        source = .redisHash(pattern: p)
-                        fields = Set(["key"] + p.captures + names("fields"))
+                        let name = m["as"]?.scalar?.string
+                        source = .redisHash(pattern: p, as: name)
+                        fields = Set(["key"] + p.captures + names("fields") + (name.map { [$0] } ?? []))
                     }
                 case "string":
                     if let p = pattern() {
@@ -274,7 +276,7 @@ public struct DatasetCatalog: Sendable {
                 let parts = path.split(separator: ".").map(String.init)
                 var problem: String?
                 switch source {
-                case .redisStream(let p, _, _), .redisHash(let p), .redisString(let p, _), .redisSet(let p?, _):
+                case .redisStream(let p, _, _), .redisHash(let p, _), .redisString(let p, _), .redisSet(let p?, _):
                     if !p.captures.contains(path) { problem = "a Redis key pattern is looked up by one of its captures (\(p.captures.joined(separator: ", ")))" }
                 case .redisZSet, .redisSet(nil, _):
                     if path != "member" { problem = "a sorted set or set is looked up by member" }

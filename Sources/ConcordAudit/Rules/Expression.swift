@@ -29,9 +29,11 @@ public indirect enum Expr: Sendable, CustomStringConvertible {
 
     public enum Function: String, Sendable, CaseIterable {
         case len, lower, upper, type, canonical, digest, json, coalesce, number, string, exists, age, `if`, contains, startsWith, min, max
+        case keys, values, omit
 
         var arity: ClosedRange<Int> {
             switch self {
+            case .omit: 2...16
             case .coalesce: 1...16
             case .if: 3...3
             case .contains, .startsWith: 2...2
@@ -415,8 +417,22 @@ extension Expr {
         case .string: return v[0].isNull ? .null : .string(v[0].textValue)
         case .exists: return .bool(!v[0].isNull)
         case .age:
-            guard let t = v[0].intValue else { return .null }
-            return .int(ctx.now - t)
+            if let t = v[0].intValue { return .int(ctx.now - t) }
+            // A timestamp with microseconds (PostgreSQL timestamptz) is fractional milliseconds.
+            guard case .double(let d) = v[0], d.isFinite else { return .null }
+            return .double(Double(ctx.now) - d)
+        case .keys:
+            guard let o = v[0].objectValue else { return .null }
+            return .array(o.keys.sorted().map(JSON.string))
+        case .values:
+            // In key order, each as text (strings as they are, anything else as canonical JSON):
+            // the form in which a Redis hash holds them, so a hash compares with a JSON object.
+            guard let o = v[0].objectValue else { return .null }
+            return .array(o.sorted { $0.key < $1.key }.map { $0.value.isNull ? .null : .string($0.value.stringValue ?? $0.value.encoded()) })
+        case .omit:
+            guard var o = v[0].objectValue else { return .null }
+            for name in v.dropFirst() { if let n = name.stringValue { o.removeValue(forKey: n) } }
+            return .object(o)
         case .contains:
             return apply(.in, v[1], v[0])
         case .startsWith:

@@ -50,6 +50,8 @@ public struct RecheckLimit: Sendable, Hashable {
         case .orderWithin(let sel), .sequence(let sel, _):
             return [Subject(selection: sel, keys: [sel.roles["group"]].compactMap { $0 }, reported: true)]
         case .cycle(let e): return [edges(e)]
+        case .reachable(let n, let r, let e):
+            return [s(n, true)] + r.map { s($0, false) } + e.map { Subject(selection: $0, keys: [$0.roles["to"], $0.roles["from"]].compactMap { $0 }, reported: false) }
         }
     }
 

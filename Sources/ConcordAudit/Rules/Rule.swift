@@ -41,6 +41,8 @@ public enum Check: Sendable {
     case cycle(edges: Selection)
     /// A group whose `sort` values are not contiguous from `start`.
     case sequence(Selection, start: Int64)
+    /// A record of `nodes` that no path along `edges` (from → to) reaches from a key of `roots`.
+    case reachable(nodes: Selection, roots: [Selection], edges: [Selection])
 
     public var kind: String {
         switch self {
@@ -52,6 +54,7 @@ public enum Check: Sendable {
         case .schema: "schema"
         case .cycle: "cycle"
         case .sequence: "sequence"
+        case .reachable: "reachable"
         }
     }
 
@@ -72,6 +75,7 @@ public enum Check: Sendable {
         case .orderWithin(let s), .cycle(let s), .sequence(let s, _): [s]
         case .compare(let l, let r, _, _, _, let x): [l, r] + x
         case .schema(let s, _, _, _): s
+        case .reachable(let n, let r, let e): [n] + r + e
         }
     }
 }

@@ -55,6 +55,7 @@ final class RuleCompiler {
             }
         }
         guard !id.isEmpty, let severity, !checks.isEmpty else { return nil }
+        if let r = root["repair"] { checkGenericRepair(r, checks) }
         for limit in RecheckLimit.limits(of: checks, datasets: datasets) where !limit.needsRun {
             y.warningAt(line: limit.line, column: limit.column,
                         "this rule's findings cannot be rechecked: \(limit.reason); they are reported with recheck: unavailable (add the field to the dataset's lookup, or key the finding by one)")
@@ -87,6 +88,30 @@ final class RuleCompiler {
             for n in y.list(m[k]) {
                 guard let d = n.scalar?.string, d.contains("."), datasets[d] == nil else { continue }
                 y.error(at: n, "unknown dataset '\(d)' in repair.\(k) (declared: \(datasets.specs.keys.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    /// `set-field` writes one side of a compare with the other side's values:
+    /// its dataset is a side of a compare check, and each field a value of both sides.
+    func checkGenericRepair(_ node: Node, _ checks: [Check]) {
+        guard let m = node.mapping, m["action"]?.scalar?.string == "set-field", let dataset = m["dataset"]?.scalar?.string else { return }
+        let compares = checks.compactMap { c -> (Selection, Selection)? in
+            if case .compare(let l, let r, _, _, _, _) = c { return (l, r) }
+            return nil
+        }
+        guard let (l, r) = compares.first(where: { $0.0.dataset == dataset || $0.1.dataset == dataset }) else {
+            y.error(at: m["dataset"], "set-field writes a side of a compare check; no compare in this rule reads \(dataset)")
+            return
+        }
+        let spec = datasets[dataset]
+        for f in y.list(m["fields"]) {
+            guard let name = f.scalar?.string else { continue }
+            for (side, s) in [("left", l), ("right", r)] where !s.values.contains(where: { $0.name == name }) {
+                y.error(at: f, "set-field field '\(name)' is not a value of the compare's \(side) side (\(s.values.map(\.name).joined(separator: ", ")))")
+            }
+            if let spec, !spec.fields.isEmpty, !spec.fields.contains(name) {
+                y.error(at: f, "set-field field '\(name)' is not a field of \(dataset) (\(spec.fields.sorted().joined(separator: ", ")))")
             }
         }
     }
@@ -219,8 +244,16 @@ final class RuleCompiler {
             _ = keys(["in", "start"])
             guard let i = required("in"), let s = selection(i, roles: ["group", "sort"], required: ["group", "sort"], keyed: false) else { return nil }
             return (kind, .sequence(s, start: Int64(m["start"]?.int ?? 1)))
+        case "reachable":
+            _ = keys(["nodes", "roots", "edges"])
+            guard let n = required("nodes"), let nodes = selection(n) else { return nil }
+            let roots = sels("roots")
+            guard let e = required("edges") else { return nil }
+            let edges = y.list(e).compactMap { selection($0, roles: ["from", "to"], required: ["from", "to"], keyed: false) }
+            guard !roots.isEmpty, !edges.isEmpty else { return nil }
+            return (kind, .reachable(nodes: nodes, roots: roots, edges: edges))
         default:
-            y.error(at: m["kind"], "unknown check kind '\(kind)' (missing, reference, duplicate, order, compare, filter, stale, schema, cycle, sequence)")
+            y.error(at: m["kind"], "unknown check kind '\(kind)' (missing, reference, duplicate, order, compare, filter, stale, schema, cycle, sequence, reachable)")
             return nil
         }
     }

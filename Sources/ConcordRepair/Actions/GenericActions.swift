@@ -68,7 +68,7 @@ struct RecordAddress: Sendable {
             throw ConcordError(.usage, "dataset \(spec.name) declares no lookup.id, so its records cannot be located")
         }
         switch spec.source {
-        case .redisHash(let p), .redisString(let p, _), .redisSet(let p?, _), .redisStream(let p, _, _):
+        case .redisHash(let p, _), .redisString(let p, _), .redisSet(let p?, _), .redisStream(let p, _, _):
             let type: String
             switch spec.source {
             case .redisHash: type = "hash"
@@ -134,15 +134,22 @@ struct RecordAddress: Sendable {
         case .graphNode(let label, let prop, let value):
             let rows = try s.graph.run("""
                 MATCH (n:\(try Self.name(label))) WHERE size(labels(n)) > 0 AND n.\(try Self.name(prop)) = $v
-                OPTIONAL MATCH (n)-[r]->(o) WITH n, collect(CASE WHEN r IS NULL THEN NULL ELSE [type(r), 'out', labels(o)[0], o.\(try Self.name(prop))] END) AS outs
-                OPTIONAL MATCH (i)-[q]->(n) WITH n, outs, collect(CASE WHEN q IS NULL THEN NULL ELSE [type(q), 'in', labels(i)[0], i.\(try Self.name(prop))] END) AS ins
+                OPTIONAL MATCH (n)-[r]->(o) WITH n, collect(CASE WHEN r IS NULL THEN NULL ELSE [type(r), 'out', labels(o)[0], o.\(try Self.name(prop)), r] END) AS outs
+                OPTIONAL MATCH (i)-[q]->(n) WITH n, outs, collect(CASE WHEN q IS NULL THEN NULL ELSE [type(q), 'in', labels(i)[0], i.\(try Self.name(prop)), q] END) AS ins
                 RETURN n, outs + ins ORDER BY id(n)
                 """, parameters: ["v": .string(value)], readOnly: true).records
             guard !rows.isEmpty else { return nil }
             return .array(rows.map { r in
                 var props: JSON = .null
                 if case .node(let node) = r[0] { props = .object(node.properties.mapValues(\.json)) }
-                return ["properties": props, "edges": r[1].json]
+                // Each edge: type, direction, the other end's label and key, the relationship's properties.
+                let edges: [JSON] = (r[1].listValue ?? []).compactMap { e in
+                    guard let parts = e.listValue, parts.count == 5 else { return nil }
+                    var relProps: JSON = [:]
+                    if case .relationship(let rel) = parts[4] { relProps = .object(rel.properties.mapValues(\.json)) }
+                    return [parts[0].json, parts[1].json, parts[2].json, parts[3].json, relProps]
+                }.sorted { $0.encoded() < $1.encoded() }
+                return ["properties": props, "edges": .array(edges)]
             })
         case .graphRelationship(let type, let side, let prop, let value):
             let rows = try s.graph.run("""
@@ -318,7 +325,7 @@ struct DeleteRecordOperation: SingleOperationKind {
         let s = c.stores
         func check() throws -> Applier.Result? {
             guard let now = try address.read(s) else { return .skipped(op, "the record is gone already; nothing was deleted") }
-            return now == expected ? nil : .skipped(op, "the record changed since the plan was made")
+            return Self.same(now, expected, address) ? nil : .skipped(op, "the record changed since the plan was made")
         }
         switch address.place {
         case .redisKey(let key, _), .redisMember(let key, _, _):
@@ -357,6 +364,13 @@ struct DeleteRecordOperation: SingleOperationKind {
         }
     }
 
+    /// A node is the same record while its properties are: its edges belong to
+    /// its neighbours too, which the same plan may be repairing.
+    static func same(_ a: JSON, _ b: JSON, _ address: RecordAddress) -> Bool {
+        guard case .graphNode = address.place else { return a == b }
+        return (a.arrayValue ?? []).map { $0["properties"] ?? .null } == (b.arrayValue ?? []).map { $0["properties"] ?? .null }
+    }
+
     func inverse(of op: RepairOperation) -> RepairOperation? {
         RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: RestoreRecordOperation().name, key: op.key,
                         params: op.params, precondition: ["absent": true], before: .null, after: op.before)
@@ -376,7 +390,9 @@ struct RestoreRecordOperation: SingleOperationKind {
         }
         let record = op.after
         let s = c.stores
-        if let now = try address.read(s) { return now == record ? .applied(op, "already there") : .skipped(op, "a different record is there now") }
+        if let now = try address.read(s) {
+            return DeleteRecordOperation.same(now, record, address) ? .applied(op, "already there") : .skipped(op, "a different record is there now")
+        }
         switch address.place {
         case .redisKey(let key, let type):
             let cmds: [[any RedisArgument]]
@@ -401,13 +417,18 @@ struct RestoreRecordOperation: SingleOperationKind {
                 let created = try s.graph.run("CREATE (n:\(try RecordAddress.name(label))) SET n = $props RETURN id(n)", parameters: ["props": .map(props)])
                 guard let nid = created.records.first?[0].intValue else { continue }
                 for edge in node["edges"]?.arrayValue ?? [] {
-                    guard let parts = edge.arrayValue, parts.count == 4, let type = parts[0].stringValue, let dir = parts[1].stringValue,
-                        let otherLabel = parts[2].stringValue, let otherId = parts[3].stringValue,
-                        case .graphNode(_, let prop, _) = address.place
+                    guard let parts = edge.arrayValue, parts.count == 5, let type = parts[0].stringValue, let dir = parts[1].stringValue,
+                        let otherLabel = parts[2].stringValue, case .graphNode(_, let prop, _) = address.place
                     else { continue }
-                    let pattern = dir == "out" ? "(n)-[:\(try RecordAddress.name(type))]->(o)" : "(o)-[:\(try RecordAddress.name(type))]->(n)"
-                    try s.graph.run("MATCH (n) WHERE id(n) = $nid MATCH (o:\(try RecordAddress.name(otherLabel))) WHERE o.\(try RecordAddress.name(prop)) = $oid MERGE \(pattern)",
-                                    parameters: ["nid": .int(nid), "oid": .string(otherId)])
+                    var relProps: [String: GraphValue] = [:]
+                    for (k, v) in parts[4].objectValue ?? [:] { relProps[k] = GraphValue(v) }
+                    // A neighbour that is not there (yet) gets the edge when it is restored itself.
+                    let pattern = dir == "out" ? "(n)-[r:\(try RecordAddress.name(type))]->(o)" : "(o)-[r:\(try RecordAddress.name(type))]->(n)"
+                    try s.graph.run("""
+                        MATCH (n) WHERE id(n) = $nid MATCH (o:\(try RecordAddress.name(otherLabel))) WHERE o.\(try RecordAddress.name(prop)) = $oid
+                        AND NOT \(pattern.replacingOccurrences(of: "[r:", with: "[:"))
+                        CREATE \(pattern) SET r = $props
+                        """, parameters: ["nid": .int(nid), "oid": GraphValue(parts[3]), "props": .map(relProps)])
                 }
             }
         case .graphRelationship(let type, _, let prop, _):
