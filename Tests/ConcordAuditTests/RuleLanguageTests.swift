@@ -32,6 +32,14 @@ import Testing
         #expect(try eval("digest(json('{\"a\":1}')) != digest(json('{\"a\":2}'))", doc) == true)
         #expect(try eval("digest(json('not json'))", doc) == .null)
         #expect(try eval("[2, 'b'] > [2, 'a']", r) == true)
+        // All fields at once: keys in order, values as text (as a Redis hash holds them), fields left out.
+        let prefs: JSON = ["pg": ["theme": "dark", "size": 14, "tags": ["a"], "none": nil], "hash": ["size": "14", "theme": "dark", "tags": #"["a"]"#, "key": "k"]]
+        #expect(try eval("keys(pg)", prefs) == ["none", "size", "tags", "theme"])
+        #expect(try eval("values(omit(pg, 'none')) == values(omit(hash, 'key'))", prefs) == true)
+        #expect(try eval("keys(omit(hash, 'key', 'tags'))", prefs) == ["size", "theme"])
+        #expect(try eval("keys(missing) == null and values(3) == null and omit('x', 'y') == null", prefs) == true)
+        // A timestamp with microseconds ages like one without.
+        #expect(try eval("age(t)", ["t": .double(999_999.5)], now: 1_000_000) == .double(0.5))
     }
 
     @Test func expressionErrorsCarryTheirOffset() {
@@ -284,6 +292,43 @@ import Testing
         let report = try Auditor.audit(snapshot: try Snapshot(directory: snapDir), AuditRequest(rules: rules))
         #expect(report.findings.map(\.key) == ["c1"])
         #expect(report.findings.first?.message == "comment c1 is stored 2 times")
+    }
+
+    /// `reachable` over a chain far deeper than any recursion could go, with
+    /// a detached branch: exactly the detached nodes, each once.
+    @Test func reachableIsIterativeAndReportsEachNodeOnce() throws {
+        let dir = try rulesDir(["x.yaml": """
+            version: 1
+            id: x.unreachable
+            severity: error
+            store: graph
+            description: d
+            check:
+              kind: reachable
+              nodes: { dataset: graph.nodes, key: id, workflowId: workflow_id }
+              roots: [ { dataset: graph.runs, key: id } ]
+              edges: [ { dataset: graph.edges, from: from.id, to: to.id } ]
+            repair: { action: manual }
+            """])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rules = try RuleSet.load(directory: dir)
+        let snapDir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("deep"))
+        defer { try? FileManager.default.removeItem(at: snapDir) }
+        let w = try SnapshotWriter(directory: snapDir)
+        let depth = 60_000
+        try w.append(["id": "run"], to: "graph.runs")
+        func edge(_ a: String, _ b: String) throws { try w.append(["type": "PARENT_OF", "from": ["id": .string(a)], "to": ["id": .string(b)]], to: "graph.edges") }
+        for i in 0..<depth {
+            try w.append(["id": .string("n\(i)"), "workflow_id": "run"], to: "graph.nodes")
+            try edge(i == 0 ? "run" : "n\(i - 1)", "n\(i)")
+        }
+        // A detached branch with a loop and a node listed twice, and an edge into the main chain (which stays reached).
+        for id in ["d0", "d1", "d2", "d1"] { try w.append(["id": .string(id), "workflow_id": "run"], to: "graph.nodes") }
+        try edge("d0", "d1"); try edge("d1", "d2"); try edge("d2", "d1"); try edge("d2", "n5")
+        try w.finish()
+        let report = try Auditor.audit(snapshot: try Snapshot(directory: snapDir), AuditRequest(rules: rules))
+        #expect(report.findings.map(\.key) == ["d0", "d1", "d2"])
+        #expect(report.findings.first?.evidence["roots"] == ["graph.runs"])
     }
 
     @Test func keyPatterns() throws {

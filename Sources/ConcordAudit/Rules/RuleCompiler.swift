@@ -95,7 +95,9 @@ final class RuleCompiler {
     /// `set-field` writes one side of a compare with the other side's values:
     /// its dataset is a side of a compare check, and each field a value of both sides.
     func checkGenericRepair(_ node: Node, _ checks: [Check]) {
-        guard let m = node.mapping, m["action"]?.scalar?.string == "set-field", let dataset = m["dataset"]?.scalar?.string else { return }
+        guard let m = node.mapping, m["action"]?.scalar?.string == "set-field", let dataset = m["dataset"]?.scalar?.string,
+            datasets[dataset] != nil  // an unknown one is reported already
+        else { return }
         let compares = checks.compactMap { c -> (Selection, Selection)? in
             if case .compare(let l, let r, _, _, _, _) = c { return (l, r) }
             return nil
