@@ -75,7 +75,8 @@ public struct PostgresRow: Sendable {
 
     /// The whole row as a JSON object keyed by column name: integers and
     /// floats as numbers, booleans, `json`/`jsonb` parsed, `timestamptz` and
-    /// `timestamp` as epoch milliseconds, NULL as null, anything else as text.
+    /// `timestamp` as epoch milliseconds (a double carrying the microseconds
+    /// when there are any), NULL as null, anything else as text.
     public func jsonObject() -> JSON {
         var o: [String: JSON] = [:]
         for c in 0..<result.columnCount {
@@ -86,7 +87,10 @@ public struct PostgresRow: Sendable {
             case 700, 701, 1700: o[name] = Double(text).map(JSON.double) ?? .string(text)
             case 16: o[name] = .bool(text == "t")
             case 114, 3802: o[name] = (try? JSON.parse(text)) ?? .string(text)
-            case 1184, 1114: o[name] = parseTimestamptz(text).map(JSON.int) ?? .string(text)
+            case 1184, 1114:
+                // Milliseconds; with the server's microseconds as a fraction, so two rows a few µs apart still order.
+                guard let us = parseTimestamptzMicros(text) else { o[name] = .string(text); continue }
+                o[name] = us % 1000 == 0 ? .int(us / 1000) : .double(Double(us) / 1000)
             default: o[name] = .string(text)
             }
         }

@@ -39,10 +39,16 @@ public struct PostgresTimestamp: PostgresParameter, Hashable {
 }
 
 /// Parses the server's ISO text form of a `timestamptz` into epoch milliseconds.
+func parseTimestamptz(_ s: String) -> Int64? {
+    parseTimestamptzMicros(s).map { $0 >= 0 ? $0 / 1000 : ($0 - 999) / 1000 }
+}
+
+/// Parses the server's ISO text form of a `timestamptz` into epoch microseconds
+/// (the server's own precision).
 ///
 /// Connections set `DateStyle=ISO` and `TimeZone=UTC`, so values look like
 /// `2026-11-29 05:42:26.123456+00` (fraction and offset minutes optional).
-func parseTimestamptz(_ s: String) -> Int64? {
+func parseTimestamptzMicros(_ s: String) -> Int64? {
     let b = Array(s.utf8)
     func num(_ from: Int, _ count: Int) -> Int? {
         guard from + count <= b.count else { return nil }
@@ -58,16 +64,16 @@ func parseTimestamptz(_ s: String) -> Int64? {
         let hour = num(11, 2), let minute = num(14, 2), let second = num(17, 2)
     else { return nil }
     var i = 19
-    var millis = 0
+    var micros = 0
     if i < b.count, b[i] == UInt8(ascii: ".") {
         i += 1
         var digits = 0
         while i < b.count, b[i] >= 48, b[i] <= 57 {
-            if digits < 3 { millis = millis * 10 + Int(b[i] - 48) }
+            if digits < 6 { micros = micros * 10 + Int(b[i] - 48) }
             digits += 1
             i += 1
         }
-        if digits < 3 { for _ in digits..<3 { millis *= 10 } }
+        if digits < 6 { for _ in digits..<6 { micros *= 10 } }
     }
     var offsetSeconds = 0
     if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
@@ -86,5 +92,5 @@ func parseTimestamptz(_ s: String) -> Int64? {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
     let days = era * 146_097 + doe - 719_468
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-    return Int64(seconds) * 1000 + Int64(millis)
+    return Int64(seconds) * 1_000_000 + Int64(micros)
 }

@@ -206,4 +206,26 @@ import Testing
         #expect(twin.findings.map(\.key) == ["d1"] && twin.findings[0].recheckUnavailable == nil)
         #expect(twin.recheck["unavailable"]?.intValue == 0 && twin.recheck["candidates"]?.intValue == 1)
     }
+
+    /// Drafts written a few microseconds apart (another writer's batch): the
+    /// newest is the newest to the microsecond, as PostgreSQL and the planner
+    /// order them, not a tie broken by id.
+    @Test func draftsAreOrderedToTheMicrosecond() throws {
+        let f = try AuditFixture(db: 24)
+        try f.postgres.execute("""
+            INSERT INTO draft_content (id, workflow_run_id, content_type, content, status, metadata, created_at, updated_at) VALUES
+            ('d_b', 'run_us', 'comment', 'old', 'discarded', '{}', '2026-11-29 05:42:26.123100+00', '2026-11-29 05:42:26.123100+00'),
+            ('d_a', 'run_us', 'comment', 'new', 'draft', '{}', '2026-11-29 05:42:26.123900+00', '2026-11-29 05:42:26.123900+00')
+            """)
+        try f.redis.run("HSET", RedisKeys.status("run_us"), "state", "running", "contentStatus", "draft", "draftId", "d_a", "updatedAt", "1")
+        let rules = try f.rules.selecting(["draft.status-mismatch-redis"])
+        let report = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        // The other way round, it is a finding, and the plan writes the newest draft.
+        try f.redis.run("HSET", RedisKeys.status("run_us"), "contentStatus", "discarded", "draftId", "d_b")
+        let mismatch = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
+        #expect(mismatch.findings.map(\.key) == ["d_a"])
+        let plan = try Planner(stores: try stores(f), rules: rules).plan(report: mismatch.json(), file: "report")
+        #expect(plan.operations.map { $0.params["draftId"]?.stringValue } == ["d_a"])
+    }
 }

@@ -35,6 +35,22 @@ import Testing
         #expect(r[0].timestamp(1) == expected[0].int(0))
     }
 
+    /// Rows read as records keep the server's microseconds: two drafts a few µs apart still order.
+    @Test func recordsKeepMicroseconds() throws {
+        let pg = try connect()
+        let r = try pg.query("""
+            SELECT '2026-11-29 05:42:26.123456+00'::timestamptz AS a, '2026-11-29 05:42:26.123457+00'::timestamptz AS b,
+                   '2026-11-29 05:42:26.123+00'::timestamptz AS c, '1969-12-31 23:59:59.999999+00'::timestamptz AS d
+            """)
+        let o = r[0].jsonObject()
+        #expect(o["a"] == .double(1_795_930_946_123.456) && o["b"] == .double(1_795_930_946_123.457))
+        #expect(o["c"] == .int(1_795_930_946_123))
+        #expect(o["d"] == .double(-0.001))
+        #expect(r[0].timestamp(0) == 1_795_930_946_123 && r[0].timestamp(3) == -1)
+        // The text form reads back as the same number (snapshots keep it exactly).
+        #expect(try JSON.parse(o["a"]!.encoded()) == o["a"])
+    }
+
     @Test func syntaxErrorCarriesSQLStateAndQuery() throws {
         let pg = try connect()
         do {
