@@ -36,6 +36,10 @@ public enum PostgresSchema {
           updated_at  timestamptz NOT NULL DEFAULT now()
         )
         """,
+    ] + journal
+
+    /// The repair journal, which `concord apply` makes sure of before it writes (older journals gain the new columns).
+    public static let journal: [String] = [
         """
         CREATE TABLE IF NOT EXISTS concord_repair_journal (
           plan_id      text NOT NULL,
@@ -50,5 +54,9 @@ public enum PostgresSchema {
           PRIMARY KEY (plan_id, operation_id)
         )
         """,
+        // The whole operation (parameters, precondition, before and after images) and its place in the
+        // plan: what `concord undo` inverts. Added to journals made before it.
+        "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS position integer",
+        "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS operation json",
     ]
 }

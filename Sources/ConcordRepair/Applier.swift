@@ -31,10 +31,14 @@ public final class Applier {
     /// Called after each batch is journaled (progress, and the tests' crash points).
     public var afterBatch: ((Int) -> Void)?
 
+    /// Each operation's place in the plan (journaled, so an undo can run them in reverse).
+    let positions: [String: Int]
+
     public init(stores: RepairStores, plan: RepairPlan, operator: String) {
         self.stores = stores
         self.plan = plan
         operator_ = `operator`
+        positions = Dictionary(plan.operations.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The order an operation runs in: graph, Redis, PostgreSQL, manual; within a store, its kind's order.
@@ -51,6 +55,7 @@ public final class Applier {
 
     /// Applies every operation not yet journaled as applied (or manual).
     public func apply() throws -> [Result] {
+        for statement in PostgresSchema.journal { try stores.postgres.execute(statement) }
         let done = try journal()
         var results: [Result] = []
         let pending = plan.operations.filter { op in
@@ -103,12 +108,13 @@ public final class Applier {
     }
 
     func writeJournal(_ rs: [Result]) throws {
-        var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator) VALUES "
+        var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator, position, operation) VALUES "
         var params: [String?] = []
         for (i, r) in rs.enumerated() {
-            let b = i * 8
-            sql += (i == 0 ? "" : ", ") + "($\(b + 1), $\(b + 2), $\(b + 3), $\(b + 4), $\(b + 5), $\(b + 6), $\(b + 7), $\(b + 8))"
-            params += [plan.planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_]
+            let b = i * 10
+            sql += (i == 0 ? "" : ", ") + "(" + (1...10).map { "$\(b + $0)" }.joined(separator: ", ") + ")"
+            params += [plan.planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_,
+                       positions[r.operation.id].map(String.init), r.operation.json.encoded()]
         }
         sql += " ON CONFLICT (plan_id, operation_id) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, operator = EXCLUDED.operator, at = now()"
         try stores.postgres.transaction { _ = try stores.postgres.execute(sql, params.map { $0 as any PostgresParameter }) }

@@ -23,7 +23,7 @@ public struct RepairOperation: Sendable, Hashable {
          "key": .string(key), "params": params, "precondition": precondition, "before": before, "after": after]
     }
 
-    init(json j: JSON) throws {
+    public init(json j: JSON) throws {
         func s(_ k: String) throws -> String {
             guard let v = j[k]?.stringValue else { throw ConcordError(.invalidInput, "plan operation without \(k)") }
             return v

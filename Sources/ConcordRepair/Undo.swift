@@ -1,5 +1,7 @@
 import ConcordCore
 import ConcordJSON
+import ConcordModel
+import ConcordPostgres
 import Foundation
 
 extension RepairPlan {
@@ -23,5 +25,34 @@ extension RepairPlan {
         ops.sort { RepairRegistry.phase($0) < RepairRegistry.phase($1) }
         return RepairPlan(planId: "undo-" + String(SHA256.hex("\(planId)\(createdAt.timeIntervalSince1970)").prefix(16)), sourceAuditId: sourceAuditId,
                           createdAt: createdAt, rulesDigest: rulesDigest, operations: ops)
+    }
+}
+
+extension RepairPlan {
+    /// The inverse of plan `planId` from the journal alone: the operations it
+    /// applied, with the before-images journaled beside them, inverted in
+    /// reverse order. Throws when the journal holds nothing to undo.
+    public static func undo(planId: String, journal postgres: PostgresConnection, rulesDigest: String) throws -> RepairPlan {
+        for statement in PostgresSchema.journal { try postgres.execute(statement) }
+        let rows = try postgres.query("""
+            SELECT operation::text, position FROM concord_repair_journal
+            WHERE plan_id = $1 AND outcome = 'applied' ORDER BY position NULLS LAST, at
+            """, [planId])
+        var ops: [RepairOperation] = []
+        var missing = 0
+        for i in 0..<rows.rowCount {
+            guard let text = rows[i].string(0), let json = try? JSON.parse(text), let op = try? RepairOperation(json: json) else { missing += 1; continue }
+            ops.append(op)
+        }
+        if ops.isEmpty {
+            let any = try postgres.query("SELECT count(*) FROM concord_repair_journal WHERE plan_id = $1", [planId])[0].int(0) ?? 0
+            throw ConcordError(.usage, any == 0 ? "the journal has no plan \(planId)"
+                : missing > 0 ? "plan \(planId) was applied by a concord that did not journal before-images; it cannot be undone from the journal"
+                : "plan \(planId) has no applied operation to undo")
+        }
+        let applied = RepairPlan(planId: planId, sourceAuditId: "journal", createdAt: Date(), rulesDigest: rulesDigest, operations: ops)
+        var undo = applied.inverse(applied: Set(ops.map(\.id)))
+        undo.sourceAuditId = "undo of \(planId)"
+        return undo
     }
 }

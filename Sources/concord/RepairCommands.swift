@@ -37,6 +37,33 @@ struct Plan: ParsableCommand {
     }
 }
 
+/// `concord undo PLAN_ID --output FILE`: the inverse of an applied plan, from the journal, as a plan to review and apply.
+struct Undo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the plan that undoes an applied plan, from the journal's before-images.",
+        discussion: """
+            Each operation the plan applied is inverted from the before-image the journal kept, newest first; each
+            inverse is guarded like every repair (the record must still be what the plan left). Review and run it
+            with `concord apply FILE`. An operation with no inverse becomes a manual step that says what it changed.
+            """)
+
+    @OptionGroup var stores: StoreOptions
+    @OptionGroup var rulesOption: RulesOption
+
+    @Argument(help: "The id of the applied plan (plan-…).") var planId: String
+    @Option(name: .long, help: "Where to write the undo plan.") var output: String
+
+    func run() throws {
+        let digest = (try? rulesOption.load())?.digest ?? ""
+        let plan = try RepairPlan.undo(planId: planId, journal: try stores.connectPostgres(), rulesDigest: digest)
+        try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+        let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
+        Output.line("\(plan.planId): undoes \(plan.operations.count) operation(s) of \(planId) — "
+            + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+        Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
+    }
+}
+
 /// `concord apply PLAN`: a dry run unless `--yes`.
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(

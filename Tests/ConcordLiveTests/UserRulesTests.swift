@@ -218,12 +218,23 @@ import Testing
         let repaired = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
         #expect(LiveAuditTests.keys(repaired.findings) == ["next.negative-gap b2"])
 
-        // Undo: the inverse plan restores every before-image, edges and their properties included.
-        let undo = plan.inverse(applied: Set(results.filter { $0.outcome == .applied }.map(\.operation.id)))
-        #expect(undo.operations.count == 6 && !undo.operations.contains { $0.store == "manual" })
-        let undone = try Applier(stores: stores, plan: undo, operator: "test").apply()
-        for r in undone { #expect(r.outcome == .applied, "undo \(r.operation.action) \(r.operation.key): \(r.outcome) \(r.reason ?? "")") }
+        // Undo, from the journal alone: `concord undo` writes the inverse plan, `concord apply` runs it;
+        // every before-image comes back, edges and their properties included.
+        let inverse = plan.inverse(applied: Set(results.filter { $0.outcome == .applied }.map(\.operation.id)))
+        #expect(inverse.operations.count == 6 && !inverse.operations.contains { $0.store == "manual" })
+        let undoFile = dir.appendingPathComponent("undo.json")
+        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL, "--rules", dir.path]
+        let undo = try TestStores.run(RepairTests.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
+        #expect(undo.status == 0, "\(undo.stderr)")
+        let undoPlan = try RepairPlan(file: undoFile.path)
+        #expect(undoPlan.operations.map(\.id).sorted() == inverse.operations.map(\.id).sorted())
+        let undone = try TestStores.run(RepairTests.concord, ["apply", undoFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs)
+        #expect(undone.status == 0, "\(String(decoding: undone.stdout, as: UTF8.self)) \(undone.stderr)")
+        #expect(String(decoding: undone.stdout, as: UTF8.self).contains("6 applied, 0 skipped, 0 failed"))
         #expect(try state(f, rules) == before)
+        // Nothing to undo twice over: a plan id the journal does not have is a clear error.
+        let unknown = try TestStores.run(RepairTests.concord, ["undo", "plan-nonexistent", "--output", undoFile.path] + storeArgs)
+        #expect(unknown.status == 2 && unknown.stderr.contains("no plan plan-nonexistent"), "\(unknown.stderr)")
         #expect(try f.graph.run("MATCH (:Event {id: 'c1'})-[n:NEXT]->(:Event {id: 'c2'}) RETURN n.gapMs").records.map { $0[0].intValue } == [4])
         let again = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
         #expect(LiveAuditTests.keys(again.findings) == expected)
