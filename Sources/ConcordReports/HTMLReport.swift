@@ -17,22 +17,30 @@ public struct TreeNode: Sendable, Hashable {
     }
 }
 
-/// Collects the event trees of some runs from the `graph.nodes` and
-/// `graph.edges` datasets (fed from a snapshot or by live lookups).
+/// Collects the event trees of some runs from the datasets the rules'
+/// `drilldown` names (fed from a snapshot or by live lookups).
 public final class TreeCollector: RecordSink, @unchecked Sendable {
     public let runs: Set<String>
+    public let source: Drilldown
     private let lock = NSLock()
     private var nodes: [String: (run: String, type: String, ts: Int64?)] = [:]
     private var parents: [String: [String]] = [:]
 
-    public init(runs: Set<String>) { self.runs = runs }
+    public init(runs: Set<String>, source: Drilldown) {
+        self.runs = runs
+        self.source = source
+    }
+
+    /// The datasets it reads.
+    public var datasets: [String] { [source.nodes, source.edges] }
 
     public func append(_ record: JSON, to dataset: String) throws {
         lock.lock(); defer { lock.unlock() }
-        if dataset == "graph.nodes", let run = record["workflow_id"]?.stringValue, runs.contains(run), let id = record["id"]?.stringValue {
-            nodes[id] = (run, record["type"]?.stringValue ?? (record["placeholder"]?.boolValue == true ? "(placeholder)" : "?"), record["timestamp"]?.intValue)
-        } else if dataset == "graph.edges", let to = record["to"]?["id"]?.stringValue, let from = record["from"]?["id"]?.stringValue,
-            let run = record["to"]?["workflow_id"]?.stringValue, runs.contains(run) {
+        func text(_ path: String) -> String? { record.value(atPath: path)?.stringValue }
+        if dataset == source.nodes, let run = text(source.run), runs.contains(run), let id = text(source.id) {
+            let type = text(source.type) ?? (record["placeholder"]?.boolValue == true ? "(placeholder)" : "?")
+            nodes[id] = (run, type, record.value(atPath: source.time)?.intValue)
+        } else if dataset == source.edges, let to = text(source.to), let from = text(source.from), let run = text(source.edgeRun), runs.contains(run) {
             parents[to, default: []].append(from)
         }
     }

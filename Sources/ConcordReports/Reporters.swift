@@ -107,6 +107,11 @@ enum MarkdownReport {
         s += "- Source: \(r.source); started \(Timestamp.rfc3339(r.startedAt)); grace \(DurationText.format(milliseconds: r.graceMs))"
         if let p = r.partition { s += "; partition \(p)" }
         s += "\n- Findings: **\(r.findings.count)** (\(r.newFindings.count) new, \(r.findings.count - r.newFindings.count) known from the baseline)\n"
+        if r.recheck["performed"]?.boolValue == true {
+            s += "- Recheck: \(r.recheck["candidates"]?.intValue ?? 0) candidate(s), \(r.recheck["healed"]?.intValue ?? 0) healed"
+            if let n = r.recheck["unavailable"]?.intValue, n > 0 { s += ", **\(n) could not be re-read** (kept, marked ↺?)" }
+            s += "\n"
+        }
         for store in r.stores.keys.sorted() {
             let records = (r.stores[store]?["records"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
                 .map { "\($0.key) \($0.value.textValue)" }.joined(separator: ", ")
@@ -122,7 +127,8 @@ enum MarkdownReport {
         } else {
             s += "| severity | rule | key | run | message |\n| --- | --- | --- | --- | --- |\n"
             for f in r.findings {
-                s += "| \(f.severity.rawValue)\(r.known.contains(f.id) ? " (known)" : "") | \(f.rule) | `\(Escape.markdownCell(f.key))` | \(Escape.markdownCell(f.workflowId ?? "")) | \(Escape.markdownCell(f.message)) |\n"
+                let unrechecked = f.recheckUnavailable.map { " ↺? not rechecked: \($0)" } ?? ""
+                s += "| \(f.severity.rawValue)\(r.known.contains(f.id) ? " (known)" : "") | \(f.rule) | `\(Escape.markdownCell(f.key))` | \(Escape.markdownCell(f.workflowId ?? "")) | \(Escape.markdownCell(f.message + unrechecked)) |\n"
             }
         }
         return s

@@ -112,9 +112,10 @@ struct Audit: ParsableCommand {
         if let snapshot {
             let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
             report = try Auditor.audit(snapshot: snap, request)
-            let collector = TreeCollector(runs: Self.drillDownRuns(report))
-            if !collector.runs.isEmpty {
-                for d in ["graph.nodes", "graph.edges"] where snap.datasets.contains(d) {
+            let runs = Self.drillDownRuns(report)
+            if let source = rules.datasets.drilldown, !runs.isEmpty {
+                let collector = TreeCollector(runs: runs, source: source)
+                for d in collector.datasets where snap.datasets.contains(d) {
                     try snap.read(d) { try collector.append($0, to: d) }
                 }
                 trees = collector.trees
@@ -125,9 +126,9 @@ struct Audit: ParsableCommand {
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
             report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
             let runs = Self.drillDownRuns(report)
-            if !runs.isEmpty {
-                let collector = TreeCollector(runs: runs)
-                try reader.lookup(["graph.nodes", "graph.edges"].compactMap { rules.datasets[$0] }, runs: runs, ids: [], into: collector)
+            if let source = rules.datasets.drilldown, !runs.isEmpty {
+                let collector = TreeCollector(runs: runs, source: source)
+                try reader.lookup(collector.datasets.compactMap { rules.datasets[$0] }, runs: runs, ids: [], into: collector)
                 trees = collector.trees
             }
         }

@@ -66,8 +66,9 @@ import Testing
     @Test func htmlRendersInChromium() throws {
         let browser = try #require(Self.chromium, "Chromium is not installed (make test installs Debian's chromium)")
         let (r, snap) = try report()
-        let collector = TreeCollector(runs: Set(r.findings.compactMap(\.workflowId)))
-        for d in ["graph.nodes", "graph.edges"] { try snap.read(d) { try collector.append($0, to: d) } }
+        let rules = try RuleSet.load(directory: RuleFixtureTests.rulesDir)
+        let collector = TreeCollector(runs: Set(r.findings.compactMap(\.workflowId)), source: try #require(rules.datasets.drilldown))
+        for d in collector.datasets { try snap.read(d) { try collector.append($0, to: d) } }
         let html = ReportFormat.html.render(r, runTrees: collector.trees)
         #expect(!html.contains("http://") || html.components(separatedBy: "http://").count == 2)  // only the SVG namespace
         #expect(!html.contains("<link") && !html.contains("src="))  // self-contained

@@ -155,9 +155,20 @@ public struct KeyPattern: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Where the HTML report's per-run event trees come from (`drilldown:` in
+/// `datasets.yaml`): a dataset of events and one of the links between them,
+/// with the paths of their fields. Absent: the report has no trees.
+public struct Drilldown: Sendable, Hashable {
+    public var nodes: String
+    public var id: String, run: String, type: String, time: String
+    public var edges: String
+    public var from: String, to: String, edgeRun: String
+}
+
 /// The datasets a rule set may read.
 public struct DatasetCatalog: Sendable {
     public var specs: [String: DatasetSpec]
+    public var drilldown: Drilldown?
 
     public subscript(name: String) -> DatasetSpec? { specs[name] }
 
@@ -166,7 +177,7 @@ public struct DatasetCatalog: Sendable {
         let y = YAMLReader(file: file)
         var specs: [String: DatasetSpec] = [:]
         defer { diagnostics += y.diagnostics }
-        guard let root = y.mapping(y.compose(text), "the dataset file", allowed: ["version", "datasets"]) else {
+        guard let root = y.mapping(y.compose(text), "the dataset file", allowed: ["version", "datasets", "drilldown"]) else {
             return DatasetCatalog(specs: [:])
         }
         if root["version"]?.int != 1 { y.error(at: root["version"], "unsupported dataset file version \(root["version"]?.scalar?.string ?? "(none)"); expected 1") }
@@ -266,7 +277,24 @@ public struct DatasetCatalog: Sendable {
                 specs[name] = DatasetSpec(name: name, store: store, source: source, fields: fields, lookup: lookup)
             }
         }
-        return DatasetCatalog(specs: specs)
+        var catalog = DatasetCatalog(specs: specs)
+        if let d = y.mapping(root["drilldown"], "drilldown", allowed: ["nodes", "edges"]) {
+            let n = y.mapping(d["nodes"], "drilldown.nodes", allowed: ["dataset", "id", "run", "type", "time"]) ?? [:]
+            let e = y.mapping(d["edges"], "drilldown.edges", allowed: ["dataset", "from", "to", "run"]) ?? [:]
+            func s(_ m: [String: Node], _ k: String, _ what: String) -> String {
+                guard let v = m[k]?.scalar?.string else { y.error(at: root["drilldown"], "\(what) needs '\(k)'"); return "" }
+                return v
+            }
+            let dl = Drilldown(nodes: s(n, "dataset", "drilldown.nodes"), id: s(n, "id", "drilldown.nodes"), run: s(n, "run", "drilldown.nodes"),
+                               type: s(n, "type", "drilldown.nodes"), time: s(n, "time", "drilldown.nodes"),
+                               edges: s(e, "dataset", "drilldown.edges"), from: s(e, "from", "drilldown.edges"), to: s(e, "to", "drilldown.edges"),
+                               edgeRun: s(e, "run", "drilldown.edges"))
+            for (name, node) in [(dl.nodes, n["dataset"]), (dl.edges, e["dataset"])] where !name.isEmpty && specs[name] == nil {
+                y.error(at: node, "drilldown names unknown dataset '\(name)'")
+            }
+            catalog.drilldown = dl
+        }
+        return catalog
     }
 
     /// Each lookup field must be something the store can be asked for by value.
