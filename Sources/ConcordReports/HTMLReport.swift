@@ -62,11 +62,12 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
 
 /// A self-contained HTML page: summary, an inline SVG bar chart, a sortable
 /// findings table and a drill-down per run with its event tree. No external assets.
-enum HTMLReport {
+enum HTMLReport: AuditReporter {
     static let maxRows = 5_000
     static let severityColor: [Rule.Severity: String] = [.error: "#c62828", .warning: "#ef6c00", .info: "#1565c0"]
 
-    static func render(_ r: AuditReport, runTrees: [String: [TreeNode]]) -> String {
+    static func render(_ r: AuditReport, _ context: ReportContext) -> String {
+        let runTrees = context.runTrees
         let e = Escape.xml
         var s = """
         <!DOCTYPE html>

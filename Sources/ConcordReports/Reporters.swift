@@ -26,15 +26,36 @@ public enum ReportFormat: String, CaseIterable, Sendable {
         }
     }
 
-    public func render(_ report: AuditReport, runTrees: [String: [TreeNode]] = [:]) -> String {
+    /// The reporter that writes this format.
+    public var reporter: any AuditReporter.Type {
         switch self {
-        case .json: return report.json().encodedPretty() + "\n"
-        case .md: return MarkdownReport.render(report)
-        case .html: return HTMLReport.render(report, runTrees: runTrees)
-        case .junit: return JUnitReport.render(report)
-        case .prom: return PrometheusReport.render(report)
+        case .json: JSONReport.self
+        case .md: MarkdownReport.self
+        case .html: HTMLReport.self
+        case .junit: JUnitReport.self
+        case .prom: PrometheusReport.self
         }
     }
+
+    public func render(_ report: AuditReport, runTrees: [String: [TreeNode]] = [:]) -> String {
+        reporter.render(report, ReportContext(runTrees: runTrees))
+    }
+}
+
+/// What a reporter may use besides the report: the runs' event trees (HTML).
+public struct ReportContext: Sendable {
+    public var runTrees: [String: [TreeNode]]
+    public init(runTrees: [String: [TreeNode]] = [:]) { self.runTrees = runTrees }
+}
+
+/// One output format of an audit report.
+public protocol AuditReporter {
+    static func render(_ report: AuditReport, _ context: ReportContext) -> String
+}
+
+/// `concord.audit/1`, indented, keys sorted.
+enum JSONReport: AuditReporter {
+    static func render(_ r: AuditReport, _ context: ReportContext) -> String { r.json().encodedPretty() + "\n" }
 }
 
 /// Writes the chosen formats to `directory` under timestamped names, plus a
@@ -101,8 +122,8 @@ enum Escape {
     }
 }
 
-enum MarkdownReport {
-    static func render(_ r: AuditReport) -> String {
+enum MarkdownReport: AuditReporter {
+    static func render(_ r: AuditReport, _ context: ReportContext) -> String {
         var s = "# Concord audit \(r.auditId)\n\n"
         s += "- Source: \(r.source); started \(Timestamp.rfc3339(r.startedAt)); grace \(DurationText.format(milliseconds: r.graceMs))"
         if let p = r.partition { s += "; partition \(p)" }
@@ -135,8 +156,8 @@ enum MarkdownReport {
     }
 }
 
-enum JUnitReport {
-    static func render(_ r: AuditReport) -> String {
+enum JUnitReport: AuditReporter {
+    static func render(_ r: AuditReport, _ context: ReportContext) -> String {
         var s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         s += "<testsuites name=\"concord audit \(Escape.xml(r.auditId))\" tests=\"\(r.rules.count)\" failures=\"\(r.newFindings.count)\">\n"
         for rule in r.rules {
@@ -161,8 +182,8 @@ enum JUnitReport {
     }
 }
 
-enum PrometheusReport {
-    static func render(_ r: AuditReport) -> String {
+enum PrometheusReport: AuditReporter {
+    static func render(_ r: AuditReport, _ context: ReportContext) -> String {
         var s = "# HELP concord_findings Findings of the last audit, by rule and severity.\n# TYPE concord_findings gauge\n"
         for rule in r.rules {
             s += "concord_findings{rule=\"\(Escape.promLabel(rule.id))\",severity=\"\(rule.severity.rawValue)\"} \(rule.findings)\n"
