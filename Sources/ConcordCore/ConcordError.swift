@@ -68,7 +68,30 @@ public struct ConcordError: Error, CustomStringConvertible, Sendable {
             parts.append("in query: \(short)")
         }
         for (k, v) in context.sorted(by: { $0.key < $1.key }) { parts.append("\(k)=\(v)") }
-        if let underlying { parts.append("caused by: \(underlying)") }
+        // A wrapped ConcordError's message is already part of this one: its own cause is what is left to say.
+        var cause = underlying
+        while let c = cause as? ConcordError, message.hasSuffix(c.message) { cause = c.underlying }
+        if let cause { parts.append("caused by: \(cause)") }
         return parts.joined(separator: " ")
+    }
+}
+
+extension ConcordError {
+    /// This error seen from where it was caught: `what` (a file, a plan, a
+    /// line) goes in front of the message, `code` may change (a JSON error in
+    /// a plan file is the plan's invalid input), and the original error —
+    /// with its store, server code, query and context — stays underneath.
+    public func wrapped(in what: String, code: Code? = nil, context extra: [String: String] = [:]) -> ConcordError {
+        var e = ConcordError(code ?? self.code, "\(what): \(message)", store: store, serverCode: serverCode, query: query,
+                             context: context.merging(extra) { _, new in new }, underlying: self)
+        e.underlying = self
+        return e
+    }
+
+    /// The innermost error of a chain of wrapped ones.
+    public var rootCause: any Error {
+        var e: any Error = self
+        while let c = e as? ConcordError, let u = c.underlying { e = u }
+        return e
     }
 }

@@ -85,7 +85,7 @@ public struct RepairPlan: Sendable {
     public init(file: String) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ConcordError(.usage, "cannot read plan \(file)") }
         let j: JSON
-        do { j = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw ConcordError(.invalidInput, "plan \(file): \(e.message)") }
+        do { j = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw e.wrapped(in: "plan \(file)", code: .invalidInput, context: ["file": file]) }
         guard j["format"]?.stringValue == Self.format else {
             throw ConcordError(.invalidInput, "plan \(file) has format \(j["format"]?.description ?? "(none)"); this concord reads \(Self.format)")
         }

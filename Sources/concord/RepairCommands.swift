@@ -26,7 +26,7 @@ struct Plan: ParsableCommand {
         }
         guard let data = FileManager.default.contents(atPath: report) else { throw ConcordError(.usage, "cannot read report \(report)") }
         let json: JSON
-        do { json = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw ConcordError(.invalidInput, "\(report): \(e.message)") }
+        do { json = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw e.wrapped(in: report, code: .invalidInput, context: ["file": report]) }
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         let plan = try Planner(stores: repairStores, rules: rules).plan(report: json, file: report, only: only, exclude: exclude)
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)

@@ -99,3 +99,20 @@ import Testing
         #expect(sum == 120)
     }
 }
+
+@Suite struct ErrorTests {
+    /// A wrapped error says where it was caught and keeps its cause, store, server code and context.
+    @Test func wrappingKeepsTheCauseAndTheContext() {
+        let inner = ConcordError(.server, "expected ',' at line 3, column 7", store: "redis", serverCode: "ERR", context: ["line": "3"])
+        let outer = inner.wrapped(in: "plan p.json", code: .invalidInput, context: ["file": "p.json"])
+        #expect(outer.code == .invalidInput && outer.code.exitCode == 2)
+        #expect(outer.message == "plan p.json: expected ',' at line 3, column 7")
+        #expect(outer.context == ["line": "3", "file": "p.json"] && outer.store == "redis" && outer.serverCode == "ERR")
+        #expect((outer.underlying as? ConcordError)?.message == inner.message)
+        #expect((outer.rootCause as? ConcordError)?.code == .server)
+        #expect(!outer.description.contains("caused by"))  // the cause's message is already in it, once
+        struct Low: Error, CustomStringConvertible { var description: String { "EPIPE" } }
+        let io = ConcordError(.connection, "write failed", underlying: Low())
+        #expect(io.wrapped(in: "graph").description.contains("caused by: EPIPE"))
+    }
+}

@@ -128,7 +128,7 @@ public struct Baseline: Sendable {
         }
         let json: JSON
         do { json = try JSON.parse([UInt8](data)) } catch let e as ConcordError {
-            throw ConcordError(.invalidInput, "baseline \(file): \(e.message)")
+            throw e.wrapped(in: "baseline \(file)", code: .invalidInput, context: ["file": file])
         }
         let items: [JSON]
         if json["format"]?.stringValue == Baseline.format {

@@ -25,7 +25,7 @@ public struct Snapshot: Sendable {
         }
         let m: JSON
         do { m = try JSON.parse([UInt8](data)) } catch let e as ConcordError {
-            throw ConcordError(.invalidInput, "\(manifestURL.path): \(e.message)")
+            throw e.wrapped(in: manifestURL.path, code: .invalidInput, context: ["file": manifestURL.path])
         }
         guard m["format"]?.stringValue == Snapshot.format else {
             throw ConcordError(.invalidInput, "\(manifestURL.path): unsupported format \(m["format"]?.description ?? "(none)"); expected \(Snapshot.format)")
@@ -62,7 +62,7 @@ public struct Snapshot: Sendable {
             line += 1
             guard !bytes.isEmpty else { return }
             do { try body(try JSON.parse(Array(bytes))) } catch let e as ConcordError where e.code == .invalidInput {
-                throw ConcordError(.invalidInput, "\(url.lastPathComponent):\(line): \(e.message)")
+                throw e.wrapped(in: "\(url.lastPathComponent):\(line)", code: .invalidInput, context: ["file": url.path, "line": "\(line)"])
             }
             count += 1
         }
