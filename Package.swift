@@ -33,11 +33,21 @@ let package = Package(
         .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
 
-        // The workflow system's write paths, the live sync path, the simulator.
+        // The workflow system's write paths and the live sync path.
         .target(
             name: "ConcordFlow",
             dependencies: [
                 "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The deterministic workload simulator and fault injector (drives the write paths and the sync).
+        .target(
+            name: "ConcordSimulator",
+            dependencies: [
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -71,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "concord",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator",
                 "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +93,7 @@ let package = Package(
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordRepair"],
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator", "ConcordRepair"],
             swiftSettings: swiftSettings
         ),
 
@@ -93,7 +103,7 @@ let package = Package(
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ConcordFlowTests",
-            dependencies: ["ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
+            dependencies: ["ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -103,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordLiveTests",
-            dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
+            dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
                            "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordCore
 import ConcordFlow
+import ConcordSimulator
 import ConcordModel
 import Foundation
 import Logging

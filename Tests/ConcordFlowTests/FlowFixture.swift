@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordFlow
+import ConcordSimulator
 import ConcordGraph
 import ConcordJSON
 import ConcordModel

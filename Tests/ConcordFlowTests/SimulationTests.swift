@@ -1,3 +1,4 @@
+import ConcordSimulator
 @testable import ConcordFlow
 import ConcordCore
 import ConcordGraph

@@ -1,3 +1,4 @@
+import ConcordSimulator
 import ConcordCore
 @testable import ConcordFlow
 import ConcordGraph

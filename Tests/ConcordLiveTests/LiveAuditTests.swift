@@ -1,6 +1,7 @@
 import ConcordAudit
 import ConcordCore
 import ConcordFlow
+import ConcordSimulator
 import ConcordGraph
 import ConcordJSON
 import ConcordLive

@@ -1,3 +1,4 @@
+import ConcordFlow
 import ConcordJSON
 import ConcordModel
 

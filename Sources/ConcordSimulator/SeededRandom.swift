@@ -1,3 +1,4 @@
+import ConcordFlow
 /// SplitMix64: a small, fast generator whose whole output follows from the seed.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64

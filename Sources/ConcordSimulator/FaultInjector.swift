@@ -1,3 +1,4 @@
+import ConcordFlow
 import ConcordCore
 import ConcordGraph
 import ConcordJSON

@@ -1,3 +1,4 @@
+import ConcordFlow
 import ConcordCore
 
 /// The fault kinds the simulator injects, one per rule of the catalog, and
