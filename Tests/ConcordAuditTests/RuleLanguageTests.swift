@@ -54,10 +54,12 @@ import Testing
     }
 
     /// A rules directory with the catalog's datasets and the given rule files.
-    func rulesDir(_ files: [String: String]) throws -> URL {
+    /// A rules directory with the catalog's datasets (plus `datasets`, appended) and `files`.
+    func rulesDir(_ files: [String: String], datasets extra: String = "") throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("rules"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: RuleFixtureTests.rulesDir.appendingPathComponent("datasets.yaml"), to: dir.appendingPathComponent("datasets.yaml"))
+        let base = try String(contentsOf: RuleFixtureTests.rulesDir.appendingPathComponent("datasets.yaml"), encoding: .utf8)
+        try Data((base + extra).utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
         for (name, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
         return dir
     }
@@ -237,10 +239,7 @@ import Testing
             description: d
             check: { kind: duplicate, in: [ { dataset: graph.nodes, key: id } ] }
             repair: { action: manual }
-            """])
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var datasets = try String(contentsOf: dir.appendingPathComponent("datasets.yaml"), encoding: .utf8)
-        datasets += """
+            """], datasets: """
               redis.prefs:
                 store: redis
                 type: hash
@@ -248,8 +247,8 @@ import Testing
                 fields: [theme]
                 lookup: { id: [theme] }
 
-            """
-        try Data(datasets.utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
+            """)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let (_, problems) = RuleSet.check(directory: dir)
         #expect(problems.count == 1 && problems[0].message.contains("lookup.id 'theme'") && problems[0].message.contains("tenant, userId"), "\(problems)")
     }
@@ -268,17 +267,14 @@ import Testing
               kind: duplicate
               in: [ { dataset: graph.comments, key: id, workflowId: run } ]
             repair: { action: manual }
-            """])
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var datasets = try String(contentsOf: dir.appendingPathComponent("datasets.yaml"), encoding: .utf8)
-        datasets += """
+            """], datasets: """
               graph.comments:
                 store: graph
                 label: Comment
                 properties: [id, run, text]
 
-            """
-        try Data(datasets.utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
+            """)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let rules = try RuleSet.load(directory: dir)
         #expect(rules.rules.map(\.id) == ["comment.duplicate"])
         #expect(rules.datasets["graph.comments"]?.source == .graphLabel("Comment"))

@@ -38,6 +38,11 @@ struct RecordAddress: Sendable {
         self.dataset = dataset
     }
 
+    /// The address an operation carries in its parameters.
+    init?(_ op: RepairOperation) {
+        self.init(json: op.params["address"] ?? .null, dataset: op.params["dataset"]?.stringValue ?? "")
+    }
+
     init?(json j: JSON, dataset: String) {
         self.dataset = dataset
         func s(_ k: String) -> String? { j[k]?.stringValue }
@@ -232,36 +237,29 @@ struct SetFieldOperation: SingleOperationKind {
     }
 
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
-        guard let address = RecordAddress(json: op.params["address"] ?? .null, dataset: op.params["dataset"]?.stringValue ?? ""),
+        guard let address = RecordAddress(op),
             let wanted = op.params["fields"]?.objectValue, let seen = op.precondition.objectValue
         else { return .skipped(op, "bad parameters") }
         let s = c.stores
         switch address.place {
         case .redisKey(let key, let type):
-            for _ in 0..<5 {
-                var settled: Applier.Result?
-                let committed = try s.redis.transaction(watch: [key]) { () throws -> [[any RedisArgument]]? in
-                    let now: [String: String]
-                    if type == "string" {
-                        now = (try s.redis.run("GET", key).string).map { ["value": $0] } ?? [:]
-                    } else {
-                        now = try s.redis.hgetall(key)
-                    }
-                    if wanted.allSatisfy({ now[$0.key] == Self.text($0.value) }) { settled = .applied(op, "already so"); return nil }
-                    for (field, old) in seen where now[field] != Self.text(old) {
-                        settled = .skipped(op, "\(key) \(field) is now \(now[field] ?? "(absent)"); the audit read \(Self.text(old) ?? "(absent)")")
-                        return nil
-                    }
-                    if type == "string" {
-                        guard let v = wanted["value"].flatMap(Self.text) else { settled = .skipped(op, "a string key has only 'value'"); return nil }
-                        return [["SET", key, v]]
-                    }
-                    return wanted.sorted { $0.key < $1.key }.map { field, v in Self.text(v).map { ["HSET", key, field, $0] } ?? ["HDEL", key, field] }
+            return try watchedWrite(op, c, watch: [key]) {
+                let now: [String: String]
+                if type == "string" {
+                    now = (try s.redis.run("GET", key).string).map { ["value": $0] } ?? [:]
+                } else {
+                    now = try s.redis.hgetall(key)
                 }
-                if let settled { return settled }
-                if committed != nil { return .applied(op) }
+                if wanted.allSatisfy({ now[$0.key] == Self.text($0.value) }) { return .settled(.applied, "already so") }
+                for (field, old) in seen where now[field] != Self.text(old) {
+                    return .settled(.skipped, "\(key) \(field) is now \(now[field] ?? "(absent)"); the audit read \(Self.text(old) ?? "(absent)")")
+                }
+                if type == "string" {
+                    guard let v = wanted["value"].flatMap(Self.text) else { return .settled(.skipped, "a string key has only 'value'") }
+                    return .write([["SET", key, v]])
+                }
+                return .write(wanted.sorted { $0.key < $1.key }.map { field, v in Self.text(v).map { ["HSET", key, field, $0] } ?? ["HDEL", key, field] })
             }
-            return .skipped(op, "\(key) kept changing; retry the plan")
         case .graphNode(let label, let prop, let value):
             var conds = ["n.\(try RecordAddress.name(prop)) = $v"], sets: [String] = []
             var params: [String: GraphValue] = ["v": .string(value)]
@@ -319,7 +317,7 @@ struct DeleteRecordOperation: SingleOperationKind {
     init(_ store: RepairStore = .redis) { self.store = store }
 
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
-        guard let address = RecordAddress(json: op.params["address"] ?? .null, dataset: op.params["dataset"]?.stringValue ?? ""),
+        guard let address = RecordAddress(op),
             let expected = op.precondition["record"]
         else { return .skipped(op, "bad parameters") }
         let s = c.stores
@@ -329,19 +327,11 @@ struct DeleteRecordOperation: SingleOperationKind {
         }
         switch address.place {
         case .redisKey(let key, _), .redisMember(let key, _, _):
-            for _ in 0..<5 {
-                var settled: Applier.Result?
-                let committed = try s.redis.transaction(watch: [key]) { () throws -> [[any RedisArgument]]? in
-                    if let r = try check() { settled = r; return nil }
-                    switch address.place {
-                    case .redisMember(_, let m, let type): return [[type == "set" ? "SREM" : "ZREM", key, m]]
-                    default: return [["DEL", key]]
-                    }
-                }
-                if let settled { return settled }
-                if committed != nil { return .applied(op) }
+            return try watchedWrite(op, c, watch: [key]) {
+                if let r = try check() { return .settled(r.outcome, r.reason ?? "") }
+                if case .redisMember(_, let m, let type) = address.place { return .write([[type == "set" ? "SREM" : "ZREM", key, m]]) }
+                return .write([["DEL", key]])
             }
-            return .skipped(op, "\(key) kept changing; retry the plan")
         case .graphNode(let label, let prop, let value):
             if let r = try check() { return r }
             try s.graph.run("MATCH (n:\(try RecordAddress.name(label))) WHERE n.\(try RecordAddress.name(prop)) = $v DETACH DELETE n", parameters: ["v": .string(value)])
@@ -385,7 +375,7 @@ struct RestoreRecordOperation: SingleOperationKind {
     init(_ store: RepairStore = .redis) { self.store = store }
 
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
-        guard let address = RecordAddress(json: op.params["address"] ?? .null, dataset: op.params["dataset"]?.stringValue ?? "") else {
+        guard let address = RecordAddress(op) else {
             return .skipped(op, "bad parameters")
         }
         let record = op.after

@@ -21,22 +21,28 @@ protocol RedisOperationKind: SingleOperationKind {
 
 extension RedisOperationKind {
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
-        for _ in 0..<5 {
-            var settled: Applier.Result?
-            let committed = try c.stores.redis.transaction(watch: watched(op)) { () throws -> [[any RedisArgument]]? in
-                switch try self.step(op, c) {
-                case .settled(let outcome, let why):
-                    settled = Applier.Result(operation: op, outcome: outcome, reason: why)
-                    return nil
-                case .write(let commands):
-                    return commands
-                }
-            }
-            if let settled { return settled }
-            if committed != nil { return .applied(op) }
-        }
-        return .skipped(op, "its keys kept changing; retry the plan")
+        try watchedWrite(op, c, watch: watched(op)) { try self.step(op, c) }
     }
+}
+
+/// WATCH `keys`, let `step` decide from what they hold now, MULTI/EXEC its
+/// writes; retried (five times) when a watched key changed in between.
+func watchedWrite(_ op: RepairOperation, _ c: ApplyContext, watch keys: [String], _ step: () throws -> RedisStep) throws -> Applier.Result {
+    for _ in 0..<5 {
+        var settled: Applier.Result?
+        let committed = try c.stores.redis.transaction(watch: keys) { () throws -> [[any RedisArgument]]? in
+            switch try step() {
+            case .settled(let outcome, let why):
+                settled = Applier.Result(operation: op, outcome: outcome, reason: why)
+                return nil
+            case .write(let commands):
+                return commands
+            }
+        }
+        if let settled { return settled }
+        if committed != nil { return .applied(op) }
+    }
+    return .skipped(op, "\(keys.joined(separator: ", ")) kept changing; retry the plan")
 }
 
 /// `dedupe-queue`: keep one copy of an entry across the queue and processing.
