@@ -247,3 +247,19 @@ import Testing
         #expect(skipped.map(\.outcome) == [.skipped] && skipped[0].reason?.contains("contrast") == true, "\(skipped.map { $0.reason ?? "" })")
     }
 }
+
+/// The rule language's repair vocabulary and the repair module's actions are the same set.
+@Suite struct RepairRegistryTests {
+    @Test func everyActionARuleCanNameIsImplemented() {
+        #expect(Set(RepairRegistry.actions.keys) == Set(RepairVocabulary.actions.keys))
+        for (name, action) in RepairRegistry.actions { #expect(action.name == name) }
+        for (name, kind) in RepairRegistry.operations { #expect(kind.name == name) }
+        // Stores run in order: graph, Redis, PostgreSQL, then the manual steps.
+        func op(_ store: String, _ action: String) -> RepairOperation {
+            RepairOperation(findingId: "f", rule: "r", store: store, action: action, key: "k", params: .null, precondition: .null, before: .null, after: .null)
+        }
+        let phases = [op("graph", "create-run"), op("graph", "replay-event"), op("graph", "relink-parent"), op("redis", "confirm-event"),
+                      op("redis", "dead-letter"), op("postgres", "set-field"), op("manual", "manual")].map(RepairRegistry.phase)
+        #expect(phases == phases.sorted() && Set(phases).count == phases.count)
+    }
+}
