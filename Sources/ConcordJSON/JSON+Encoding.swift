@@ -44,6 +44,24 @@ extension JSON {
         }
     }
 
+    /// Appends the canonical encoding of this object with `key`'s value
+    /// taken as the already-encoded `bytes`, and without the key `omit`:
+    /// what `encode(into:)` writes for the same content, without encoding
+    /// that value twice. Not an object: the plain encoding.
+    public func encode(into out: inout [UInt8], encoded bytes: [UInt8], forKey key: String, omitting omit: String? = nil) {
+        guard case .object(let o) = self else { return encode(into: &out) }
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for k in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where k != omit {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSON.encodeString(k, into: &out)
+            out.append(UInt8(ascii: ":"))
+            if k == key { out.append(contentsOf: bytes) } else { o[k]!.encode(into: &out) }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func encodeString(_ s: String, into out: inout [UInt8]) {

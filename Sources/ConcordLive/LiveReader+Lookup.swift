@@ -22,8 +22,9 @@ extension LiveReader {
             case .redisStream(let pattern, let field, let name):
                 for key in try keys(pattern, spec, runs: runList, ids: idList, type: "stream") {
                     var seq = 0
+                    let captures = pattern.match(key) ?? [:]
                     try redis.xrange(key, batch: pageSize) { entries in
-                        for e in entries { try emit(Self.streamRecord(key, pattern, e, seq, field, name)); seq += 1 }
+                        for e in entries { try emit(Self.streamRecord(key, captures, e, seq, field, name)); seq += 1 }
                     }
                 }
             case .redisHash(let pattern, let name):

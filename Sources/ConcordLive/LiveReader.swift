@@ -166,10 +166,11 @@ public final class LiveReader: @unchecked Sendable {
                 streamsRead += 1
                 if let e = reply.errorMessage { throw ConcordError(.server, "Redis error reading \(key): \(e)", store: "redis") }
                 var entries = try RedisConnection.streamEntries(reply)
+                let captures = pattern.match(key) ?? [:]
                 var seq = 0
                 while true {
                     for entry in entries {
-                        try emit(Self.streamRecord(key, pattern, entry, seq, field, name))
+                        try emit(Self.streamRecord(key, captures, entry, seq, field, name))
                         noteEntry(entry.id)
                         seq += 1
                     }
@@ -225,9 +226,10 @@ public final class LiveReader: @unchecked Sendable {
         return .object(o)
     }
 
-    static func streamRecord(_ key: String, _ pattern: KeyPattern, _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> JSON {
+    /// A stream entry's record; `captures` are its key's (matched once per stream).
+    static func streamRecord(_ key: String, _ captures: [String: String], _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> JSON {
         var base: [String: JSON] = ["key": .string(key), "entry": .string(entry.id), "seq": .int(Int64(seq))]
-        for (k, v) in pattern.match(key) ?? [:] { base[k] = .string(v) }
+        for (k, v) in captures { base[k] = .string(v) }
         guard let bytes = entry.field(field) else {
             base[name] = .null
             base["raw"] = .null

@@ -23,6 +23,22 @@ import Testing
         #expect(a.encoded() == #"{"a":{"x":"é","y":1},"b":[1,2]}"#)
     }
 
+    /// An object encoded with one value given as bytes is exactly its canonical encoding (less the omitted key).
+    @Test func encodingWithAPreEncodedValueIsCanonical() throws {
+        let event = try JSON.parse(#"{ "b" : [1, 2.5, "é"], "a": {"z": null} }"#)
+        let record: JSON = ["key": "workflow:r:events", "event": event, "raw": "text", "seq": 3, "é": true, "": 0]
+        var bytes: [UInt8] = []
+        event.encode(into: &bytes)
+        var out: [UInt8] = []
+        record.encode(into: &out, encoded: bytes, forKey: "event")
+        #expect(String(decoding: out, as: UTF8.self) == record.encoded())
+        out.removeAll()
+        record.encode(into: &out, encoded: bytes, forKey: "event", omitting: "raw")
+        guard case .object(var o) = record else { return }
+        o.removeValue(forKey: "raw")
+        #expect(String(decoding: out, as: UTF8.self) == JSON.object(o).encoded())
+    }
+
     @Test func keepsIntegersAndDoublesApart() throws {
         #expect(try JSON.parse("1") == .int(1))
         #expect(try JSON.parse("1.0") == .double(1.0))

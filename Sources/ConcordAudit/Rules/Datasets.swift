@@ -114,38 +114,46 @@ public struct KeyPattern: Sendable, Hashable, CustomStringConvertible {
     /// The key of a single-capture pattern.
     public func key(_ value: String) -> String { key([capture: value]) ?? "" }
 
-    /// The captured values when `key` matches.
+    /// The captured values when `key` matches (compared as UTF-8 bytes).
     public func match(_ key: String) -> [String: String]? {
-        var out: [String: String] = [:]
-        var rest = Substring(key)
-        var i = 0
-        while i < parts.count {
-            switch parts[i] {
-            case .text(let t):
-                guard rest.hasPrefix(t) else { return nil }
-                rest = rest.dropFirst(t.count)
-            case .capture(let n):
-                let value: Substring
-                if i + 1 < parts.count, case .text(let next) = parts[i + 1] {
-                    let isLast = i + 2 >= parts.count
-                    // The last text must end the key; an inner one ends this capture at its first occurrence.
-                    if isLast {
-                        guard rest.hasSuffix(next), rest.count > next.count else { return nil }
-                        value = rest.dropLast(next.count)
-                    } else {
-                        guard let r = rest.dropFirst().range(of: next) else { return nil }
-                        value = rest[..<r.lowerBound]
-                    }
-                } else {
-                    value = rest
-                }
-                guard !value.isEmpty else { return nil }
-                out[n] = String(value)
-                rest = rest.dropFirst(value.count)
+        var key = key
+        return key.withUTF8 { k -> [String: String]? in
+            var out: [String: String] = [:]
+            var at = 0
+            var i = 0
+            func equal(_ text: String, _ pos: Int) -> Bool {
+                var text = text
+                return text.withUTF8 { t in pos + t.count <= k.count && (t.isEmpty || memcmp(k.baseAddress! + pos, t.baseAddress!, t.count) == 0) }
             }
-            i += 1
+            while i < parts.count {
+                switch parts[i] {
+                case .text(let t):
+                    guard equal(t, at) else { return nil }
+                    at += t.utf8.count
+                case .capture(let n):
+                    var end = k.count
+                    if i + 1 < parts.count, case .text(let next) = parts[i + 1] {
+                        let n2 = next.utf8.count
+                        if i + 2 >= parts.count {
+                            // The last text ends the key.
+                            end = k.count - n2
+                            guard end > at, equal(next, end) else { return nil }
+                        } else {
+                            // An inner text ends this capture at its first occurrence (after at least one byte).
+                            var p = at + 1
+                            while p + n2 <= k.count, !equal(next, p) { p += 1 }
+                            guard p + n2 <= k.count else { return nil }
+                            end = p
+                        }
+                    }
+                    guard end > at else { return nil }
+                    out[n] = String(decoding: UnsafeBufferPointer(rebasing: k[at..<end]), as: UTF8.self)
+                    at = end
+                }
+                i += 1
+            }
+            return at == k.count ? out : nil
         }
-        return rest.isEmpty ? out : nil
     }
 
     static func escapeGlob(_ s: String) -> String {

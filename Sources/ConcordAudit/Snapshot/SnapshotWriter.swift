@@ -22,6 +22,8 @@ public final class SnapshotWriter: @unchecked Sendable {
         let handle: FileHandle
         var hash = SHA256()
         var buffer: [UInt8] = []
+        /// The parsed value of a Redis element, encoded (reused per record).
+        var scratch: [UInt8] = []
         var records = 0
         init(handle: FileHandle) { self.handle = handle }
 
@@ -64,10 +66,16 @@ public final class SnapshotWriter: @unchecked Sendable {
             throw ConcordError(.usage, "bad dataset name '\(dataset)': use letters, digits, '.', '_' and '-'")
         }
         let file = try self.file(dataset)
-        if let name = parsedField[dataset], case .object(var o) = record, case .string(let raw)? = o["raw"],
-            let parsed = o[name], !parsed.isNull, parsed.encoded() == raw {
-            o.removeValue(forKey: "raw")
-            JSON.object(o).encode(into: &file.buffer)
+        if let name = parsedField[dataset], case .string(let raw)? = record["raw"], let parsed = record[name], !parsed.isNull {
+            // The parsed value is encoded once: compared with the stored text, then written as part of the record.
+            file.scratch.removeAll(keepingCapacity: true)
+            parsed.encode(into: &file.scratch)
+            var same = raw.utf8.count == file.scratch.count
+            if same {
+                var text = raw
+                same = text.withUTF8 { t in file.scratch.withUnsafeBytes { t.isEmpty || memcmp($0.baseAddress!, t.baseAddress!, t.count) == 0 } }
+            }
+            record.encode(into: &file.buffer, encoded: file.scratch, forKey: name, omitting: same ? "raw" : nil)
         } else {
             record.encode(into: &file.buffer)
         }
