@@ -57,6 +57,6 @@ public enum PostgresSchema {
         // The whole operation (parameters, precondition, before and after images) and its place in the
         // plan: what `concord undo` inverts. Added to journals made before it.
         "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS position integer",
-        "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS operation json",
+        "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS operation text",
     ]
 }
