@@ -95,7 +95,7 @@ import Testing
               right: { dataset: redis.prefs, key: userId, values: { all: all } }
               differs: "keys(left.all) != keys(omit(right.all, 'nothing'))"
               report: right
-            repair: { action: delete-record, dataset: redis.prefs, winner: postgres.prefs }
+            repair: { action: delete-record, dataset: redis.prefs, fields: [legacy], winner: postgres.prefs }
             """,
         "prefs.cache-orphan.yaml": """
             version: 1
@@ -206,14 +206,15 @@ import Testing
         let stores = RepairStores(postgres: f.postgres, redis: f.redis, graph: f.graph)
         let plan = try Planner(stores: stores, rules: rules).plan(report: audit.json(), file: "report")
         #expect(Set(plan.operations.map { "\($0.action) \($0.key)" }) == [
-            "set-field u2", "delete-record u5", "delete-record u4", "delete-record u9", "delete-record c1", "delete-record c2", "manual b2",
+            "set-field u2", "set-field u5", "delete-record u4", "delete-record u9", "delete-record c1", "delete-record c2", "manual b2",
         ])
         let results = try Applier(stores: stores, plan: plan, operator: "test").apply()
         for r in results where r.operation.action != "manual" {
             #expect(r.outcome == .applied, "\(r.operation.action) \(r.operation.key): \(r.outcome) \(r.reason ?? "")")
         }
         #expect(try f.redis.hgetall("tenant:acme:prefs:u2") == ["theme": "light", "fontSize": "12"])
-        #expect(try f.redis.run("EXISTS", "tenant:acme:prefs:u5", "tenant:beta:prefs:u4").int == 0)
+        #expect(try f.redis.run("EXISTS", "tenant:beta:prefs:u4").int == 0)
+        #expect(try f.redis.hgetall("tenant:acme:prefs:u5") == ["theme": "dark", "fontSize": "10"])  // only the orphan field went
         #expect(try f.redis.run("SISMEMBER", "active-users", "u9").int == 0)
         let repaired = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
         #expect(LiveAuditTests.keys(repaired.findings) == ["next.negative-gap b2"])

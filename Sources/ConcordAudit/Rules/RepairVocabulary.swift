@@ -39,8 +39,8 @@ public enum RepairVocabulary {
             Action(name: "set-redis-content-status", keys: [], required: [], summary: "set the run's Redis contentStatus/draftId from its newest draft"),
             Action(name: "set-field", keys: ["dataset", "fields"], required: ["dataset", "fields"],
                    summary: "for a compare rule: write the winning side's values into the named fields of the other side's record"),
-            Action(name: "delete-record", keys: ["dataset"], required: ["dataset"],
-                   summary: "remove the finding's record (Redis key, hash or set member, graph node or relationship, PostgreSQL row), keeping its before-image"),
+            Action(name: "delete-record", keys: ["dataset", "fields"], required: ["dataset"],
+                   summary: "remove the finding's record (Redis key, set or sorted-set member, graph node or relationship, PostgreSQL row), or with `fields` only those fields (a hash field, a property, a column), keeping the before-image"),
         ]
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }()

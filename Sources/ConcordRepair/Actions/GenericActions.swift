@@ -218,6 +218,23 @@ struct DeleteRecordAction: RepairAction {
         let address: RecordAddress
         do { address = try RecordAddress.locate(spec, key: f.key, stores: c.stores) } catch let err as ConcordError { return [c.manual(f, err.message)] }
         guard let current = try address.read(c.stores) else { return [] }  // already gone: nothing to do
+        let fields = (c.repair["fields"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !fields.isEmpty {
+            // Only these fields go (an orphan hash field, a stray property or column): a set-field to absent,
+            // guarded by their current values and undone by writing them back.
+            guard case .object(let now) = (current.arrayValue?.first?["properties"] ?? current.arrayValue?.first ?? current) else {
+                return [c.manual(f, "\(spec.name) records have no fields to remove")]
+            }
+            var seen: [String: JSON] = [:], gone: [String: JSON] = [:]
+            for field in fields {
+                seen[field] = now[field] ?? .null
+                gone[field] = .null
+            }
+            guard seen.values.contains(where: { !$0.isNull }) else { return [] }  // none of them is there
+            return [c.op(f, SetFieldOperation(address.store), f.key,
+                         params: ["dataset": .string(spec.name), "address": address.json, "fields": .object(gone)],
+                         pre: .object(seen), before: .object(seen.merging(["record": current]) { a, _ in a }), after: .object(gone))]
+        }
         return [c.op(f, DeleteRecordOperation(address.store), f.key, params: ["dataset": .string(spec.name), "address": address.json],
                      pre: ["record": current], before: current, after: .null)]
     }
