@@ -53,6 +53,30 @@ import Testing
         #expect(again.findings.map(\.id) == report.findings.map(\.id))
     }
 
+    /// Events written by other producers (`Tests/Fixtures/foreign/`): exactly the expected
+    /// findings, and a malformed entry's evidence is the producer's text, byte for byte.
+    @Test(arguments: ["clean", "finds", "near-miss"])
+    func foreignProducersGiveExactlyTheirFindings(_ name: String) throws {
+        let dir = TestStores.repositoryRoot.appendingPathComponent("Tests/Fixtures/foreign/\(name)")
+        let rules = try RuleSet.load(directory: Self.rulesDir)
+        let snapshot = try Snapshot(directory: dir)
+        let report = try Auditor.audit(snapshot: snapshot, AuditRequest(rules: rules))
+        let found = Set(report.findings.map { "\($0.rule) \($0.key)" })
+        let expected = try Self.expected(dir)
+        #expect(found == expected, "missed: \(expected.subtracting(found).sorted()), extra: \(found.subtracting(expected).sorted())")
+        var stored: Set<String> = []
+        for d in ["redis.streams", "redis.queue"] {
+            // The malformed ones: not an object, or a timestamp that is not an integer.
+            try snapshot.read(d) { r in
+                guard let raw = r["raw"]?.stringValue else { return }
+                if case .int? = r["event"]?["timestamp"] { return }
+                stored.insert(raw)
+            }
+        }
+        let evidence = Set(report.findings.filter { $0.rule == "event.malformed" }.compactMap { $0.evidence["raw"]?.stringValue })
+        #expect(evidence == stored, "evidence \(evidence.sorted()) vs stored \(stored.sorted())")
+    }
+
     @Test func partitionsUnionToTheFullReport() throws {
         let rules = try RuleSet.load(directory: Self.rulesDir)
         for name in ["event.cycle/finds", "run.missing/finds", "draft.orphan-run/finds", "event.malformed/finds"] {

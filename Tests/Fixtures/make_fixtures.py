@@ -378,14 +378,77 @@ def _(w):
     s = w.find("redis.status", workflowId="wr_b")[0]; s["contentStatus"] = "draft"; s["draftId"] = "dY"; return set()
 
 
+# -- foreign producers ---------------------------------------------------------------------------------------------------------
+# Events written the way other producers write them: the record keeps the producer's exact text as `raw`
+# (what a live read keeps), the parsed value as `event`.
+FOREIGN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "foreign")
+
+
+def foreign_text(ev, style):
+    """One event as text in one of four producers' styles (none of them Concord's canonical form)."""
+    if style == 0:   # keys reversed, spaces, \u escapes for everything non-ASCII, an extra field
+        d = dict(reversed(list(ev.items()))); d["trace"] = {"span": [1, 2, 3]}
+        return json.dumps(d, ensure_ascii=True, separators=(", ", " : "))
+    if style == 1:   # pretty-printed with tabs and CRLF
+        return json.dumps(ev, indent="\t", ensure_ascii=False).replace("\n", "\r\n")
+    if style == 2:   # compact, escaped slashes, floats written as 1.0 and 1e3
+        t = json.dumps(ev, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
+        return t.replace('"n":1,', '"n":1.0,').replace('"limit":1000', '"limit":1e3')
+    return json.dumps(ev, ensure_ascii=False)   # Python's default: ", " and ": "
+
+
+def foreign_base():
+    """wr_f: five events of four producers' styles, in the stream and the graph, confirmed."""
+    w = World()
+    w.run("wr_f", "completed")
+    w.status("wr_f", "completed")
+    parent = "wr_f"
+    for i, etype in enumerate(["workflowStarted", "toolCall", "llmResponse", "toolCallResult", "workflowCompleted"]):
+        ev = event(f"x{i}", "wr_f", parent, OLD + i * 1_000, etype,
+                   {"text": "café ☃ \"quoted\" back\\slash", "n": 1, "limit": 1000, "url": "https://example.com/a", "nested": {"b": 2, "a": [1.5, None]}})
+        w.add(ev)
+        w.find("redis.streams", workflowId="wr_f")[-1]["raw"] = foreign_text(ev, i)
+        parent = ev["id"]
+    return w
+
+
+def foreign_finds(w):
+    """A malformed entry in each place, and one node whose content really differs."""
+    iso = event("xi", "wr_f", "x4", OLD); iso["timestamp"] = "2025-11-24T15:00:00Z"
+    rec = w.stream("wr_f", iso); rec["raw"] = foreign_text(iso, 0)
+    trunc = w.stream("wr_f", raw='{ "id" : "x_trunc", "timestamp" : 17')
+    flt = event("xq", "wr_f", "x4", YOUNG); flt["timestamp"] = float(YOUNG)
+    w.d["redis.queue"].append({"key": "persistence:queue", "index": 0, "event": flt, "raw": foreign_text(flt, 1)})
+    w.d["redis.queue"].append({"key": "persistence:queue", "index": 1, "event": [1, 2, "three"], "raw": '[ 1, 2, "three" ]'})
+    w.find("graph.nodes", id="x2")[0]["content"] = '{"text": "edited"}'
+    return {("event.malformed", "xi"), ("event.malformed", f"workflow:wr_f:events#{trunc['entry']}"), ("event.malformed", "xq"),
+            ("event.malformed", "persistence:queue#1"), ("event.payload-mismatch", "x2")}
+
+
+def foreign_near_miss(w):
+    """The graph's copies hold the payloads in another form (key order, escapes, 1 vs 1.0): the same content."""
+    for n in w.d["graph.nodes"]:
+        n["content"] = json.dumps(dict(reversed(list(json.loads(n["content"]).items()))), ensure_ascii=True).replace('"n": 1,', '"n": 1.0,')
+    young = event("xy", "wr_f", "x4", YOUNG, "message", {"n": 1e3})
+    w.stream("wr_f", young)["raw"] = foreign_text(young, 2)
+    w.d["redis.queue"].append({"key": "persistence:queue", "index": 0, "event": young, "raw": foreign_text(young, 0)})
+    return set()
+
+
 def main():
+    if os.path.exists(FOREIGN): shutil.rmtree(FOREIGN)
+    foreign_base().write(os.path.join(FOREIGN, "clean"), set(), "five events written by four other producers, consistent")
+    for kind, fn, note in [("finds", foreign_finds, "malformed entries in the stream (ISO timestamp, truncated) and the queue (float timestamp, an array); a node whose content differs"),
+                           ("near-miss", foreign_near_miss, "the same content written in other forms; a young event in flight")]:
+        w = foreign_base()
+        w.write(os.path.join(FOREIGN, kind), fn(w), note)
     if os.path.exists(ROOT): shutil.rmtree(ROOT)
     base().write(os.path.join(ROOT, "clean"), set(), "two consistent runs")
     for (rule, kind), (fn, note) in sorted(FIXTURES.items()):
         w = base()
         expected = fn(w)
         w.write(os.path.join(ROOT, rule, kind), expected, note)
-    print(f"wrote {len(FIXTURES) + 1} fixtures under {ROOT}")
+    print(f"wrote {len(FIXTURES) + 1} fixtures under {ROOT} and 3 under {FOREIGN}")
 
 
 if __name__ == "__main__":
