@@ -41,7 +41,9 @@ public struct RecheckLimit: Sendable, Hashable {
     /// finding them keeps the finding, it never loses one.
     static func subjects(_ check: Check) -> [Subject] {
         func s(_ sel: Selection, _ reported: Bool) -> Subject { Subject(selection: sel, keys: [sel.report, sel.key].compactMap { $0 }, reported: reported) }
-        func edges(_ e: Selection) -> Subject { Subject(selection: e, keys: [e.roles["to"], e.roles["from"]].compactMap { $0 }, reported: true) }
+        func edges(_ e: Selection, _ reported: Bool = true) -> Subject {
+            Subject(selection: e, keys: [e.roles["to"], e.roles["from"]].compactMap { $0 }, reported: reported)
+        }
         switch check {
         case .missing(let from, _, let present): return from.map { s($0, true) } + present.map { s($0, false) }
         case .duplicate(let sels), .filter(let sels), .schema(let sels, _, _, _): return sels.map { s($0, true) }
@@ -51,7 +53,7 @@ public struct RecheckLimit: Sendable, Hashable {
             return [Subject(selection: sel, keys: [sel.roles["group"]].compactMap { $0 }, reported: true)]
         case .cycle(let e): return [edges(e)]
         case .reachable(let n, let r, let e):
-            return [s(n, true)] + r.map { s($0, false) } + e.map { Subject(selection: $0, keys: [$0.roles["to"], $0.roles["from"]].compactMap { $0 }, reported: false) }
+            return [s(n, true)] + r.map { s($0, false) } + e.map { edges($0, false) }
         }
     }
 
