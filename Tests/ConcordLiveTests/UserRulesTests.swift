@@ -264,3 +264,110 @@ import Testing
         #expect(phases == phases.sorted() && Set(phases).count == phases.count)
     }
 }
+
+/// Redis strings and sets by key pattern, as another service writes them: JSON text with spaces and
+/// escapes, plain text, a value that is not JSON; read in full and by the recheck's lookups, repaired.
+@Suite struct RedisStringAndSetTests {
+    @Test func stringsAndSetsByPatternAreAuditedRecheckedAndRepaired() throws {
+        let f = try AuditFixture(db: 25)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("strrules"))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try String(contentsOf: TestStores.repositoryRoot.appendingPathComponent("Rules/datasets.yaml"), encoding: .utf8)
+        try Data((base + """
+              redis.sessions:
+                store: redis
+                type: string
+                pattern: "session:{tenant}:{userId}"
+                as: doc
+                lookup: { id: [userId] }
+              redis.roles:
+                store: redis
+                type: set
+                pattern: "roles:{userId}"
+                lookup: { id: [userId] }
+              postgres.prefs:
+                store: postgres
+                table: user_preferences
+                columns: [user_id, preferences]
+                lookup: { id: [user_id] }
+
+            """).utf8).write(to: dir.appendingPathComponent("datasets.yaml"))
+        try Data("""
+            version: 1
+            id: session.bad-json
+            severity: warning
+            store: redis
+            description: A session that is not a JSON object with a user.
+            check:
+              kind: filter
+              in: [ { dataset: redis.sessions, where: "type(doc) != 'object' or doc.user != userId", key: userId, values: { text: value } } ]
+            repair: { action: delete-record, dataset: redis.sessions }
+
+            """.utf8).write(to: dir.appendingPathComponent("session.bad-json.yaml"))
+        try Data("""
+            version: 1
+            id: session.theme-stale
+            severity: info
+            store: redis
+            description: The session caches another theme than the preferences.
+            check:
+              kind: compare
+              left: { dataset: postgres.prefs, key: user_id, values: { value: "preferences.theme" } }
+              right: { dataset: redis.sessions, where: "type(doc) == 'string'", key: userId, values: { value: value } }
+              fields: [value]
+              report: right
+            repair: { action: set-field, dataset: redis.sessions, fields: [value] }
+
+            """.utf8).write(to: dir.appendingPathComponent("session.theme-stale.yaml"))
+        try Data("""
+            version: 1
+            id: roles.admin-without-prefs
+            severity: warning
+            store: redis
+            description: A user with roles but no preferences row.
+            check:
+              kind: missing
+              from: { dataset: redis.roles, where: "member == 'admin'", key: userId }
+              absentFrom: [ { dataset: postgres.prefs, key: user_id } ]
+            repair: { action: delete-record, dataset: redis.roles }
+
+            """.utf8).write(to: dir.appendingPathComponent("roles.admin-without-prefs.yaml"))
+        let rules = try RuleSet.load(directory: dir)
+        #expect(rules.warnings.isEmpty, "\(rules.warnings)")
+
+        try f.postgres.execute(#"INSERT INTO user_preferences (user_id, preferences) VALUES ('u1', '{"theme": "dark"}'), ('u2', '{"theme": "light"}')"#)
+        try f.redis.run("SET", "session:acme:u1", #"{ "user" : "u1", "note" : "caf\u00e9" }"#)     // fine
+        try f.redis.run("SET", "session:acme:u2", #""dark""#)                                       // a JSON string: stale theme
+        try f.redis.run("SET", "session:beta:u3", "not json at all")                                // bad
+        try f.redis.run("SET", "session:beta:u4", #"{"user": "someone-else"}"#)                     // bad
+        try f.redis.run("SADD", "roles:u1", "admin", "editor")
+        try f.redis.run("SADD", "roles:u7", "admin")                                                // no prefs
+        try f.redis.run("SADD", "roles:u8", "viewer")                                               // not an admin
+
+        let audit = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)
+        #expect(LiveAuditTests.keys(audit.findings) == ["session.bad-json u3", "session.bad-json u4", "session.bad-json u2",
+                                                        "session.theme-stale u2", "roles.admin-without-prefs u7"],
+                "\(audit.findings.map { "\($0.rule) \($0.key)" })")
+        #expect(audit.recheck["healed"]?.intValue == 0 && audit.recheck["unavailable"]?.intValue == 0)
+        #expect(audit.findings.first { $0.key == "u3" }?.evidence["text"] == "not json at all")
+
+        let stores = RepairStores(postgres: f.postgres, redis: f.redis, graph: f.graph)
+        // The stale theme first (set-field on a string), on its own plan.
+        let themePlan = try Planner(stores: stores, rules: rules).plan(report: audit.json(), file: "report", only: ["session.theme-stale", "roles.admin-without-prefs"])
+        let themed = try Applier(stores: stores, plan: themePlan, operator: "test").apply()
+        #expect(themed.allSatisfy { $0.outcome == .applied }, "\(themed.map { "\($0.operation.action) \($0.operation.key) \($0.outcome) \($0.reason ?? "")" })")
+        #expect(try f.redis.run("GET", "session:acme:u2").string == "light")
+        #expect(try f.redis.run("EXISTS", "roles:u7").int == 0 && f.redis.run("EXISTS", "roles:u1").int == 1)
+        let bad = try Planner(stores: stores, rules: rules).plan(report: try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true).json(),
+                                                                 file: "report", only: ["session.bad-json"])
+        let deleted = try Applier(stores: stores, plan: bad, operator: "test").apply()
+        #expect(Set(deleted.filter { $0.outcome == .applied }.map(\.operation.key)) == ["u2", "u3", "u4"])
+        #expect(try f.redis.run("EXISTS", "session:beta:u3", "session:beta:u4", "session:acme:u2").int == 0)
+        #expect(try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true).findings.isEmpty)
+        // And back: the inverse restores the strings byte for byte.
+        let undone = try Applier(stores: stores, plan: bad.inverse(applied: Set(deleted.map(\.operation.id))), operator: "test").apply()
+        #expect(undone.allSatisfy { $0.outcome == .applied })
+        #expect(try f.redis.run("GET", "session:beta:u3").string == "not json at all")
+    }
+}
