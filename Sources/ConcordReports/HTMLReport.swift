@@ -128,7 +128,7 @@ enum HTMLReport: AuditReporter {
         for f in shown {
             let known = r.known.contains(f.id)
             s += "<tr class=\"\(known ? "known" : "")\" data-severity=\"\(f.severity.rank)\"><td class=\"sev-\(f.severity.rawValue)\">\(f.severity.rawValue)\(known ? " (known)" : "")</td><td>\(e(f.rule))</td><td><code>\(e(f.key))</code></td>"
-            s += "<td>\(f.workflowId.map { runTrees[$0] != nil ? "<a href=\"#run-\(e(anchor($0)))\">\(e($0))</a>" : e($0) } ?? "")</td><td>\(e(f.message))</td></tr>\n"
+            s += "<td>\(f.workflowId.map { runTrees[$0] != nil ? "<a href=\"#run-\(e(anchor($0)))\">\(e($0))</a>" : e($0) } ?? "")</td><td>\(e(f.message))\(f.recheckUnavailable.map { " <em title=\"\(e($0))\">(not rechecked)</em>" } ?? "")</td></tr>\n"
         }
         s += "</tbody></table>\n"
 
