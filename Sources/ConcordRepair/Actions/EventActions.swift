@@ -232,6 +232,13 @@ struct ConfirmEventOperation: OperationKind {
         }
         return ops.map { .skipped($0, "persistence:confirmed kept changing; retry the plan") }
     }
+
+    /// Removes the confirmation this operation added (even though the graph holds the event: the plan's before had none).
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard let score = op.params["score"] else { return nil }
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: RemoveConfirmationOperation().name, key: op.key,
+                               params: ["id": .string(op.key), "undo": true], precondition: ["score": score], before: op.after, after: op.before)
+    }
 }
 
 struct RemoveConfirmationOperation: RedisOperationKind {
@@ -242,8 +249,17 @@ struct RemoveConfirmationOperation: RedisOperationKind {
         let score = try c.stores.confirmedScore(op.key)
         if score == nil { return .settled(.applied, "already unconfirmed") }
         guard score == op.precondition["score"]?.intValue else { return .settled(.skipped, "confirmed again since the plan was made") }
-        // The graph wins only while it lacks the event: once a node holds it, the confirmation is right.
-        if !(try c.stores.nodes(op.key)).isEmpty { return .settled(.skipped, "the graph holds the event now; its confirmation stays") }
+        // The graph wins only while it lacks the event: once a node holds it, the confirmation is right
+        // (unless this undoes a confirmation a plan added).
+        if op.params["undo"]?.boolValue != true, !(try c.stores.nodes(op.key)).isEmpty {
+            return .settled(.skipped, "the graph holds the event now; its confirmation stays")
+        }
         return .write([["ZREM", RedisKeys.confirmed, op.key]])
+    }
+
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard let score = op.precondition["score"] else { return nil }
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: ConfirmEventOperation().name, key: op.key,
+                               params: ["id": .string(op.key), "score": score], precondition: ["confirmed": false], before: op.after, after: op.before)
     }
 }

@@ -172,4 +172,29 @@ struct DeadLetterOperation: RedisOperationKind {
         }
         return .write([["XDEL", key, pos], ["RPUSH", into, letter]])
     }
+
+    /// A list element goes back (to the end of its list; a stream entry cannot take its old id back, so that is manual).
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard op.params["field"] == nil, let key = op.params["key"], let raw = op.params["raw"] else { return nil }
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: ReturnLetterOperation().name, key: op.key,
+                               params: ["key": key, "raw": raw, "into": .string(into(op)), "letterOf": .string(op.id)],
+                               precondition: ["letterOf": .string(op.id)], before: op.after, after: op.before)
+    }
+}
+
+/// The inverse of dead-lettering a list element: this plan's letter leaves the dead-letter list and the element returns to its list.
+struct ReturnLetterOperation: RedisOperationKind {
+    let name = "return-letter"
+    let store = RepairStore.redis
+    func watched(_ op: RepairOperation) -> [String] { [op.params["key"]?.stringValue ?? "", op.params["into"]?.stringValue ?? RedisKeys.deadletter] }
+    func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
+        guard let key = op.params["key"]?.stringValue, let raw = op.params["raw"]?.stringValue, let of = op.params["letterOf"]?.stringValue else {
+            return .settled(.skipped, "bad parameters")
+        }
+        let into = op.params["into"]?.stringValue ?? RedisKeys.deadletter
+        guard let letter = try c.stores.list(into).first(where: { (try? JSON.parse($0))?["operation"]?.stringValue == of }) else {
+            return try c.stores.list(key).contains(raw) ? .settled(.applied, "already back in \(key)") : .settled(.skipped, "the letter is no longer in \(into)")
+        }
+        return .write([["LREM", into, 1, letter], ["RPUSH", key, raw]])
+    }
 }

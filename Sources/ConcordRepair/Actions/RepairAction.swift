@@ -121,7 +121,7 @@ public enum RepairRegistry {
         let all: [any OperationKind] = [
             ManualOperation(), CreateRunOperation(), ReplayEventOperation(), MergeNodesOperation(), RelinkParentOperation(), RewriteNodeOperation(),
             SetRunContentOperation(), ConfirmEventOperation(), RemoveConfirmationOperation(), SetRedisStateOperation(), SetRedisContentOperation(),
-            DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(),
+            DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(), ReturnLetterOperation(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()

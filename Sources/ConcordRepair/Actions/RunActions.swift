@@ -66,9 +66,11 @@ struct SetRedisContentStatusAction: RepairAction {
     func plan(_ f: FindingInput, _ c: PlanContext) throws -> [RepairOperation] {
         guard let run = f.run, let newest = try c.stores.newestDraft(run) else { return [] }
         let current = try c.stores.status(run)
-        let before: JSON = ["contentStatus": current["contentStatus"].map(JSON.string) ?? .null, "draftId": current["draftId"].map(JSON.string) ?? .null]
+        let pre: JSON = ["contentStatus": current["contentStatus"].map(JSON.string) ?? .null, "draftId": current["draftId"].map(JSON.string) ?? .null]
+        var before = pre.objectValue ?? [:]
+        before["updatedAt"] = current["updatedAt"].map(JSON.string) ?? .null  // for the undo
         return [c.op(f, SetRedisContentOperation(), run, params: ["run": .string(run), "contentStatus": .string(newest.status), "draftId": .string(newest.id)],
-                     pre: before, before: before, after: ["contentStatus": .string(newest.status), "draftId": .string(newest.id)])]
+                     pre: pre, before: .object(before), after: ["contentStatus": .string(newest.status), "draftId": .string(newest.id)])]
     }
 }
 
@@ -119,6 +121,14 @@ struct SetRunContentOperation: SingleOperationKind {
                                              parameters: params).records.first?[0].intValue ?? 0
         return written > 0 ? .applied(op) : .skipped(op, "the run's content changed while the repair ran")
     }
+
+    /// Back to the content the plan saw, if the run still holds what the plan wrote.
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard let run = op.params["run"], let status = op.before["contentStatus"]?.stringValue else { return nil }
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
+                               params: ["run": run, "contentStatus": .string(status), "publishedAt": op.before["publishedAt"] ?? .null],
+                               precondition: op.after, before: op.after, after: op.before)
+    }
 }
 
 struct SetRedisStateOperation: RedisOperationKind {
@@ -131,6 +141,12 @@ struct SetRedisStateOperation: RedisOperationKind {
         if now == state { return .settled(.applied, "already \(state)") }
         guard now == op.precondition["state"]?.stringValue else { return .settled(.skipped, "Redis state is now \(now ?? "unset")") }
         return .write([["HSET", RedisKeys.status(run), "state", state]])
+    }
+
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard let run = op.params["run"], let state = op.before["state"]?.stringValue else { return nil }
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
+                               params: ["run": run, "state": .string(state)], precondition: op.after, before: op.after, after: op.before)
     }
 }
 
@@ -146,6 +162,20 @@ struct SetRedisContentOperation: RedisOperationKind {
         let now: JSON = ["contentStatus": s["contentStatus"].map(JSON.string) ?? .null, "draftId": s["draftId"].map(JSON.string) ?? .null]
         if now == ["contentStatus": .string(status), "draftId": .string(draft)] { return .settled(.applied, "already so") }
         guard now == op.precondition else { return .settled(.skipped, "Redis shows \(now.encoded()) now") }
-        return .write([["HSET", RedisKeys.status(run), "contentStatus", status, "draftId", draft, "updatedAt", nowMilliseconds()]])
+        // `updatedAt` is now, or (undoing) the value the status had before.
+        let updated: [any RedisArgument] = op.params["updatedAt"].map { $0.isNull ? [] : ["updatedAt", $0.stringValue ?? $0.encoded()] }
+            ?? ["updatedAt", nowMilliseconds()]
+        var writes: [[any RedisArgument]] = [["HSET", RedisKeys.status(run), "contentStatus", status, "draftId", draft] + updated]
+        if op.params["updatedAt"]?.isNull == true { writes.append(["HDEL", RedisKeys.status(run), "updatedAt"]) }
+        return .write(writes)
+    }
+
+    func inverse(of op: RepairOperation) -> RepairOperation? {
+        guard let run = op.params["run"], let status = op.before["contentStatus"]?.stringValue, let draft = op.before["draftId"]?.stringValue else { return nil }
+        var before = op.before.objectValue ?? [:]
+        let updated = before.removeValue(forKey: "updatedAt") ?? .null
+        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
+                               params: ["run": run, "contentStatus": .string(status), "draftId": .string(draft), "updatedAt": updated],
+                               precondition: op.after, before: op.after, after: .object(before))
     }
 }
