@@ -88,24 +88,11 @@ final class BoltConnection {
 
     /// Reads one whole message (all its chunks), skipping NOOP chunks.
     func receive() throws -> BoltResponse {
-        var body: [UInt8] = []
-        while true {
-            let header = try socket.read(2)
-            let size = Int(header[header.startIndex]) << 8 | Int(header[header.startIndex + 1])
-            if size == 0 {
-                if body.isEmpty { continue }  // NOOP keep-alive
-                break
-            }
-            body.append(contentsOf: try socket.read(size))
-        }
-        var reader = PackStreamReader(body)
-        guard case .structure(let tag, let fields) = try reader.read() else { throw unexpected("a response") }
-        switch tag {
-        case BoltMessage.success: return .success(fields.first ?? .map([]))
-        case BoltMessage.record: return .record(fields.first?.list ?? [])
-        case BoltMessage.ignored: return .ignored
-        case BoltMessage.failure: return .failure(BoltFailure(fields.first ?? .map([])))
-        default: throw ConcordError(.protocolViolation, "unknown Bolt response 0x\(String(tag, radix: 16))", store: "graph")
+        do {
+            return try BoltMessage.response(try BoltMessage.readMessage(from: socket))
+        } catch let e as ConcordError where e.code == .protocolViolation {
+            socket.close()
+            throw e
         }
     }
 

@@ -38,6 +38,42 @@ enum BoltMessage {
         return out
     }
 
+    /// The largest message this client takes (a server's record rarely comes near it).
+    static let maxMessage = 256 << 20
+
+    /// Reads one whole message — its chunks up to the 0x0000 end marker —
+    /// skipping NOOP keep-alives; more than `maxMessage` bytes is refused.
+    static func readMessage(from source: some ByteSource, maxBytes: Int = maxMessage) throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            let header = try source.read(2)
+            let size = Int(header[header.startIndex]) << 8 | Int(header[header.startIndex + 1])
+            if size == 0 {
+                if body.isEmpty { continue }  // NOOP keep-alive
+                return body
+            }
+            guard body.count + size <= maxBytes else {
+                throw ConcordError(.protocolViolation, "a Bolt message longer than \(maxBytes) bytes", store: "graph")
+            }
+            body.append(contentsOf: try source.read(size))
+        }
+    }
+
+    /// A server response from a message's bytes.
+    static func response(_ body: [UInt8]) throws -> BoltResponse {
+        var reader = PackStreamReader(body)
+        guard case .structure(let tag, let fields) = try reader.read() else {
+            throw ConcordError(.protocolViolation, "unexpected Bolt response: not a structure", store: "graph")
+        }
+        switch tag {
+        case success: return .success(fields.first ?? .map([]))
+        case record: return .record(fields.first?.list ?? [])
+        case ignored: return .ignored
+        case failure: return .failure(BoltFailure(fields.first ?? .map([])))
+        default: throw ConcordError(.protocolViolation, "unknown Bolt response 0x\(String(tag, radix: 16))", store: "graph")
+        }
+    }
+
     /// The map of extra fields with the given entries, nil values left out.
     static func map(_ entries: [(String, PackStreamValue?)]) -> PackStreamValue {
         .map(entries.compactMap { k, v in v.map { PackStreamEntry(k, $0) } })
@@ -71,5 +107,25 @@ struct BoltFailure {
         if let gqlStatus { context["gqlStatus"] = gqlStatus }
         return ConcordError(isAuth ? .authentication : .server, "Neo4j error: \(message)", store: "graph",
                             serverCode: code, query: query, context: context)
+    }
+}
+
+/// The client's reading of Bolt from the wire, for tests and fuzzing: the
+/// same framing and decoding `BoltConnection` uses, over bytes in memory.
+public enum BoltWire {
+    /// The responses in a stream of framed messages, each described; throws on the first broken one.
+    public static func responses(in bytes: [UInt8], maxMessage: Int = 256 << 20) throws -> [String] {
+        let source = MemorySource(bytes)
+        var out: [String] = []
+        while !source.isAtEnd { out.append("\(try BoltMessage.response(try BoltMessage.readMessage(from: source, maxBytes: maxMessage)))") }
+        return out
+    }
+
+    /// The message bodies (chunks joined) in a stream of framed messages.
+    public static func messages(in bytes: [UInt8], maxMessage: Int = 256 << 20) throws -> [[UInt8]] {
+        let source = MemorySource(bytes)
+        var out: [[UInt8]] = []
+        while !source.isAtEnd { out.append(try BoltMessage.readMessage(from: source, maxBytes: maxMessage)) }
+        return out
     }
 }

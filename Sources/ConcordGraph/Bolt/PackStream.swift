@@ -128,6 +128,9 @@ public struct PackStreamWriter {
 public struct PackStreamReader {
     let bytes: [UInt8]
     public private(set) var position: Int
+    /// Lists, maps and structures nest at most this deep (hostile input cannot exhaust the stack).
+    public static let maxDepth = 256
+    private var depth = 0
 
     public init(_ bytes: [UInt8], position: Int = 0) {
         self.bytes = bytes
@@ -137,6 +140,11 @@ public struct PackStreamReader {
     public var isAtEnd: Bool { position >= bytes.count }
 
     public mutating func read() throws -> PackStreamValue {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else {
+            throw ConcordError(.protocolViolation, "PackStream values nested deeper than \(Self.maxDepth) at byte \(position)", store: "graph")
+        }
         let marker = try byte()
         switch marker {
         case 0x00...0x7F: return .int(Int64(marker))

@@ -6,9 +6,9 @@ import ConcordRedis
 /// Why not hiredis, which Concord uses for Redis itself: hiredis 0.14 (the
 /// Debian 12 library) refuses replies nested deeper than seven arrays, and
 /// FalkorDB's compact replies go deeper as soon as a result holds a path, a
-/// node with a list property, or a map of lists. This reader has no depth
-/// limit; it speaks only what FalkorDB needs (argv commands, RESP2 replies,
-/// AUTH) and parses into the same `RedisReply` values.
+/// node with a list property, or a map of lists. This reader allows 256
+/// levels; it speaks only what FalkorDB needs (argv commands, RESP2 replies,
+/// AUTH) and parses into the same `RedisReply` values (`RESPReader`).
 final class RESPConnection {
     let endpoint: Endpoint
     private let connectTimeout: Double
@@ -54,29 +54,11 @@ final class RESPConnection {
     }
 
     private func read(_ s: TCPSocket) throws -> RedisReply {
-        let line = try s.readLine()
-        guard let kind = line.first else { throw violation() }
-        let rest = line.dropFirst()
-        switch kind {
-        case UInt8(ascii: "+"): return .status(String(decoding: rest, as: UTF8.self))
-        case UInt8(ascii: "-"): return .error(String(decoding: rest, as: UTF8.self))
-        case UInt8(ascii: ":"):
-            guard let n = Int64(String(decoding: rest, as: UTF8.self)) else { throw violation() }
-            return .integer(n)
-        case UInt8(ascii: "$"):
-            guard let n = Int(String(decoding: rest, as: UTF8.self)) else { throw violation() }
-            if n < 0 { return .null }
-            let body = Array(try s.read(n + 2))
-            return .bulk(Array(body[0..<n]))
-        case UInt8(ascii: "*"):
-            guard let n = Int(String(decoding: rest, as: UTF8.self)) else { throw violation() }
-            if n < 0 { return .null }
-            var items: [RedisReply] = []
-            items.reserveCapacity(n)
-            for _ in 0..<n { items.append(try read(s)) }
-            return .array(items)
-        default:
-            throw violation()
+        do {
+            return try RESPReader.read(from: s)
+        } catch let e as ConcordError where e.code == .protocolViolation {
+            socket?.close()
+            throw e.wrapped(in: "reading a reply from \(endpoint)")
         }
     }
 
