@@ -84,8 +84,13 @@ public struct RepairPlan: Sendable {
     /// Reads a plan file, refusing an unknown format or a checksum that does not match.
     public init(file: String) throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ConcordError(.usage, "cannot read plan \(file)") }
+        try self.init(bytes: [UInt8](data), source: file)
+    }
+
+    /// Reads a plan from its bytes (`source` names it in errors).
+    public init(bytes: [UInt8], source file: String) throws {
         let j: JSON
-        do { j = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw e.wrapped(in: "plan \(file)", code: .invalidInput, context: ["file": file]) }
+        do { j = try JSON.parse(bytes) } catch let e as ConcordError { throw e.wrapped(in: "plan \(file)", code: .invalidInput, context: ["file": file]) }
         guard j["format"]?.stringValue == Self.format else {
             throw ConcordError(.invalidInput, "plan \(file) has format \(j["format"]?.description ?? "(none)"); this concord reads \(Self.format)")
         }

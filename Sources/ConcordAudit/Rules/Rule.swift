@@ -128,18 +128,30 @@ public struct RuleSet: Sendable {
 
     /// Loads and validates, returning every problem found.
     public static func check(directory: URL) -> (RuleSet, [Diagnostic]) {
-        var diagnostics: [Diagnostic] = []
         let fm = FileManager.default
-        let names = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        var digest = SHA256()
         guard fm.fileExists(atPath: directory.path) else {
             return (RuleSet(rules: [], datasets: DatasetCatalog(specs: [:]), digest: ""),
                     [Diagnostic(file: directory.path, line: 1, column: 1, message: "no such rules directory")])
         }
+        let names = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        var files: [(name: String, text: String?)] = []
+        for name in names {
+            let data = fm.contents(atPath: directory.appendingPathComponent(name).path)
+            files.append((name, data.flatMap { String(data: $0, encoding: .utf8) }))
+        }
+        return check(files: files, directory: directory.path)
+    }
+
+    /// Validates rule and dataset files given as text (nil: not readable as
+    /// UTF-8), named as in a directory at `directory`; what `check(directory:)` runs.
+    public static func check(files: [(name: String, text: String?)], directory: String) -> (RuleSet, [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        var digest = SHA256()
+        let base = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        func path(_ name: String) -> String { base + "/" + name }
         func read(_ name: String) -> String? {
-            let path = directory.appendingPathComponent(name).path
-            guard let data = fm.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                diagnostics.append(Diagnostic(file: path, line: 1, column: 1, message: "cannot read the file as UTF-8"))
+            guard let text = files.first(where: { $0.name == name })?.text else {
+                diagnostics.append(Diagnostic(file: path(name), line: 1, column: 1, message: "cannot read the file as UTF-8"))
                 return nil
             }
             digest.update(name)
@@ -148,31 +160,31 @@ public struct RuleSet: Sendable {
             digest.update([0])
             return text
         }
+        let names = files.map(\.name).sorted()
         let datasetsFile = names.first { $0 == "datasets.yaml" || $0 == "datasets.yml" }
         var catalog = DatasetCatalog(specs: [:])
         if let datasetsFile, let text = read(datasetsFile) {
-            catalog = DatasetCatalog.load(text: text, file: directory.appendingPathComponent(datasetsFile).path, diagnostics: &diagnostics)
+            catalog = DatasetCatalog.load(text: text, file: path(datasetsFile), diagnostics: &diagnostics)
         } else if datasetsFile == nil {
-            diagnostics.append(Diagnostic(file: directory.appendingPathComponent("datasets.yaml").path, line: 1, column: 1, message: "missing: the datasets the rules read are declared here"))
+            diagnostics.append(Diagnostic(file: path("datasets.yaml"), line: 1, column: 1, message: "missing: the datasets the rules read are declared here"))
         }
         var rules: [Rule] = []
         var seen: [String: String] = [:]
         for name in names where name != datasetsFile {
             guard let text = read(name) else { continue }
-            let path = directory.appendingPathComponent(name).path
-            let compiler = RuleCompiler(file: path, datasets: catalog)
+            let compiler = RuleCompiler(file: path(name), datasets: catalog)
             if let rule = compiler.compile(text) {
                 if let other = seen[rule.id] {
-                    diagnostics.append(Diagnostic(file: path, line: rule.line, column: 1, message: "rule id '\(rule.id)' is also defined in \(other)"))
+                    diagnostics.append(Diagnostic(file: path(name), line: rule.line, column: 1, message: "rule id '\(rule.id)' is also defined in \(other)"))
                 } else {
-                    seen[rule.id] = path
+                    seen[rule.id] = path(name)
                     rules.append(rule)
                 }
             }
             diagnostics += compiler.y.diagnostics
         }
         if names.filter({ $0 != datasetsFile }).isEmpty {
-            diagnostics.append(Diagnostic(file: directory.path, line: 1, column: 1, message: "no rule files (*.yaml)"))
+            diagnostics.append(Diagnostic(file: directory, line: 1, column: 1, message: "no rule files (*.yaml)"))
         }
         return (RuleSet(rules: rules.sorted { $0.id < $1.id }, datasets: catalog, digest: digest.hexDigest()), diagnostics)
     }

@@ -23,26 +23,38 @@ public struct Snapshot: Sendable {
         guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
             throw ConcordError(.invalidInput, "\(directory.path) is not a snapshot: no manifest.json (an unfinished snapshot has none)")
         }
-        let m: JSON
-        do { m = try JSON.parse([UInt8](data)) } catch let e as ConcordError {
-            throw e.wrapped(in: manifestURL.path, code: .invalidInput, context: ["file": manifestURL.path])
-        }
-        guard m["format"]?.stringValue == Snapshot.format else {
-            throw ConcordError(.invalidInput, "\(manifestURL.path): unsupported format \(m["format"]?.description ?? "(none)"); expected \(Snapshot.format)")
-        }
-        guard let datasets = m["datasets"]?.objectValue else {
-            throw ConcordError(.invalidInput, "\(manifestURL.path): no datasets")
-        }
-        for (name, entry) in datasets.sorted(by: { $0.key < $1.key }) {
-            guard let file = entry["file"]?.stringValue, let expected = entry["sha256"]?.stringValue,
-                Snapshot.isValidDatasetName(name), file == name + ".ndjson"
-            else { throw ConcordError(.invalidInput, "\(manifestURL.path): bad entry for dataset '\(name)'") }
+        let (m, entries) = try Snapshot.manifest([UInt8](data), path: manifestURL.path)
+        for (file, expected) in entries {
             let actual = try Snapshot.sha256(of: directory.appendingPathComponent(file))
             guard actual == expected else {
                 throw ConcordError(.invalidInput, "\(file) in \(directory.path) fails its checksum (manifest \(expected.prefix(12))…, file \(actual.prefix(12))…): the snapshot was changed or damaged; refusing it")
             }
         }
         manifest = m
+    }
+
+    /// Reads a manifest's bytes: the manifest, and each dataset's file (always
+    /// `<dataset>.ndjson`, a plain name inside the directory) with its stated sha256.
+    public static func manifest(_ bytes: [UInt8], path: String) throws -> (manifest: JSON, files: [(file: String, sha256: String)]) {
+        let m: JSON
+        do { m = try JSON.parse(bytes) } catch let e as ConcordError {
+            throw e.wrapped(in: path, code: .invalidInput, context: ["file": path])
+        }
+        guard m["format"]?.stringValue == Snapshot.format else {
+            throw ConcordError(.invalidInput, "\(path): unsupported format \(m["format"]?.description ?? "(none)"); expected \(Snapshot.format)")
+        }
+        guard let datasets = m["datasets"]?.objectValue else {
+            throw ConcordError(.invalidInput, "\(path): no datasets")
+        }
+        var files: [(file: String, sha256: String)] = []
+        for (name, entry) in datasets.sorted(by: { $0.key < $1.key }) {
+            guard let file = entry["file"]?.stringValue, let expected = entry["sha256"]?.stringValue,
+                Snapshot.isValidDatasetName(name), file == name + ".ndjson",
+                expected.count == 64, expected.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            else { throw ConcordError(.invalidInput, "\(path): bad entry for dataset '\(name)'") }
+            files.append((file, expected))
+        }
+        return (m, files)
     }
 
     /// Streams the records of `dataset`, one JSON object per line; a line
@@ -91,7 +103,7 @@ public struct Snapshot: Sendable {
         return h.hexDigest()
     }
 
-    static func isValidDatasetName(_ s: String) -> Bool {
+    public static func isValidDatasetName(_ s: String) -> Bool {
         !s.isEmpty && !s.hasPrefix(".") && s.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-"
         }
