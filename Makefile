@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SERVICES := scripts/services.sh
 SWIFT ?= swift
 
-.PHONY: all build release test demo bench services services-stop services-status install clean
+.PHONY: all build release test demo bench fuzz services services-stop services-status install clean
 
 all: build
 
@@ -36,5 +36,9 @@ demo:
 bench:
 	@scripts/bench.sh
 
+# Every parser under libFuzzer for FUZZ_SECONDS each (default 60); exits non-zero on a finding.
+fuzz:
+	@scripts/fuzz.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -11,6 +11,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "concord", targets: ["concord"]),
+        // The parsers' properties, for the fuzzer package in Fuzz/ (and the corpus replay in make test).
+        .library(name: "ConcordFuzzChecks", targets: ["ConcordFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -89,6 +91,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // What must hold for any input to each parser others control (fuzzing and corpus replay).
+        .target(
+            name: "ConcordFuzzChecks",
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordRedis", "ConcordGraph", "ConcordAudit", "ConcordRepair"],
+            swiftSettings: swiftSettings
+        ),
+
         .target(name: "ConcordTestSupport", path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
@@ -117,6 +126,7 @@ let package = Package(
                            "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

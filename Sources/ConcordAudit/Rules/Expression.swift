@@ -45,7 +45,10 @@ public indirect enum Expr: Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .literal(let j): if case .string(let s) = j { return "'\(s)'" }; return j.encoded()
+        case .literal(let j):
+            // Printed so that it reads back: quotes and backslashes escaped.
+            if case .string(let s) = j { return "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+            return j.encoded()
         case .path(let slot, let parts): return (slot == 0 ? "" : "$\(slot).") + parts.joined(separator: ".")
         case .now: return "now"
         case .grace: return "grace"
@@ -123,14 +126,30 @@ struct ExprParser {
     mutating func lex() throws(ExprError) {
         let chars = Array(text)
         var i = 0
-        func isIdentStart(_ c: Character) -> Bool { c.isLetter || c == "_" || c == "$" }
+        // A name starts with a letter that is not a combining mark (a mark would join the character before it).
+        func isIdentStart(_ c: Character) -> Bool {
+            guard c.isLetter else { return c == "_" || c == "$" }
+            switch c.unicodeScalars.first!.properties.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark: return false
+            default: return true
+            }
+        }
         func isIdent(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "$" }
         while i < chars.count {
             let c = chars[i]
             if c.isWhitespace { i += 1; continue }
             let start = i
-            if c.isNumber {
-                while i < chars.count, chars[i].isNumber || chars[i] == "." { i += 1 }
+            if c.isASCII && c.isNumber {
+                while i < chars.count, chars[i].isASCII && chars[i].isNumber || chars[i] == "." { i += 1 }
+                // An exponent (1e3, 2.5E-7): how a large or small number prints, so it reads back.
+                if i + 1 < chars.count, chars[i] == "e" || chars[i] == "E" {
+                    var j = i + 1
+                    if chars[j] == "+" || chars[j] == "-" { j += 1 }
+                    if j < chars.count, chars[j].isASCII && chars[j].isNumber {
+                        while j < chars.count, chars[j].isASCII && chars[j].isNumber { j += 1 }
+                        i = j
+                    }
+                }
                 let digits = String(chars[start..<i])
                 var u = i
                 while u < chars.count, chars[u].isLetter { u += 1 }
@@ -139,11 +158,13 @@ struct ExprParser {
                     guard let mult = Self.units.first(where: { $0.0 == unit })?.1, let n = Double(digits) else {
                         throw ExprError(offset: i, message: "unknown duration unit '\(unit)' (use ms, s, m, h, d)")
                     }
+                    guard (n * Double(mult)).magnitude < 9.2e18 else { throw ExprError(offset: start, message: "duration '\(digits + unit)' is too long") }
                     tokens.append(Token(kind: .number, text: digits + unit, offset: start, value: .int(Int64(n * Double(mult)))))
                     i = u
                 } else if let n = Int64(digits) {
                     tokens.append(Token(kind: .number, text: digits, offset: start, value: .int(n)))
                 } else if let d = Double(digits) {
+                    guard d.isFinite else { throw ExprError(offset: start, message: "number '\(digits)' is out of range") }
                     tokens.append(Token(kind: .number, text: digits, offset: start, value: .double(d)))
                 } else {
                     throw ExprError(offset: start, message: "bad number '\(digits)'")
@@ -319,7 +340,7 @@ extension Expr {
         case .not(let e): return .bool(!e.evaluate(slots, ctx).truthy)
         case .negate(let e):
             switch e.evaluate(slots, ctx) {
-            case .int(let i): return .int(-i)
+            case .int(let i): return i == .min ? .double(-Double(i)) : .int(-i)
             case .double(let d): return .double(-d)
             default: return .null
             }
@@ -360,7 +381,7 @@ extension Expr {
         case .mul: return arithmetic(x, y, &*, *)
         case .div:
             guard let a = x.doubleValue, let b = y.doubleValue, b != 0 else { return .null }
-            if case .int(let i) = x, case .int(let j) = y, i % j == 0 { return .int(i / j) }
+            if case .int(let i) = x, case .int(let j) = y, !(i == .min && j == -1), i % j == 0 { return .int(i / j) }
             return .double(a / b)
         case .and, .or: return .null
         }
@@ -417,7 +438,10 @@ extension Expr {
         case .string: return v[0].isNull ? .null : .string(v[0].textValue)
         case .exists: return .bool(!v[0].isNull)
         case .age:
-            if let t = v[0].intValue { return .int(ctx.now - t) }
+            if let t = v[0].intValue {
+                let (d, overflow) = ctx.now.subtractingReportingOverflow(t)
+                return overflow ? .double(Double(ctx.now) - Double(t)) : .int(d)
+            }
             // A timestamp with microseconds (PostgreSQL timestamptz) is fractional milliseconds.
             guard case .double(let d) = v[0], d.isFinite else { return .null }
             return .double(Double(ctx.now) - d)
