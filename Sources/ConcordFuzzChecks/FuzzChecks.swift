@@ -59,20 +59,67 @@ public enum FuzzChecks {
         guard again == value else { throw fail("parse(encode(x)) != x for \(text.prefix(200))") }
         guard again.encoded() == text else { throw fail("the canonical encoding is not stable") }
         guard again.digest == value.digest else { throw fail("the digest changed over a round trip") }
+        // Another producer's form of the same value (keys reversed, spaces, newlines, \\u escapes): the same value and digest.
+        let other = scrambled(value)
+        guard let reread = try? JSON.parse(Array(other.utf8)) else { throw fail("a scrambled encoding does not parse: \(other.prefix(200))") }
+        guard reread == value, reread.digest == value.digest, JSON.digest(ofText: other) == value.digest else {
+            throw fail("key order or whitespace changed the value or its digest: \(other.prefix(200))")
+        }
         // The digest of the text (walked on jansson's parse) is the digest of the value.
         if let s = String(validating: data, as: UTF8.self), let d = JSON.digest(ofText: s), d != value.digest {
             throw fail("digest(ofText:) \(d) != digest of the parsed value \(value.digest)")
         }
     }
 
+    /// The value written as another producer might: keys in reverse order, spaces and newlines, non-ASCII as \\u escapes.
+    static func scrambled(_ v: JSON) -> String {
+        switch v {
+        case .object(let o):
+            let keys = o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).reversed()
+            return "{\n" + keys.map { " " + escaped($0) + " : " + scrambled(o[$0]!) }.joined(separator: " ,\n") + "\n}"
+        case .array(let a): return "[ " + a.map(scrambled).joined(separator: " , ") + " ]"
+        case .string(let s): return escaped(s)
+        default: return v.encoded()
+        }
+    }
+
+    static func escaped(_ s: String) -> String {
+        var out = "\""
+        for u in s.utf16 {
+            switch u {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x20..<0x7F: out.append(Character(Unicode.Scalar(UInt8(u))))
+            default: out += String(format: "\\u%04x", u)
+            }
+        }
+        return out + "\""
+    }
+
     // MARK: Event validation as the sync and the audit apply it
 
     static func event(_ data: [UInt8], _ fail: Fail) throws {
         guard let json = try? JSON.parse(data) else { return }
-        guard let e = try clear(fail, { try Event(validating: json) }) else { return }
+        let e = try clear(fail, { try Event(validating: json) })
+        // The audit (the catalog's event.malformed rule) and the sync (Event validation) agree on what an event is:
+        // otherwise the sync dead-letters what the audit calls valid, or stores what it calls malformed.
+        if let rules = catalogMalformed {
+            let engine = AuditEngine(rules: rules, context: EvalContext(now: 1_764_000_000_000, grace: 300_000))
+            engine.ingest(["key": "persistence:queue", "index": 0, "event": json, "raw": .string(String(decoding: data, as: UTF8.self))], dataset: "redis.queue")
+            let malformed = !engine.evaluate().findings.isEmpty
+            guard malformed == (e == nil) else {
+                throw fail(malformed ? "the audit calls an event malformed that the sync accepts" : "the sync refuses an event the audit calls valid")
+            }
+        }
+        guard let e else { return }
         guard let again = try? Event(validating: e.json), again == e else { throw fail("an event does not validate again from its own JSON") }
         guard let parsed = try? Event.parse(e.encoded), parsed == e else { throw fail("an event does not survive its canonical text") }
     }
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The catalog's event.malformed rule (nil where the repository's Rules/ is not at hand).
+    nonisolated(unsafe) static let catalogMalformed: RuleSet? = try? RuleSet.load(directory: repositoryRoot.appendingPathComponent("Rules")).selecting(["event.malformed"])
 
     // MARK: Expressions
 
@@ -96,8 +143,7 @@ public enum FuzzChecks {
     // MARK: Rule files (with the catalog's datasets, or datasets of their own)
 
     static let catalogDatasets: String = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Rules/datasets.yaml")
-        return (try? String(contentsOf: url, encoding: .utf8)) ?? "version: 1\ndatasets: {}\n"
+        (try? String(contentsOf: repositoryRoot.appendingPathComponent("Rules/datasets.yaml"), encoding: .utf8)) ?? "version: 1\ndatasets: {}\n"
     }()
 
     static func rules(_ data: [UInt8], _ fail: Fail) throws {
@@ -133,10 +179,15 @@ public enum FuzzChecks {
     static func bolt(_ data: [UInt8], _ fail: Fail) throws {
         _ = try clear(fail, { try BoltWire.responses(in: data, maxMessage: 1 << 20) })
         guard let messages = try clear(fail, { try BoltWire.messages(in: data, maxMessage: 1 << 20) }), !messages.isEmpty else { return }
-        // The same messages split at other chunk boundaries (sizes taken from the input), with NOOPs between: the same bodies.
+        // The same messages split at other chunk boundaries, with NOOPs between: the same bodies. Small
+        // messages are split at every chunk size; others at a size taken from the input.
+        let sizes = messages.allSatisfy { $0.count <= 64 } ? Array(1...64) : [max(1, Int(data[0]))]
+        for size in sizes { try rechunk(messages, size, fail) }
+    }
+
+    static func rechunk(_ messages: [[UInt8]], _ size: Int, _ fail: Fail) throws {
         var rechunked: [UInt8] = [0, 0]
-        for (i, body) in messages.enumerated() {
-            let size = max(1, Int(data[i % data.count]))
+        for body in messages {
             var start = 0
             while start < body.count {
                 let n = min(size, body.count - start)

@@ -57,7 +57,8 @@ public struct Event: Sendable, Hashable {
             return s
         }
         id = try string("id", in: o)
-        guard id.utf8.count <= 200 else { throw Self.invalid("id is longer than 200 bytes") }
+        // Characters, as the audit's event.malformed rule counts them (len()).
+        guard id.count <= 200 else { throw Self.invalid("id is longer than 200 characters") }
         guard let ts = o["timestamp"] else { throw Self.invalid("missing field timestamp") }
         guard case .int(let t) = ts, t >= 0 else { throw Self.invalid("timestamp must be a non-negative integer of milliseconds") }
         timestamp = t
