@@ -116,3 +116,20 @@ import Testing
         #expect(io.wrapped(in: "graph").description.contains("caused by: EPIPE"))
     }
 }
+
+@Suite struct TimestampTests {
+    /// RFC 3339 read without ICU (whose parser died with SIGFPE on a long fraction, found by `make fuzz`).
+    @Test func parsesRFC3339() {
+        let now = Date(timeIntervalSince1970: 1_795_930_946.123)
+        #expect(Timestamp.parse(Timestamp.rfc3339(now)).map(Timestamp.milliseconds) == 1_795_930_946_123)
+        #expect(Timestamp.parse("2026-11-29T05:42:26Z").map(Timestamp.milliseconds) == 1_795_930_946_000)
+        #expect(Timestamp.parse("2026-11-29T07:42:26.5+02:00").map(Timestamp.milliseconds) == 1_795_930_946_500)
+        #expect(Timestamp.parse("2026-11-29 05:42:26.123456789z").map(Timestamp.milliseconds) == 1_795_930_946_123)
+        #expect(Timestamp.parse("1969-12-31T23:59:59.000Z").map(Timestamp.milliseconds) == -1_000)
+        #expect(Timestamp.parse("2026-11-30T01:00:00." + String(repeating: "2", count: 80) + "0Z") != nil)
+        for bad in ["", "2026-11-29", "2026-11-29T05:42:26", "2026-13-29T05:42:26Z", "2026-11-29T25:00:00Z", "2026-11-29T05:42:26.Z",
+                    "2026-11-29T05:42:26Zjunk", "2026-11-29T05:42:26+0200", "٢٠٢٦-11-29T05:42:26Z", "2026-11-29T05:42:26.1+99:00"] {
+            #expect(Timestamp.parse(bad) == nil, "\(bad)")
+        }
+    }
+}
