@@ -8,11 +8,25 @@ public enum Timestamp {
     /// `date` in milliseconds since the epoch.
     public static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
 
-    /// RFC 3339 in UTC with milliseconds: `2026-11-29T08:11:43.123Z`.
+    /// RFC 3339 in UTC with milliseconds: `2026-11-29T08:11:43.123Z` (proleptic
+    /// Gregorian, as `parse` reads it, so every time in years 0–9999 round-trips).
     public static func rfc3339(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+        let ms = milliseconds(date)
+        let msOfDay = ((ms % 86_400_000) + 86_400_000) % 86_400_000
+        let days = (ms - msOfDay) / 86_400_000
+        // Civil from days (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ v: Int64, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(msOfDay / 3_600_000, 2)):\(pad(msOfDay / 60_000 % 60, 2)):"
+            + "\(pad(msOfDay / 1000 % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
     }
 
     /// RFC 3339 text (`2026-11-29T08:11:43Z`, `…43.123456+02:00`, `t`/`z` and a space

@@ -105,7 +105,10 @@ public struct RepairPlan: Sendable {
         planId = j["planId"]?.stringValue ?? ""
         sourceAuditId = j["sourceAuditId"]?.stringValue ?? ""
         rulesDigest = j["rulesDigest"]?.stringValue ?? ""
-        createdAt = Timestamp.parse(j["createdAt"]?.stringValue ?? "") ?? .distantPast
+        guard let created = Timestamp.parse(j["createdAt"]?.stringValue ?? "") else {
+            throw ConcordError(.invalidInput, "plan \(file) has no valid createdAt (RFC 3339); refusing it")
+        }
+        createdAt = created
         operations = try (j["operations"]?.arrayValue ?? []).map(RepairOperation.init(json:))
     }
 }

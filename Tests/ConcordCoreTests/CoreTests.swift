@@ -127,6 +127,12 @@ import Testing
         #expect(Timestamp.parse("2026-11-29 05:42:26.123456789z").map(Timestamp.milliseconds) == 1_795_930_946_123)
         #expect(Timestamp.parse("1969-12-31T23:59:59.000Z").map(Timestamp.milliseconds) == -1_000)
         #expect(Timestamp.parse("2026-11-30T01:00:00." + String(repeating: "2", count: 80) + "0Z") != nil)
+        // Written and read the same way for every year 0–9999 (ICU wrote years before 1582 in the Julian calendar).
+        for ms: Int64 in [-62_135_596_800_000, -62_167_219_200_000, -12_219_292_800_001, 0, 1, 253_402_300_799_999, -1] {
+            let text = Timestamp.rfc3339(Date(timeIntervalSince1970: Double(ms) / 1000))
+            #expect(Timestamp.parse(text).map(Timestamp.milliseconds) == ms, "\(ms) → \(text)")
+        }
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 1_795_930_946.123)) == "2026-11-29T05:42:26.123Z")
         for bad in ["", "2026-11-29", "2026-11-29T05:42:26", "2026-13-29T05:42:26Z", "2026-11-29T25:00:00Z", "2026-11-29T05:42:26.Z",
                     "2026-11-29T05:42:26Zjunk", "2026-11-29T05:42:26+0200", "٢٠٢٦-11-29T05:42:26Z", "2026-11-29T05:42:26.1+99:00"] {
             #expect(Timestamp.parse(bad) == nil, "\(bad)")
