@@ -1,3 +1,4 @@
+import ConcordCore
 import ConcordJSON
 import Foundation
 
@@ -83,14 +84,7 @@ func parseTimestamptzMicros(_ s: String) -> Int64? {
         if i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let m = num(i + 4, 2) { om = m }
         offsetSeconds = sign * (oh * 3600 + om * 60)
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (month + 9) % 12
-    let doy = (153 * mp + 2) / 5 + day - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146_097 + doe - 719_468
+    let days = Timestamp.daysFromCivil(year, month, day)
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
     return Int64(seconds) * 1_000_000 + Int64(micros)
 }
