@@ -61,9 +61,4 @@ final class RESPConnection {
             throw e.wrapped(in: "reading a reply from \(endpoint)")
         }
     }
-
-    private func violation() -> ConcordError {
-        socket?.close()
-        return ConcordError(.protocolViolation, "unexpected RESP data from \(endpoint)", store: "graph")
-    }
 }
