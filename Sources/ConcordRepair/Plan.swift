@@ -32,6 +32,13 @@ public struct RepairOperation: Sendable, Hashable {
         params = j["params"] ?? .null; precondition = j["precondition"] ?? .null; before = j["before"] ?? .null; after = j["after"] ?? .null
     }
 
+    /// An operation that undoes this one: same finding, rule, store and key; what this one
+    /// wrote is its before (and, unless told otherwise, its precondition), what this one saw its after.
+    func inverse(_ action: String, params: JSON, precondition: JSON? = nil, after: JSON? = nil, store: String? = nil) -> RepairOperation {
+        RepairOperation(findingId: findingId, rule: rule, store: store ?? self.store, action: action, key: key, params: params,
+                        precondition: precondition ?? self.after, before: self.after, after: after ?? before)
+    }
+
     public init(findingId: String, rule: String, store: String, action: String, key: String, params: JSON, precondition: JSON, before: JSON, after: JSON) {
         self.findingId = findingId
         self.rule = rule

@@ -16,10 +16,9 @@ extension RepairPlan {
             if let kind = RepairRegistry.operations[op.action], let inverse = kind.inverse(of: op) {
                 ops.append(inverse)
             } else {
-                ops.append(RepairOperation(findingId: op.findingId, rule: op.rule, store: RepairStore.manual.rawValue, action: "manual", key: op.key,
-                                           params: ["reason": .string("\(op.action) keeps no before-image it could be undone from; the plan's before shows what it changed"),
-                                                    "undoes": .string(op.id), "before": op.before, "after": op.after],
-                                           precondition: .null, before: op.after, after: op.before))
+                ops.append(op.inverse("manual", params: ["reason": .string("\(op.action) keeps no before-image it could be undone from; the plan's before shows what it changed"),
+                                                         "undoes": .string(op.id), "before": op.before, "after": op.after],
+                                      precondition: .null, store: RepairStore.manual.rawValue))
             }
         }
         ops.sort { RepairRegistry.phase($0) < RepairRegistry.phase($1) }

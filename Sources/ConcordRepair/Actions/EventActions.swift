@@ -236,8 +236,7 @@ struct ConfirmEventOperation: OperationKind {
     /// Removes the confirmation this operation added (even though the graph holds the event: the plan's before had none).
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard let score = op.params["score"] else { return nil }
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: RemoveConfirmationOperation().name, key: op.key,
-                               params: ["id": .string(op.key), "undo": true], precondition: ["score": score], before: op.after, after: op.before)
+        return op.inverse(RemoveConfirmationOperation().name, params: ["id": .string(op.key), "undo": true], precondition: ["score": score])
     }
 }
 
@@ -259,7 +258,6 @@ struct RemoveConfirmationOperation: RedisOperationKind {
 
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard let score = op.precondition["score"] else { return nil }
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: ConfirmEventOperation().name, key: op.key,
-                               params: ["id": .string(op.key), "score": score], precondition: ["confirmed": false], before: op.after, after: op.before)
+        return op.inverse(ConfirmEventOperation().name, params: ["id": .string(op.key), "score": score], precondition: ["confirmed": false])
     }
 }

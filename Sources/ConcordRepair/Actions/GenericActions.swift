@@ -321,8 +321,7 @@ struct SetFieldOperation: SingleOperationKind {
         before.removeValue(forKey: "record")
         var params = op.params.objectValue ?? [:]
         params["fields"] = .object(before)
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key, params: .object(params),
-                               precondition: op.after, before: op.after, after: .object(before))
+        return op.inverse(name, params: .object(params), after: .object(before))
     }
 }
 
@@ -379,8 +378,7 @@ struct DeleteRecordOperation: SingleOperationKind {
     }
 
     func inverse(of op: RepairOperation) -> RepairOperation? {
-        RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: RestoreRecordOperation().name, key: op.key,
-                        params: op.params, precondition: ["absent": true], before: .null, after: op.before)
+        op.inverse(RestoreRecordOperation().name, params: op.params, precondition: ["absent": true])
     }
 }
 

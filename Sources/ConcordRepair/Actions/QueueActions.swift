@@ -132,9 +132,7 @@ struct RequeueOperation: RedisOperationKind {
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard let raw = op.params["raw"] else { return nil }
         let (from, into) = lists(op)
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: store.rawValue, action: name, key: op.key,
-                               params: ["raw": raw, "from": .string(into), "into": .string(from)], precondition: ["inProcessing": true],
-                               before: op.after, after: op.before)
+        return op.inverse(name, params: ["raw": raw, "from": .string(into), "into": .string(from)], precondition: ["inProcessing": true])
     }
 }
 
@@ -176,9 +174,8 @@ struct DeadLetterOperation: RedisOperationKind {
     /// A list element goes back (to the end of its list; a stream entry cannot take its old id back, so that is manual).
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard op.params["field"] == nil, let key = op.params["key"], let raw = op.params["raw"] else { return nil }
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: ReturnLetterOperation().name, key: op.key,
-                               params: ["key": key, "raw": raw, "into": .string(into(op)), "letterOf": .string(op.id)],
-                               precondition: ["letterOf": .string(op.id)], before: op.after, after: op.before)
+        return op.inverse(ReturnLetterOperation().name, params: ["key": key, "raw": raw, "into": .string(into(op)), "letterOf": .string(op.id)],
+                          precondition: ["letterOf": .string(op.id)])
     }
 }
 

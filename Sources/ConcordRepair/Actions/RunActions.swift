@@ -125,9 +125,7 @@ struct SetRunContentOperation: SingleOperationKind {
     /// Back to the content the plan saw, if the run still holds what the plan wrote.
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard let run = op.params["run"], let status = op.before["contentStatus"]?.stringValue else { return nil }
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
-                               params: ["run": run, "contentStatus": .string(status), "publishedAt": op.before["publishedAt"] ?? .null],
-                               precondition: op.after, before: op.after, after: op.before)
+        return op.inverse(name, params: ["run": run, "contentStatus": .string(status), "publishedAt": op.before["publishedAt"] ?? .null])
     }
 }
 
@@ -145,8 +143,7 @@ struct SetRedisStateOperation: RedisOperationKind {
 
     func inverse(of op: RepairOperation) -> RepairOperation? {
         guard let run = op.params["run"], let state = op.before["state"]?.stringValue else { return nil }
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
-                               params: ["run": run, "state": .string(state)], precondition: op.after, before: op.after, after: op.before)
+        return op.inverse(name, params: ["run": run, "state": .string(state)])
     }
 }
 
@@ -174,8 +171,7 @@ struct SetRedisContentOperation: RedisOperationKind {
         guard let run = op.params["run"], let status = op.before["contentStatus"]?.stringValue, let draft = op.before["draftId"]?.stringValue else { return nil }
         var before = op.before.objectValue ?? [:]
         let updated = before.removeValue(forKey: "updatedAt") ?? .null
-        return RepairOperation(findingId: op.findingId, rule: op.rule, store: op.store, action: name, key: op.key,
-                               params: ["run": run, "contentStatus": .string(status), "draftId": .string(draft), "updatedAt": updated],
-                               precondition: op.after, before: op.after, after: .object(before))
+        return op.inverse(name, params: ["run": run, "contentStatus": .string(status), "draftId": .string(draft), "updatedAt": updated],
+                          after: .object(before))
     }
 }
