@@ -34,7 +34,22 @@ public enum Timestamp {
     /// to die with SIGFPE on a long fraction. Fractions beyond milliseconds are cut;
     /// nil when the text is not such a time.
     public static func parse(_ text: String) -> Date? {
-        let b = Array(text.utf8)
+        microseconds(Array(text.utf8), form: .rfc3339).map { us in
+            Date(timeIntervalSince1970: Double(us >= 0 ? us / 1000 : (us - 999) / 1000) / 1000)
+        }
+    }
+
+    /// The text forms `microseconds(_:form:)` reads.
+    public enum Form: Sendable {
+        /// `2026-11-29T08:11:43.123Z`: an offset (`Z` or `±HH:MM`) is required.
+        case rfc3339
+        /// PostgreSQL's ISO output, `2026-11-29 05:42:26.123456+00`: the offset may be
+        /// `±HH`, `±HH:MM` or absent (a `timestamp` without time zone is UTC).
+        case postgres
+    }
+
+    /// Epoch microseconds of a date-time text (fractions beyond microseconds are cut), or nil.
+    public static func microseconds(_ b: [UInt8], form: Form) -> Int64? {
         func num(_ at: Int, _ n: Int) -> Int? {
             guard at + n <= b.count else { return nil }
             var v = 0
@@ -44,38 +59,46 @@ public enum Timestamp {
             }
             return v
         }
-        guard b.count >= 20, let year = num(0, 4), b[4] == UInt8(ascii: "-"), let month = num(5, 2), b[7] == UInt8(ascii: "-"),
+        guard b.count >= 19, let year = num(0, 4), b[4] == UInt8(ascii: "-"), let month = num(5, 2), b[7] == UInt8(ascii: "-"),
             let day = num(8, 2), [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
             let hour = num(11, 2), b[13] == UInt8(ascii: ":"), let minute = num(14, 2), b[16] == UInt8(ascii: ":"), let second = num(17, 2),
             (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
         else { return nil }
         var i = 19
-        var millis = 0
-        if b[i] == UInt8(ascii: ".") {
+        var micros = 0
+        if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
             var digits = 0
             while i < b.count, b[i] >= 48, b[i] <= 57 {
-                if digits < 3 { millis = millis * 10 + Int(b[i] - 48) }
+                if digits < 6 { micros = micros * 10 + Int(b[i] - 48) }
                 digits += 1
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in min(digits, 3)..<3 { millis *= 10 }
+            for _ in min(digits, 6)..<6 { micros *= 10 }
         }
         var offset = 0
-        guard i < b.count else { return nil }
-        if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
+        if i < b.count, form == .rfc3339, b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
             i += 1
-        } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            guard let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let om = num(i + 4, 2), oh < 24, om < 60 else { return nil }
-            offset = (b[i] == UInt8(ascii: "-") ? -1 : 1) * (oh * 3600 + om * 60)
-            i += 6
-        } else {
+        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
+            guard let oh = num(i + 1, 2), oh < 24 else { return nil }
+            var om = 0
+            if i + 3 < b.count, b[i + 3] == UInt8(ascii: ":") {
+                guard let m = num(i + 4, 2), m < 60 else { return nil }
+                om = m
+                i += 6
+            } else {
+                guard form == .postgres else { return nil }
+                i += 3
+            }
+            offset = sign * (oh * 3600 + om * 60)
+        } else if form == .rfc3339 {
             return nil
         }
         guard i == b.count else { return nil }
         let seconds = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
-        return Date(timeIntervalSince1970: Double(seconds) + Double(millis) / 1000)
+        return Int64(seconds) * 1_000_000 + Int64(micros)
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
