@@ -28,10 +28,19 @@ extension Auditor {
             let confirmed = try recheckFindings(candidates, reader: reader, request, ctx)
             // A candidate the recheck no longer shows has healed only if its records could be read again.
             var kept: [Finding] = [], dropped: [Finding] = [], unavailable = 0
+            // Why a rule's finding (with or without a run) cannot be rechecked: analysed once per rule and case.
+            var limits: [String: String?] = [:]
+            func whyUnrecheckable(_ f: Finding) -> String? {
+                let key = "\(f.rule)\u{0}\(f.workflowId != nil)"
+                if let known = limits[key] { return known }
+                let why = request.rules.recheckUnavailable(rule: f.rule, hasRun: f.workflowId != nil)
+                limits[key] = .some(why)
+                return why
+            }
             for var f in candidates {
                 if confirmed.contains(f.id) {
                     kept.append(f)
-                } else if let why = request.rules.recheckUnavailable(rule: f.rule, hasRun: f.workflowId != nil) {
+                } else if let why = whyUnrecheckable(f) {
                     f.recheckUnavailable = why
                     kept.append(f)
                     unavailable += 1
