@@ -12,6 +12,16 @@ protocol ByteSource: AnyObject {
 
 extension TCPSocket: ByteSource {}
 
+/// The index of the next CRLF in `bytes` at or after `from`, or nil.
+func crlf(in bytes: [UInt8], from: Int) -> Int? {
+    var i = from
+    while i + 1 < bytes.count {
+        if bytes[i] == 0x0D && bytes[i + 1] == 0x0A { return i }
+        i += 1
+    }
+    return nil
+}
+
 /// Bytes in memory as a source; running out is a protocol violation ("ends early").
 public final class MemorySource: ByteSource {
     private let bytes: [UInt8]
@@ -27,15 +37,9 @@ public final class MemorySource: ByteSource {
     }
 
     func readLine() throws -> ArraySlice<UInt8> {
-        var i = position
-        while i + 1 < bytes.count {
-            if bytes[i] == 0x0D && bytes[i + 1] == 0x0A {
-                defer { position = i + 2 }
-                return bytes[position..<i]
-            }
-            i += 1
-        }
-        throw Self.early(position)
+        guard let end = crlf(in: bytes, from: position) else { throw Self.early(position) }
+        defer { position = end + 2 }
+        return bytes[position..<end]
     }
 
     static func early(_ at: Int) -> ConcordError {

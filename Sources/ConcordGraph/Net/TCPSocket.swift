@@ -97,15 +97,12 @@ final class TCPSocket {
     func readLine() throws -> ArraySlice<UInt8> {
         var scanFrom = readIndex
         while true {
-            var i = scanFrom
-            while i + 1 < buffer.count {
-                if buffer[i] == 0x0D && buffer[i + 1] == 0x0A {
-                    defer { readIndex = i + 2 }
-                    return buffer[readIndex..<i]
-                }
-                i += 1
+            if let end = crlf(in: buffer, from: scanFrom) {
+                defer { readIndex = end + 2 }
+                return buffer[readIndex..<end]
             }
-            let consumed = scanFrom - readIndex
+            // Keep the scan where it was (less the CR that may start a CRLF split across reads).
+            let consumed = max(0, buffer.count - 1) - readIndex
             try fill()
             scanFrom = readIndex + max(0, consumed)
         }
