@@ -49,6 +49,35 @@ public enum GraphSchema {
         return out
     }
 
+    /// The property each label's `run_bucket` is computed from (`RunBucket`).
+    public static let bucketed: [(label: String, runProperty: String)] = [("Node", "workflow_id"), ("WorkflowRun", "id")]
+
+    /// Sets `run_bucket` where it is missing or wrong (nodes written by a
+    /// producer that does not set it, or whose run changed): reads each
+    /// node's id and run, writes the corrected ones in batches. Returns how
+    /// many nodes were corrected per label. `progress` gets (label, read so far).
+    public static func backfillBuckets(on store: any GraphStore, progress: ((String, Int) -> Void)? = nil) throws -> [String: Int] {
+        var fixed: [String: Int] = [:]
+        for (label, prop) in bucketed {
+            var rows: [GraphValue] = []
+            var n = 0
+            try store.streamKeyset(
+                "MATCH (n:\(label)) WHERE id(n) > $after AND size(labels(n)) > 0 WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, n.\(prop) AS run, n.\(RunBucket.property) AS b",
+                start: .int(-1), key: { $0[0] }
+            ) { r in
+                n += 1
+                if n % 100_000 == 0 { progress?(label, n) }
+                guard let run = r[1].stringValue else { return }
+                let b = Int64(RunBucket.of(run))
+                if r[2].intValue != b { rows.append(.map(["k": r[0], "b": .int(b)])) }
+            }
+            try store.writeBatches("UNWIND $rows AS row MATCH (n:\(label)) WHERE id(n) = row.k SET n.\(RunBucket.property) = row.b",
+                                   rows: rows, batchSize: 5000)
+            fixed[label] = rows.count
+        }
+        return fixed
+    }
+
     /// Checks that a schema name can be written into Cypher text unquoted.
     static func validate(_ name: String) throws {
         guard CypherLiteral.isIdentifier(name) else {

@@ -14,6 +14,11 @@ extension Auditor {
         let ctx = EvalContext(now: now, grace: request.graceMs)
         let engine = AuditEngine(rules: request.rules, context: ctx)
         let sink: any RecordSink = snapshot.map { TeeSink([engine, $0]) } ?? engine
+        // A partition reads its runs' records only; what it finds is then completed by point lookups
+        // (a confirmation's node, an event id under another run) before it is reported.
+        let partial = (request.partition?.count ?? 1) > 1
+        reader.partition = partial ? request.partition : nil
+        defer { reader.partition = nil }
         let t0 = Date()
         let reads = try reader.read(request.datasets, into: sink)
         if let snapshot {
@@ -23,7 +28,8 @@ extension Auditor {
         var result = engine.evaluate()
         let t2 = Date()
         var recheckInfo: JSON = ["performed": false]
-        if recheck, !result.findings.isEmpty {
+        var extra: [String: JSON] = [:]
+        if (recheck || partial), !result.findings.isEmpty {
             let candidates = request.partition.map { p in result.findings.filter(p.contains) } ?? result.findings
             let confirmed = try recheckFindings(candidates, reader: reader, request, ctx)
             // A candidate the recheck no longer shows has healed only if its records could be read again.
@@ -38,7 +44,14 @@ extension Auditor {
                 return why
             }
             for var f in candidates {
-                if confirmed.contains(f.id) {
+                if let fresh = confirmed[f.id] {
+                    // The complete read tells the finding's run where a partition's share told it wrongly (a
+                    // draft's history read by another partition looked missing): it goes to that run's partition.
+                    if partial, f.workflowId != fresh.workflowId {
+                        f.workflowId = fresh.workflowId
+                        f.message = fresh.message
+                        if let p = request.partition, !p.contains(f) { continue }
+                    }
                     kept.append(f)
                 } else if let why = whyUnrecheckable(f) {
                     f.recheckUnavailable = why
@@ -49,21 +62,35 @@ extension Auditor {
                 }
             }
             result.findings = kept
-            recheckInfo = ["performed": true, "candidates": .int(Int64(candidates.count)), "healed": .int(Int64(dropped.count)),
+            if !recheck {
+                // Not a recheck (the same moment, not a fresh one): the partition's reads completed.
+                extra["partitionCompletion"] = ["candidates": .int(Int64(candidates.count)), "dropped": .int(Int64(dropped.count)),
+                                                "unavailable": .int(Int64(unavailable))]
+            } else {
+                recheckInfo = ["performed": true, "candidates": .int(Int64(candidates.count)), "healed": .int(Int64(dropped.count)),
                            "unavailable": .int(Int64(unavailable)),
                            "healedFindings": .array(dropped.prefix(100).map { ["rule": .string($0.rule), "key": .string($0.key)] })]
+            }
         } else if recheck {
             recheckInfo = ["performed": true, "candidates": 0, "healed": 0, "unavailable": 0]
         }
         let t3 = Date()
         let stores = Dictionary(uniqueKeysWithValues: reads.map { ($0.key, $0.value.json) })
-        return report(request, result, started: started, now: now, source: "live", stores: stores, recheck: recheckInfo,
-                      timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
+        if partial {
+            var read = extra["partitionCompletion"].map { ["completion": $0] } ?? [:]
+            read["whole"] = .array(request.datasets.filter { !$0.isPartitioned }.map { .string($0.name) })
+            read["split"] = .array(request.datasets.filter(\.isPartitioned).map { .string($0.name) })
+            extra = ["partitionRead": .object(read)]
+        }
+        var r = report(request, result, started: started, now: now, source: "live", stores: stores, recheck: recheckInfo,
+                       timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
+        r.extra = extra
+        return r
     }
 
-    /// The ids of `candidates` that a fresh point read of their records still shows.
-    static func recheckFindings(_ candidates: [Finding], reader: LiveReader, _ request: AuditRequest, _ ctx: EvalContext) throws -> Set<String> {
-        var confirmed: Set<String> = []
+    /// The candidates that a fresh point read of their records still shows, by id, as that read shows them.
+    static func recheckFindings(_ candidates: [Finding], reader: LiveReader, _ request: AuditRequest, _ ctx: EvalContext) throws -> [String: Finding] {
+        var confirmed: [String: Finding] = [:]
         let batch = 500
         var start = 0
         while start < candidates.count {
@@ -79,8 +106,8 @@ extension Auditor {
             }
             let engine = AuditEngine(rules: try request.rules.selecting(Array(Set(slice.map(\.rule)))), context: ctx)
             try reader.lookup(request.datasets.filter { engine.datasets.contains($0.name) }, runs: runs, ids: ids, into: engine)
-            let still = Set(engine.evaluate().findings.map(\.id))
-            for f in slice where still.contains(f.id) { confirmed.insert(f.id) }
+            let still = Dictionary(engine.evaluate().findings.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for f in slice { if let fresh = still[f.id] { confirmed[f.id] = fresh } }
         }
         return confirmed
     }

@@ -17,6 +17,10 @@ public final class LiveReader: @unchecked Sendable {
     public let graph: any GraphStore
     public var pageSize = 10_000
     public var progress: ReadProgress?
+    /// Read only this partition's share of each partitioned dataset (by
+    /// `RunBucket`: a predicate in PostgreSQL, key selection in Redis,
+    /// `run_bucket` in the graph, then each record's own run checked here).
+    public var partition: Partition?
     private var newestEntry: (ms: UInt64, seq: UInt64)?
     private var streamsRead = 0
 
@@ -32,15 +36,21 @@ public final class LiveReader: @unchecked Sendable {
         public var finishedAt: Date
         public var watermark: JSON
         public var records: [String: Int]
+        /// For a partition: what the store sent before each record's run was checked.
+        public var scanned: [String: Int]?
 
         public var json: JSON {
-            ["readAt": .string(Timestamp.rfc3339(readAt)), "seconds": .double((finishedAt.timeIntervalSince(readAt) * 1000).rounded() / 1000),
-             "watermark": watermark, "records": .object(records.mapValues { .int(Int64($0)) })]
+            var o: [String: JSON] = ["readAt": .string(Timestamp.rfc3339(readAt)), "seconds": .double((finishedAt.timeIntervalSince(readAt) * 1000).rounded() / 1000),
+                                     "watermark": watermark, "records": .object(records.mapValues { .int(Int64($0)) })]
+            if let scanned { o["scanned"] = .object(scanned.mapValues { .int(Int64($0)) }) }
+            return .object(o)
         }
     }
 
     /// Reads `specs` into `sink`; returns per store when it was read and its watermark.
-    public func read(_ specs: [DatasetSpec], into sink: any RecordSink) throws -> [String: StoreRead] {
+    public func read(_ specs: [DatasetSpec], into target: any RecordSink) throws -> [String: StoreRead] {
+        let filter = partition.map { PartitionFilter(target, $0, specs) }
+        let sink: any RecordSink = filter ?? target
         let byStore = Dictionary(grouping: specs, by: \.store)
         let stores = ["postgres", "redis", "graph"].filter { byStore[$0] != nil }
         let errors = Locked<[Error]>([])
@@ -59,7 +69,15 @@ public final class LiveReader: @unchecked Sendable {
         }
         progress?.done()
         if let e = errors.value.first { throw e }
-        return results.value
+        guard let filter else { return results.value }
+        // A partition's records are those it kept; `scanned` counts what the stores sent.
+        let kept = filter.kept
+        return results.value.mapValues { r in
+            var r = r
+            r.scanned = r.records
+            for k in r.records.keys { r.records[k] = kept[k] ?? r.records[k] }
+            return r
+        }
     }
 
     // MARK: PostgreSQL
@@ -71,7 +89,7 @@ public final class LiveReader: @unchecked Sendable {
             let w = try postgres.query("SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END, pg_current_snapshot()::text")
             for spec in specs {
                 guard case .postgresTable(let table) = spec.source else { continue }
-                let n = try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres))") { row in
+                let n = try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres))" + partitionClause(spec)) { row in
                     try sink.append(row.jsonObject(), to: spec.name)
                     progress?.add("postgres")
                 }
@@ -81,6 +99,17 @@ public final class LiveReader: @unchecked Sendable {
             return ["lsn": w[0].string(0).map(JSON.string) ?? .null, "snapshot": w[0].string(1).map(JSON.string) ?? .null]
         }
         return StoreRead(readAt: start, finishedAt: Date(), watermark: watermark, records: counts)
+    }
+
+    /// ` WHERE …` selecting this partition's rows (and rows with no run, which every partition reads).
+    func partitionClause(_ spec: DatasetSpec) -> String {
+        guard let p = partition, p.count > 1 else { return "" }
+        func pred(_ column: String) -> String {
+            let c = postgres.quoteIdentifier(column)
+            return "(\(RunBucket.sql(c)) % \(p.count) = \(p.index) OR \(c) IS NULL)"
+        }
+        if let field = spec.splitField { return " WHERE " + pred(field) }
+        return ""
     }
 
     static func qualified(_ table: String, _ pg: PostgresConnection) -> String {
@@ -104,7 +133,7 @@ public final class LiveReader: @unchecked Sendable {
             switch spec.source {
             case .redisStream(let pattern, let field, let name):
                 try redis.scan(match: pattern.glob, count: 1000, type: "stream") { keys in
-                    try readStreams(keys, pattern, field, name, emit)
+                    try readStreams(mine(keys, pattern, spec), pattern, field, name, emit)
                 }
             case .redisList(let key, let name):
                 var index = 0
@@ -120,19 +149,19 @@ public final class LiveReader: @unchecked Sendable {
                 }
             case .redisHash(let pattern, let name):
                 try redis.scan(match: pattern.glob, count: 1000, type: "hash") { keys in
-                    let matching = keys.filter { pattern.match($0) != nil }
+                    let matching = mine(keys, pattern, spec).filter { pattern.match($0) != nil }
                     for (key, fields) in zip(matching, try redis.hgetall(matching)) where !fields.isEmpty {
                         try emit(Self.hashRecord(key, pattern, fields, as: name))
                     }
                 }
             case .redisString(let pattern, let name):
                 try redis.scan(match: pattern.glob, count: 1000, type: "string") { keys in
-                    try readStrings(keys.filter { pattern.match($0) != nil }, pattern, name, emit)
+                    try readStrings(mine(keys, pattern, spec).filter { pattern.match($0) != nil }, pattern, name, emit)
                 }
             case .redisSet(let pattern, let fixed):
                 if let pattern {
                     try redis.scan(match: pattern.glob, count: 1000, type: "set") { keys in
-                        try readSets(keys.filter { pattern.match($0) != nil }, pattern, emit)
+                        try readSets(mine(keys, pattern, spec).filter { pattern.match($0) != nil }, pattern, emit)
                     }
                 } else if let fixed {
                     try readSets([fixed], nil, emit)
@@ -146,6 +175,13 @@ public final class LiveReader: @unchecked Sendable {
         let newest: JSON = newestEntry.map { .string("\($0.ms)-\($0.seq)") } ?? .null
         return StoreRead(readAt: start, finishedAt: Date(), watermark: ["serverTimeMs": serverMs, "streams": .int(Int64(streamsRead)), "newestStreamEntry": newest],
                          records: counts)
+    }
+
+    /// The keys of this partition's runs (all of them when not partitioned,
+    /// or when the dataset's run is not one of the key's captures).
+    func mine(_ keys: [String], _ pattern: KeyPattern, _ spec: DatasetSpec) -> [String] {
+        guard let p = partition, p.count > 1, let run = spec.runField, pattern.captures.contains(run) else { return keys }
+        return keys.filter { key in pattern.match(key)?[run].map(p.contains(run:)) ?? true }
     }
 
     private func noteEntry(_ id: String) {
@@ -263,17 +299,18 @@ public final class LiveReader: @unchecked Sendable {
                 let props = spec.fields.sorted()
                 // `size(labels(n)) > 0`: FalkorDB 4.16.3 keeps a DETACH DELETEd node in its label's
                 // matrix; MATCH (n:Label) then yields a phantom whose properties cannot be read.
-                let query = "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0 WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))"
+                let query = "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0\(bucketPredicate("n", spec.runField != nil && spec.partitionKey == nil)) WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))"
                 let limit = pageSize
+                let params = bucketParameters
                 n = try prefetched({ [graph] after in
-                    let records = try graph.run(query, parameters: ["after": .int(after), "limit": .int(Int64(limit))], readOnly: true).records
+                    let records = try graph.run(query, parameters: params.merging(["after": .int(after), "limit": .int(Int64(limit))]) { $1 }, readOnly: true).records
                     return (records, records.count < limit ? nil : records.last?[0].intValue)
                 }) { record in
                     try sink.append(Self.nodeRecord(props, record), to: spec.name)
                     progress?.add("graph")
                 }
             case .graphRelationship(let type, let endpoints, let properties):
-                n = try readRelationships(type, endpoints, properties) { record in
+                n = try readRelationships(type, endpoints, properties, byTarget: spec.runField?.hasPrefix("to.") == true) { record in
                     try sink.append(record, to: spec.name)
                     progress?.add("graph")
                 }
@@ -289,12 +326,13 @@ public final class LiveReader: @unchecked Sendable {
     /// target node's id: a page of nodes in id order, then their incoming
     /// relationships. (Paging by the relationship's own id makes FalkorDB
     /// expand every relationship for every page.) Returns the count.
-    func readRelationships(_ type: String, _ endpoints: [String], _ properties: [String], _ body: (JSON) throws -> Void) throws -> Int {
-        let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0 WITH b ORDER BY id(b) LIMIT $limit "
+    func readRelationships(_ type: String, _ endpoints: [String], _ properties: [String], byTarget: Bool = false, _ body: (JSON) throws -> Void) throws -> Int {
+        let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0\(bucketPredicate("b", byTarget)) WITH b ORDER BY id(b) LIMIT $limit "
             + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints, properties)), id(r) AS rid"
         let limit = pageSize
+        let params = bucketParameters
         return try prefetched({ [graph] after in
-            let records = try graph.run(query, parameters: ["after": .int(after), "limit": .int(Int64(limit))], readOnly: true).records
+            let records = try graph.run(query, parameters: params.merging(["after": .int(after), "limit": .int(Int64(limit))]) { $1 }, readOnly: true).records
             var nodes = 0
             var last = after
             for r in records {
@@ -303,6 +341,20 @@ public final class LiveReader: @unchecked Sendable {
             }
             return (records.filter { !($0.values.last ?? .null).isNull }, nodes < limit ? nil : last)
         }) { record in try body(Self.edgeRecord(type, endpoints, properties, record)) }
+    }
+
+    /// ` AND …` keeping the nodes whose `run_bucket` is this partition's, or
+    /// that have none (written by a producer that does not set it: their own
+    /// run is checked as the records arrive).
+    func bucketPredicate(_ variable: String, _ applies: Bool) -> String {
+        guard applies, let p = partition, p.count > 1 else { return "" }
+        let b = "\(variable).\(RunBucket.property)"
+        return " AND (\(b) IS NULL OR \(b) % $partitions = $partition)"
+    }
+
+    var bucketParameters: [String: GraphValue] {
+        guard let p = partition, p.count > 1 else { return [:] }
+        return ["partitions": .int(Int64(p.count)), "partition": .int(Int64(p.index))]
     }
 
     /// Keyset pages fetched one ahead on a thread of their own, so the graph

@@ -21,6 +21,10 @@ struct Setup: ParsableCommand {
         let graph = try stores.connectGraph()
         let outcomes = try GraphSchema.ensure(on: graph)
         for o in outcomes { Output.line("graph     \(graph.displayURL): \(o)") }
+        // --partition reads the graph by run_bucket: set it on nodes written without it.
+        let fixed = try GraphSchema.backfillBuckets(on: graph) { label, n in Output.error("graph     run_bucket: \(n) :\(label) nodes checked") }
+        Output.line("graph     \(graph.displayURL): run_bucket set on " + fixed.sorted { $0.key < $1.key }.map { "\($0.value) :\($0.key)" }.joined(separator: ", ")
+                    + " node(s) that lacked it or had a stale one")
         let blocked = outcomes.filter(\.isBlocked)
         if !blocked.isEmpty {
             Output.error("\(blocked.count) constraint(s) could not be created; the data was left alone (see above)")

@@ -26,9 +26,14 @@ public struct Partition: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(index)/\(count)" }
 
+    /// A finding belongs to the partition of its run, or of its key when it has none
+    /// (`RunBucket`: stable across runs, machines, versions and stores).
     public func contains(_ f: Finding) -> Bool {
-        // FNV-1a: stable across runs, machines and versions.
-        Int(FNV1a.hash(f.workflowId ?? f.key) % UInt64(count)) == index
+        contains(run: f.workflowId ?? f.key)
+    }
+
+    public func contains(run: String) -> Bool {
+        RunBucket.contains(run, index: index, of: count)
     }
 }
 
@@ -61,6 +66,8 @@ public struct AuditReport: Sendable {
     public var rulesDigest: String
     public var recheck: JSON
     public var timings: [String: Double]
+    /// Further top-level report fields (how a partition or an incremental audit read the stores).
+    public var extra: [String: JSON] = [:]
 
     public var newFindings: [Finding] { findings.filter { !known.contains($0.id) } }
 
@@ -102,6 +109,7 @@ public struct AuditReport: Sendable {
             "timings": .object(timings.mapValues { .double(($0 * 1000).rounded() / 1000) }),
         ]
         o["partition"] = partition.map { .string($0.description) } ?? .null
+        for (k, v) in extra where o[k] == nil { o[k] = v }
         return .object(o)
     }
 

@@ -90,3 +90,40 @@ public enum SnapshotSource {
         if let e = errors.value.first { throw e }
     }
 }
+
+/// Passes on only the records of one partition: a record of a dataset split
+/// by run (`lookup.run`) whose run falls in another partition is dropped;
+/// records with no run, and datasets every partition reads whole, pass. The
+/// count handed on for a dataset is of the records kept.
+public final class PartitionFilter: RecordSink, @unchecked Sendable {
+    final class Counter { var kept = 0 }
+    let inner: any RecordSink
+    let partition: Partition
+    let runFields: [String: String]
+    let counters: [String: Counter]
+
+    public init(_ inner: any RecordSink, _ partition: Partition, _ specs: [DatasetSpec]) {
+        self.inner = inner
+        self.partition = partition
+        var runs: [String: String] = [:], counters: [String: Counter] = [:]
+        for s in specs {
+            counters[s.name] = Counter()
+            if let r = s.splitField { runs[s.name] = r }
+        }
+        runFields = runs
+        self.counters = counters
+    }
+
+    public func append(_ record: JSON, to dataset: String) throws {
+        if let path = runFields[dataset], let run = record.value(atPath: path)?.stringValue, !run.isEmpty, !partition.contains(run: run) { return }
+        counters[dataset]?.kept += 1
+        try inner.append(record, to: dataset)
+    }
+
+    public func finished(_ dataset: String, records: Int) throws {
+        try inner.finished(dataset, records: counters[dataset]?.kept ?? records)
+    }
+
+    /// Records kept, per dataset (after every dataset has finished).
+    public var kept: [String: Int] { counters.mapValues(\.kept) }
+}

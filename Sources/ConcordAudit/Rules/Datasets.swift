@@ -47,6 +47,18 @@ public struct DatasetSpec: Sendable, Hashable {
     /// How the recheck finds this dataset's records by point lookups:
     /// `run` and `id` name the field (path) holding a run id or a record id.
     public var lookup: [String: [String]]
+    /// For a dataset with no run of its own (`partition: FIELD`): `--partition`
+    /// splits it by this field's bucket instead (a draft's history by its
+    /// draft id, so a finding keyed by that id is where its records are).
+    public var partitionKey: String?
+
+    /// The field (path) holding a record's run.
+    public var runField: String? { lookup["run"]?.first }
+
+    /// The field `--partition` splits this dataset by; nil: every partition reads it whole.
+    public var splitField: String? { runField ?? partitionKey }
+
+    public var isPartitioned: Bool { splitField != nil }
 }
 
 /// A Redis key pattern with named captures: `workflow:{workflowId}:events`,
@@ -193,7 +205,7 @@ public struct DatasetCatalog: Sendable {
             y.error(at: nil, "missing datasets")
             return DatasetCatalog(specs: [:])
         }
-        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup"]
+        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition"]
         let reserved: Set<String> = ["type", "from", "to"]
         for (name, node) in all.sorted(by: { $0.key < $1.key }) {
             guard let m = y.mapping(node, "dataset '\(name)'", allowed: allowed) else { continue }
@@ -282,7 +294,19 @@ public struct DatasetCatalog: Sendable {
             }
             if let source {
                 checkLookup(lookup, source: source, fields: fields, node: m["lookup"] ?? node, y: y)
-                specs[name] = DatasetSpec(name: name, store: store, source: source, fields: fields, lookup: lookup)
+                var spec = DatasetSpec(name: name, store: store, source: source, fields: fields, lookup: lookup)
+                if let p = m["partition"] {
+                    let field = p.scalar?.string ?? ""
+                    if lookup["run"] != nil { y.error(at: p, "a dataset with lookup.run is split by its run; partition: is for datasets with no run of their own") }
+                    switch source {
+                    case .postgresTable, .graphLabel:
+                        if !fields.contains(field) { y.error(at: p, "partition '\(field)' must be one of the dataset's declared fields (\(fields.sorted().joined(separator: ", ")))") }
+                    default:
+                        y.error(at: p, "partition: FIELD is for PostgreSQL tables and graph labels (a Redis key is split by its lookup.run capture)")
+                    }
+                    spec.partitionKey = field
+                }
+                specs[name] = spec
             }
         }
         var catalog = DatasetCatalog(specs: specs)

@@ -165,19 +165,19 @@ public final class SyncEngine: @unchecked Sendable {
         UNWIND $rows AS row
         MERGE (n:Node {id: row.id})
         SET n.workflow_id = row.workflowId, n.type = row.type, n.content = row.content, n.metadata = row.metadata,
-            n.timestamp = row.timestamp, n.persisted_at = row.persistedAt, n.placeholder = NULL
+            n.timestamp = row.timestamp, n.persisted_at = row.persistedAt, n.placeholder = NULL, n.run_bucket = row.bucket
         WITH n, row
         FOREACH (_ IN CASE WHEN row.parentIsRun THEN [1] ELSE [] END |
           MERGE (r:WorkflowRun {id: row.parentId})
-          ON CREATE SET r.state = 'running', r.contentStatus = 'none', r.createdAt = row.timestamp
+          ON CREATE SET r.state = 'running', r.contentStatus = 'none', r.createdAt = row.timestamp, r.run_bucket = row.parentBucket
           MERGE (r)-[:PARENT_OF]->(n))
         FOREACH (_ IN CASE WHEN row.parentIsRun THEN [] ELSE [1] END |
           MERGE (p:Node {id: row.parentId})
-          ON CREATE SET p.placeholder = true, p.workflow_id = row.workflowId, p.persisted_at = row.persistedAt
+          ON CREATE SET p.placeholder = true, p.workflow_id = row.workflowId, p.persisted_at = row.persistedAt, p.run_bucket = row.bucket
           MERGE (p)-[:PARENT_OF]->(n))
         FOREACH (_ IN CASE WHEN row.newState IS NULL THEN [] ELSE [1] END |
           MERGE (s:WorkflowRun {id: row.workflowId})
-          ON CREATE SET s.contentStatus = 'none', s.createdAt = row.timestamp
+          ON CREATE SET s.contentStatus = 'none', s.createdAt = row.timestamp, s.run_bucket = row.bucket
           SET s.state = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.newState ELSE s.state END,
               s.stateAt = CASE WHEN coalesce(s.stateAt, -1) <= row.timestamp THEN row.timestamp ELSE s.stateAt END)
         """
@@ -191,7 +191,8 @@ public final class SyncEngine: @unchecked Sendable {
                 "id": .string(e.id), "workflowId": .string(e.workflowId), "type": .string(e.type),
                 "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded()),
                 "timestamp": .int(e.timestamp), "persistedAt": .int(persistedAt), "parentId": .string(e.parentId),
-                "parentIsRun": .bool(e.parentIsRun), "newState": e.newRunState.map { .string($0.rawValue) } ?? .null,
+                "parentIsRun": .bool(e.parentIsRun), "bucket": .int(Int64(RunBucket.of(e.workflowId))),
+                "parentBucket": .int(Int64(RunBucket.of(e.parentId))), "newState": e.newRunState.map { .string($0.rawValue) } ?? .null,
             ])
         }
         let summary = try graph.transaction(readOnly: false) { tx in

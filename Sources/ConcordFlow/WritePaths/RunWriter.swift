@@ -18,7 +18,7 @@ public struct RunWriter: Sendable {
     static let upsertRuns = """
         UNWIND $rows AS row
         MERGE (r:WorkflowRun {id: row.id})
-        ON CREATE SET r.createdAt = row.createdAt, r.contentStatus = 'none'
+        ON CREATE SET r.createdAt = row.createdAt, r.contentStatus = 'none', r.run_bucket = row.bucket
         SET r.state = CASE WHEN coalesce(r.stateAt, -1) <= row.createdAt THEN row.state ELSE r.state END,
             r.stateAt = CASE WHEN coalesce(r.stateAt, -1) <= row.createdAt THEN row.createdAt ELSE r.stateAt END
         """
@@ -31,7 +31,7 @@ public struct RunWriter: Sendable {
             throw ConcordError(.usage, "event \(e.id) does not start a run: expected workflowStarted with the run id as parent")
         }
         try graph.writeBatches(Self.upsertRuns, rows: started.map {
-            .map(["id": .string($0.workflowId), "createdAt": .int($0.timestamp), "state": "running"])
+            .map(["id": .string($0.workflowId), "createdAt": .int($0.timestamp), "state": "running", "bucket": .int(Int64(RunBucket.of($0.workflowId)))])
         }, batchSize: 1000)
         var cmds: [[any RedisArgument]] = started.map {
             ["HSET", RedisKeys.status($0.workflowId), "state", "running", "contentStatus", "none", "updatedAt", $0.timestamp]

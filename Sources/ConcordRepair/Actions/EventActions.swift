@@ -160,8 +160,8 @@ struct RelinkParentOperation: SingleOperationKind {
         if current == [pid] { return .applied(op, "already linked to \(pid)") }
         guard current == expected else { return .skipped(op, "the node's parents are now \(current); the plan saw \(expected)") }
         let parent = op.params["parentIsRun"]?.boolValue == true
-            ? "MERGE (p:WorkflowRun {id: $pid}) ON CREATE SET p.state = 'running', p.contentStatus = 'none', p.createdAt = $now"
-            : "MERGE (p:Node {id: $pid}) ON CREATE SET p.placeholder = true, p.workflow_id = $wf, p.persisted_at = $now"
+            ? "MERGE (p:WorkflowRun {id: $pid}) ON CREATE SET p.state = 'running', p.contentStatus = 'none', p.createdAt = $now, p.run_bucket = $pbucket"
+            : "MERGE (p:Node {id: $pid}) ON CREATE SET p.placeholder = true, p.workflow_id = $wf, p.persisted_at = $now, p.run_bucket = $wbucket"
         // The statement checks the parents itself (one FalkorDB statement is atomic).
         let written = try c.stores.graph.run("""
             MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL
@@ -175,6 +175,7 @@ struct RelinkParentOperation: SingleOperationKind {
             MERGE (p)-[:PARENT_OF]->(n)
             RETURN count(n)
             """, parameters: ["id": .string(id), "pid": .string(pid), "wf": .string(wf), "now": .int(nowMilliseconds()),
+                              "pbucket": .int(Int64(RunBucket.of(pid))), "wbucket": .int(Int64(RunBucket.of(wf))),
                               "expected": .list(expected.map(GraphValue.string))]).records.first?[0].intValue ?? 0
         guard written > 0 else { return .skipped(op, "the node's parents changed while the repair ran") }
         let after = try c.stores.parents(id)
@@ -202,11 +203,12 @@ struct RewriteNodeOperation: SingleOperationKind {
         before.removeValue(forKey: "persisted_at")
         let (cond, condParams) = Applier.unchanged("n", before, prefix: "b")
         var params: [String: GraphValue] = ["id": .string(e.id), "type": .string(e.type), "wf": .string(e.workflowId), "ts": .int(e.timestamp),
-                                            "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded())]
+                                            "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded()),
+                                            "bucket": .int(Int64(RunBucket.of(e.workflowId)))]
         params.merge(condParams) { a, _ in a }
         let written = try c.stores.graph.run("""
             MATCH (n:Node {id: $id}) WHERE n.placeholder IS NULL AND \(cond)
-            SET n.type = $type, n.workflow_id = $wf, n.timestamp = $ts, n.content = $content, n.metadata = $metadata
+            SET n.type = $type, n.workflow_id = $wf, n.timestamp = $ts, n.content = $content, n.metadata = $metadata, n.run_bucket = $bucket
             RETURN count(n)
             """, parameters: params).records.first?[0].intValue ?? 0
         return written > 0 ? .applied(op) : .skipped(op, "the node changed while the repair ran")

@@ -83,8 +83,8 @@ struct CreateRunOperation: SingleOperationKind {
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
         guard let id = op.params["id"]?.stringValue, let fields = op.params["fields"]?.objectValue else { return .skipped(op, "bad parameters") }
         if try c.stores.run(id) != nil { return .applied(op, "already in the graph") }
-        var params: [String: GraphValue] = ["id": .string(id)]
-        var sets: [String] = []
+        var params: [String: GraphValue] = ["id": .string(id), "bucket": .int(Int64(RunBucket.of(id)))]
+        var sets: [String] = ["r.\(RunBucket.property) = $bucket"]
         for (k, v) in fields.sorted(by: { $0.key < $1.key }) where ["state", "contentStatus", "publishedAt", "createdAt"].contains(k) {
             params[k] = GraphValue(v)
             sets.append("r.\(k) = $\(k)")
