@@ -65,7 +65,7 @@ let package = Package(
         // Reads the live stores into the audit: snapshots, live audits, the recheck's point lookups.
         .target(
             name: "ConcordLive",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
             swiftSettings: swiftSettings
         ),
 

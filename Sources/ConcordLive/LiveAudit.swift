@@ -8,7 +8,8 @@ extension Auditor {
     /// the way), runs the rules, and — with `recheck` — re-reads each
     /// candidate finding's records by point lookups and keeps only the
     /// findings the fresh records still show (drops what healed meanwhile).
-    public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, snapshot: SnapshotWriter? = nil) throws -> AuditReport {
+    public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, snapshot: SnapshotWriter? = nil,
+                             inspect: ((AuditEngine) -> Void)? = nil) throws -> AuditReport {
         let started = Date()
         let now = request.nowMs ?? Timestamp.milliseconds(started)
         let ctx = EvalContext(now: now, grace: request.graceMs)
@@ -26,50 +27,19 @@ extension Auditor {
         }
         let t1 = Date()
         var result = engine.evaluate()
+        inspect?(engine)
         let t2 = Date()
         var recheckInfo: JSON = ["performed": false]
         var extra: [String: JSON] = [:]
         if (recheck || partial), !result.findings.isEmpty {
             let candidates = request.partition.map { p in result.findings.filter(p.contains) } ?? result.findings
-            let confirmed = try recheckFindings(candidates, reader: reader, request, ctx)
-            // A candidate the recheck no longer shows has healed only if its records could be read again.
-            var kept: [Finding] = [], dropped: [Finding] = [], unavailable = 0
-            // Why a rule's finding (with or without a run) cannot be rechecked: analysed once per rule and case.
-            var limits: [String: String?] = [:]
-            func whyUnrecheckable(_ f: Finding) -> String? {
-                let key = "\(f.rule)\u{0}\(f.workflowId != nil)"
-                if let known = limits[key] { return known }
-                let why = request.rules.recheckUnavailable(rule: f.rule, hasRun: f.workflowId != nil)
-                limits[key] = .some(why)
-                return why
-            }
-            for var f in candidates {
-                if let fresh = confirmed[f.id] {
-                    // The complete read tells the finding's run where a partition's share told it wrongly (a
-                    // draft's history read by another partition looked missing): it goes to that run's partition.
-                    if partial, f.workflowId != fresh.workflowId {
-                        f.workflowId = fresh.workflowId
-                        f.message = fresh.message
-                        if let p = request.partition, !p.contains(f) { continue }
-                    }
-                    kept.append(f)
-                } else if let why = whyUnrecheckable(f) {
-                    f.recheckUnavailable = why
-                    kept.append(f)
-                    unavailable += 1
-                } else {
-                    dropped.append(f)
-                }
-            }
-            result.findings = kept
+            let c = try confirm(candidates, checking: { _ in true }, reader: reader, request, ctx, reassign: partial)
+            result.findings = c.kept
             if !recheck {
                 // Not a recheck (the same moment, not a fresh one): the partition's reads completed.
-                extra["partitionCompletion"] = ["candidates": .int(Int64(candidates.count)), "dropped": .int(Int64(dropped.count)),
-                                                "unavailable": .int(Int64(unavailable))]
+                extra["partitionCompletion"] = c.json(recheck: false)
             } else {
-                recheckInfo = ["performed": true, "candidates": .int(Int64(candidates.count)), "healed": .int(Int64(dropped.count)),
-                           "unavailable": .int(Int64(unavailable)),
-                           "healedFindings": .array(dropped.prefix(100).map { ["rule": .string($0.rule), "key": .string($0.key)] })]
+                recheckInfo = c.json(recheck: true)
             }
         } else if recheck {
             recheckInfo = ["performed": true, "candidates": 0, "healed": 0, "unavailable": 0]
@@ -86,6 +56,66 @@ extension Auditor {
                        timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
         r.extra = extra
         return r
+    }
+
+    /// What re-reading candidates by point lookups kept and dropped.
+    struct Confirmation {
+        var kept: [Finding] = []
+        var dropped: [Finding] = []
+        var unavailable = 0
+        var checked = 0
+
+        func json(recheck: Bool) -> JSON {
+            guard recheck else {
+                return ["candidates": .int(Int64(checked)), "dropped": .int(Int64(dropped.count)), "unavailable": .int(Int64(unavailable))]
+            }
+            return ["performed": true, "candidates": .int(Int64(checked)), "healed": .int(Int64(dropped.count)),
+                    "unavailable": .int(Int64(unavailable)),
+                    "healedFindings": .array(dropped.prefix(100).map { ["rule": .string($0.rule), "key": .string($0.key)] })]
+        }
+    }
+
+    /// Re-reads the records of the candidates `checking` selects, by point
+    /// lookups, and keeps those the records still show (the others pass as
+    /// they are). A candidate that is not shown again is dropped only if its
+    /// rule's records could be read again; otherwise it stays, marked. With
+    /// `reassign`, a kept finding takes the run the complete read gives it,
+    /// and leaves if that run is another partition's.
+    static func confirm(_ candidates: [Finding], checking: (Finding) -> Bool, reader: LiveReader, _ request: AuditRequest, _ ctx: EvalContext,
+                        reassign: Bool) throws -> Confirmation {
+        let toCheck = candidates.filter(checking)
+        var out = Confirmation(checked: toCheck.count)
+        let confirmed = toCheck.isEmpty ? [:] : try recheckFindings(toCheck, reader: reader, request, ctx)
+        let checkedIds = Set(toCheck.map(\.id))
+        // Why a rule's finding (with or without a run) cannot be rechecked: analysed once per rule and case.
+        var limits: [String: String?] = [:]
+        func whyUnrecheckable(_ f: Finding) -> String? {
+            let key = "\(f.rule)\u{0}\(f.workflowId != nil)"
+            if let known = limits[key] { return known }
+            let why = request.rules.recheckUnavailable(rule: f.rule, hasRun: f.workflowId != nil)
+            limits[key] = .some(why)
+            return why
+        }
+        for var f in candidates {
+            guard checkedIds.contains(f.id) else { out.kept.append(f); continue }
+            if let fresh = confirmed[f.id] {
+                // The complete read tells the finding's run where a partial read told it wrongly (a draft's
+                // history read by another partition looked missing): it goes to that run's partition.
+                if reassign, f.workflowId != fresh.workflowId {
+                    f.workflowId = fresh.workflowId
+                    f.message = fresh.message
+                    if let p = request.partition, !p.contains(f) { continue }
+                }
+                out.kept.append(f)
+            } else if let why = whyUnrecheckable(f) {
+                f.recheckUnavailable = why
+                out.kept.append(f)
+                out.unavailable += 1
+            } else {
+                out.dropped.append(f)
+            }
+        }
+        return out
     }
 
     /// The candidates that a fresh point read of their records still shows, by id, as that read shows them.

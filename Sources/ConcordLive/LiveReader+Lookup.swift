@@ -13,11 +13,14 @@ extension LiveReader {
     /// from one to the other is not seen twice.
     public func lookup(_ specs: [DatasetSpec], runs: Set<String>, ids: Set<String>, into sink: any RecordSink) throws {
         let runList = runs.sorted(), idList = ids.sorted()
+        // Only the conditions that can match: an empty `IN []` beside an indexed one can cost the index.
+        let idFieldsOf = { (spec: DatasetSpec) in idList.isEmpty ? [] : spec.lookup["id"] ?? [] }
+        let runFieldsOf = { (spec: DatasetSpec) in runList.isEmpty ? [] : spec.lookup["run"] ?? [] }
         var lists: [(DatasetSpec, String, String)] = []
         for spec in specs {
             var n = 0
             func emit(_ r: JSON) throws { try sink.append(r, to: spec.name); n += 1 }
-            let runFields = spec.lookup["run"] ?? [], idFields = spec.lookup["id"] ?? []
+            let runFields = runFieldsOf(spec), idFields = idFieldsOf(spec)
             switch spec.source {
             case .redisStream(let pattern, let field, let name):
                 for key in try keys(pattern, spec, runs: runList, ids: idList, type: "stream") {
@@ -95,6 +98,68 @@ extension LiveReader {
                 }
                 try sink.finished(spec.name, records: items.count)
             }
+        }
+    }
+
+    /// The runs of the records of `specs` (split by run) whose lookup id is one
+    /// of `ids`: where records with these ids live, without reading them.
+    public func runsHolding(_ specs: [DatasetSpec], ids: Set<String>) throws -> Set<String> {
+        var out: Set<String> = []
+        let idList = ids.sorted()
+        guard !idList.isEmpty else { return out }
+        for spec in specs {
+            guard let run = spec.runField else { continue }
+            for field in spec.lookup["id"] ?? [] {
+                switch spec.source {
+                case .graphLabel(let label):
+                    let q = "MATCH (n:\(try Self.name(label))) WHERE n.\(try Self.name(field)) IN $ids AND size(labels(n)) > 0 RETURN DISTINCT n.\(try Self.name(run))"
+                    for r in try graph.run(q, parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
+                        if let v = r[0].json.keyText { out.insert(v) }
+                    }
+                case .graphRelationship(let type, _, _):
+                    func side(_ path: String) throws -> String {
+                        let parts = path.split(separator: ".").map(String.init)
+                        if parts.count == 2, parts[0] == "from" || parts[0] == "to" { return "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" }
+                        return "r.\(try Self.name(path))"
+                    }
+                    let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(try side(field)) IN $ids RETURN DISTINCT \(try side(run))"
+                    for r in try graph.run(q, parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
+                        if let v = r[0].json.keyText { out.insert(v) }
+                    }
+                case .postgresTable(let table):
+                    let q = "SELECT DISTINCT \(postgres.quoteIdentifier(run))::text FROM \(Self.qualified(table, postgres)) WHERE \(postgres.quoteIdentifier(field))::text = ANY($1::text[])"
+                    try postgres.stream(q, [Self.textArray(idList)]) { row in if let v = row.string(0) { out.insert(v) } }
+                default:
+                    continue  // a Redis key's id is one of its captures: found with its run
+                }
+            }
+        }
+        return out
+    }
+
+    /// The records of `specs` (split by run) that belong to no run: read by every audit that reads by run.
+    public func runless(_ specs: [DatasetSpec], into sink: any RecordSink) throws {
+        for spec in specs {
+            guard let run = spec.runField else { continue }
+            var n = 0
+            switch spec.source {
+            case .graphLabel(let label):
+                let props = spec.fields.sorted()
+                try graph.stream("MATCH (n:\(try Self.name(label))) WHERE n.\(try Self.name(run)) IS NULL AND size(labels(n)) > 0 RETURN id(n) AS k, \(try Self.propertyColumns(props))",
+                                 parameters: [:], readOnly: true, fetchSize: pageSize) { try sink.append(Self.nodeRecord(props, $0), to: spec.name); n += 1 }
+            case .graphRelationship(let type, let endpoints, let properties):
+                let parts = run.split(separator: ".").map(String.init)
+                let side = parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(run))"
+                try graph.stream("MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(side) IS NULL RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))",
+                                 parameters: [:], readOnly: true, fetchSize: pageSize) { try sink.append(Self.edgeRecord(type, endpoints, properties, $0), to: spec.name); n += 1 }
+            case .postgresTable(let table):
+                try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres)) WHERE \(postgres.quoteIdentifier(run)) IS NULL") {
+                    try sink.append($0.jsonObject(), to: spec.name); n += 1
+                }
+            default:
+                continue
+            }
+            try sink.finished(spec.name, records: n)
         }
     }
 

@@ -1,7 +1,7 @@
 /// The PostgreSQL tables of the data model (DATA-MODEL.md), plus Concord's own
 /// repair journal. Every statement is idempotent.
 public enum PostgresSchema {
-    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal"]
+    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal", "concord_audit_state"]
 
     public static let statements: [String] = [
         """
@@ -36,7 +36,18 @@ public enum PostgresSchema {
           updated_at  timestamptz NOT NULL DEFAULT now()
         )
         """,
-    ] + journal
+    ] + journal + [auditState]
+
+    /// Where `concord audit --incremental` / `--full` keep the state the next
+    /// incremental audit starts from: one row per scope (`all`, or `I/N`).
+    public static let auditState = """
+        CREATE TABLE IF NOT EXISTS concord_audit_state (
+          scope      text PRIMARY KEY,
+          audit_id   text NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          state      text NOT NULL
+        )
+        """
 
     /// The repair journal, which `concord apply` makes sure of before it writes (older journals gain the new columns).
     public static let journal: [String] = [

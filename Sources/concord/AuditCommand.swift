@@ -49,8 +49,12 @@ struct Audit: ParsableCommand {
         discussion: """
             Exit codes: 0 no finding at or above --fail-on (baseline findings do not count), 1 findings,
             2 usage / rule / input error, 3 a store could not be reached or failed.
-            --partition I/N reports only the findings whose run id (or key, for a finding with no run)
-            hashes to partition I; the union of the N partition reports is the full report.
+            --partition I/N reads about 1/N of each store (the runs whose id hashes to I; queues and sets
+            whole) and reports the findings of those runs, plus the findings of no run it meets;
+            `concord report merge` of the N reports is the full report.
+            --incremental reads only what changed since the saved audit state (--state FILE, else the
+            concord_audit_state table) plus what must be judged again; --full reads everything and saves
+            the state. Run a full audit weekly: see the README's section on scale.
             """)
 
     @OptionGroup var stores: StoreOptions
@@ -95,6 +99,15 @@ struct Audit: ParsableCommand {
     @Option(name: .long, help: "While auditing the live stores, also save what was read as a snapshot in this directory.")
     var saveSnapshot: String?
 
+    @Flag(name: .long, help: "Read only what changed since the last audit's state (and what must be judged again); a full audit when the state cannot vouch for the rest.")
+    var incremental = false
+
+    @Flag(name: .long, help: "Read every record and save the state the next --incremental audit starts from.")
+    var full = false
+
+    @Option(name: .long, help: "Keep the audit state in this file instead of the concord_audit_state table (implies --full unless --incremental).")
+    var state: String?
+
     func run() throws {
         let rules = try rulesOption.load().selecting(rule)
         let formats = try ReportFormat.parse(format)
@@ -107,6 +120,10 @@ struct Audit: ParsableCommand {
         request.baseline = try baseline.map(Baseline.init(file:))
         request.nowMs = try now.map(Self.parseTime)
 
+        if incremental && full { throw ConcordError(.usage, "--incremental and --full exclude each other") }
+        if snapshot != nil, incremental || full || state != nil {
+            throw ConcordError(.usage, "--incremental, --full and --state audit the live stores; a snapshot is always read whole")
+        }
         let report: AuditReport
         var trees: [String: [TreeNode]] = [:]
         if let snapshot {
@@ -124,7 +141,12 @@ struct Audit: ParsableCommand {
             let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
             reader.progress = ReadProgress()
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
-            report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
+            if incremental || full || state != nil {
+                let store: AuditStateStore = try state.map { .file(URL(fileURLWithPath: $0)) } ?? .table(try stores.connectPostgres())
+                report = try Auditor.audit(live: reader, request, recheck: recheck, mode: incremental ? .incremental : .full, state: store, snapshot: writer)
+            } else {
+                report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
+            }
             let runs = Self.drillDownRuns(report)
             if let source = rules.datasets.drilldown, !runs.isEmpty {
                 let collector = TreeCollector(runs: runs, source: source)
@@ -160,6 +182,13 @@ struct Audit: ParsableCommand {
         if !r.known.isEmpty { line += ", \(r.known.count) known from the baseline" }
         if r.recheck["performed"]?.boolValue == true, let healed = r.recheck["healed"]?.intValue, healed > 0 { line += ", \(healed) healed on recheck" }
         if let n = r.recheck["unavailable"]?.intValue, n > 0 { line += ", \(n) could not be rechecked (kept)" }
+        if let inc = r.extra["incremental"] {
+            if let why = inc["fullBecause"]?.stringValue {
+                line += "; full audit (\(why))"
+            } else {
+                line += "; incremental: \(inc["reaudited"]?.intValue ?? 0) of \(inc["runs"]?.intValue ?? 0) runs read again"
+            }
+        }
         return line + " in \(String(format: "%.2f", r.timings["total"] ?? 0)) s"
     }
 

@@ -81,13 +81,18 @@ import Testing
         let rules = try RuleSet.load(directory: Self.rulesDir)
         for name in ["event.cycle/finds", "run.missing/finds", "draft.orphan-run/finds", "event.malformed/finds"] {
             let snap = try Snapshot(directory: Self.fixturesDir.appendingPathComponent(name))
-            let full = Set(try Auditor.audit(snapshot: snap, AuditRequest(rules: rules)).findings.map(\.id))
+            let fullFindings = try Auditor.audit(snapshot: snap, AuditRequest(rules: rules)).findings
+            let full = Set(fullFindings.map(\.id))
             for n in [1, 2, 3, 7] {
                 var union: [String] = []
                 for i in 0..<n {
                     union += try Auditor.audit(snapshot: snap, AuditRequest(rules: rules, partition: try Partition(index: i, count: n))).findings.map(\.id)
                 }
-                #expect(union.count == full.count && Set(union) == full, "\(name) in \(n) partitions")
+                // A finding of a run is in exactly one partition; one of no run in every partition.
+                let perRun = fullFindings.filter { $0.workflowId != nil }.map(\.id)
+                #expect(Set(union) == full, "\(name) in \(n) partitions")
+                #expect(perRun.allSatisfy { id in union.filter { $0 == id }.count == 1 }, "\(name) in \(n) partitions")
+                #expect(fullFindings.filter { $0.workflowId == nil }.allSatisfy { f in union.filter { $0 == f.id }.count == n })
             }
         }
         #expect(throws: ConcordError.self) { try Partition(parsing: "3/3") }

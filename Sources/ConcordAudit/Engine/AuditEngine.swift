@@ -270,6 +270,38 @@ public final class AuditEngine: @unchecked Sendable {
         for c in consumers { c.ingest(memo) }
     }
 
+    /// The keys (as text) of the records fed so far for `datasets`, by every
+    /// selection over them: what other datasets join them by.
+    public func keys(of datasets: Set<String>) -> Set<String> {
+        var out: Set<String> = []
+        for (dataset, consumers) in byDataset where datasets.contains(dataset) {
+            for c in consumers {
+                if c.keysOnly {
+                    c.keys.forEach { if let t = table.text($0) { out.insert(t) } }
+                } else {
+                    for i in 0..<c.count { if let t = table.text(c.key(i)) { out.insert(t) } }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The keys (as text) each run's records carry, from every selection that
+    /// knows its records' run: what an incremental audit looks up again when
+    /// the run changes (a deleted event's confirmation).
+    public func keysByRun() -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for consumers in byDataset.values {
+            for c in consumers where !c.keysOnly && c.selection.workflowId != nil {
+                for i in 0..<c.count {
+                    guard let run = table.text(c.workflowId(i)), let key = table.text(c.key(i)) else { continue }
+                    out[run, default: []].insert(key)
+                }
+            }
+        }
+        return out
+    }
+
     /// Records how many records a dataset had (for the report).
     public func setCount(_ dataset: String, _ n: Int) {
         lock.lock(); counts[dataset] = n; lock.unlock()

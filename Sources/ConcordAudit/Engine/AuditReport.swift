@@ -26,10 +26,15 @@ public struct Partition: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(index)/\(count)" }
 
-    /// A finding belongs to the partition of its run, or of its key when it has none
-    /// (`RunBucket`: stable across runs, machines, versions and stores).
+    /// A finding belongs to the partition of its run (`RunBucket`: stable
+    /// across runs, machines, versions and stores). One that belongs to no run
+    /// (a malformed queue entry, a confirmation with no event) is reported by
+    /// every partition that finds it: each reads the queues and sets whole, and
+    /// an incremental partition may be the only one to meet it. `concord report
+    /// merge` keeps one of each.
     public func contains(_ f: Finding) -> Bool {
-        contains(run: f.workflowId ?? f.key)
+        guard let run = f.workflowId else { return true }
+        return contains(run: run)
     }
 
     public func contains(run: String) -> Bool {

@@ -116,6 +116,19 @@ struct CellSet {
         if bits[w] & mask == 0 { bits[w] |= mask; count += 1 }
     }
 
+    /// Every cell in the set.
+    func forEach(_ body: (Cell) -> Void) {
+        for (w, word) in bits.enumerated() where word != 0 {
+            var x = word
+            while x != 0 {
+                let b = x.trailingZeroBitCount
+                body(Cell(raw: 1 << Cell.tagShift | UInt64(w << 6 + b)))
+                x &= x - 1
+            }
+        }
+        for c in others { body(c) }
+    }
+
     mutating func formUnion(_ other: CellSet) {
         if bits.count < other.bits.count { bits.append(contentsOf: repeatElement(0, count: other.bits.count - bits.count)) }
         for w in 0..<other.bits.count { bits[w] |= other.bits[w] }

@@ -115,7 +115,7 @@ public final class PartitionFilter: RecordSink, @unchecked Sendable {
     }
 
     public func append(_ record: JSON, to dataset: String) throws {
-        if let path = runFields[dataset], let run = record.value(atPath: path)?.stringValue, !run.isEmpty, !partition.contains(run: run) { return }
+        if let path = runFields[dataset], let run = record.value(atPath: path)?.keyText, !partition.contains(run: run) { return }
         counters[dataset]?.kept += 1
         try inner.append(record, to: dataset)
     }

@@ -488,6 +488,15 @@ extension JSON {
         }
     }
 
+    /// A key or run id as text: nil for null and the empty string.
+    public var keyText: String? {
+        switch self {
+        case .null: return nil
+        case .string(let s): return s.isEmpty ? nil : s
+        default: return textValue
+        }
+    }
+
     /// Text of a scalar for string building; other values in canonical JSON.
     public var textValue: String {
         switch self {

@@ -1,0 +1,196 @@
+import ConcordAudit
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+/// Cheap per-run aggregates of every store, compared between audits to find
+/// the runs that changed without reading their records: per stream its
+/// length, last and deleted ids and entries added (`XINFO STREAM`); per hash,
+/// string or set its content; per run in the graph the count of nodes and
+/// relationships, the sum of their internal ids, and per property the sum of
+/// the lengths of its text and of its numeric value; per run in PostgreSQL
+/// the count and the sum of `hashtext` of each row. A change of any record's
+/// count, identity, length or number shows; an in-place edit of a graph
+/// property that keeps its length is seen by the next full audit.
+public struct StoreSignatures: Sendable {
+    /// Run → digest over every dataset split by run.
+    public var runs: [String: String] = [:]
+    /// Id → digest, for datasets split by `partition: FIELD` (a draft's history by draft id).
+    public var ids: [String: String] = [:]
+    /// Dataset → digest of its records that belong to no run.
+    public var runless: [String: String] = [:]
+    /// Sorted set dataset → its size and highest score (new members are read by score).
+    public var zsets: [String: ZSetMark] = [:]
+
+    public struct ZSetMark: Sendable, Hashable {
+        public var card: Int64
+        public var maxScore: Double
+    }
+
+    public init() {}
+
+    /// Accumulates the parts of each unit, then digests them.
+    struct Builder {
+        var runs: [String: [String]] = [:]
+        var ids: [String: [String]] = [:]
+        var runless: [String: [String]] = [:]
+        var zsets: [String: ZSetMark] = [:]
+
+        mutating func add(_ dataset: String, run: String?, byId: Bool, _ part: String) {
+            let p = dataset + "=" + part
+            guard let run, !run.isEmpty else { runless[dataset, default: []].append(part); return }
+            if byId { ids[run, default: []].append(p) } else { runs[run, default: []].append(p) }
+        }
+
+        mutating func merge(_ o: Builder) {
+            runs.merge(o.runs) { $0 + $1 }
+            ids.merge(o.ids) { $0 + $1 }
+            runless.merge(o.runless) { $0 + $1 }
+            zsets.merge(o.zsets) { a, _ in a }
+        }
+
+        func build() -> StoreSignatures {
+            func digest(_ parts: [String]) -> String {
+                String(FNV1a.hash(parts.sorted().joined(separator: "\n")), radix: 16)
+            }
+            var s = StoreSignatures()
+            s.runs = runs.mapValues(digest)
+            s.ids = ids.mapValues(digest)
+            s.runless = runless.mapValues(digest)
+            s.zsets = zsets
+            return s
+        }
+    }
+}
+
+extension LiveReader {
+    /// The signatures of `specs` (this reader's partition only), the three stores at once.
+    public func signatures(_ specs: [DatasetSpec]) throws -> StoreSignatures {
+        let byStore = Dictionary(grouping: specs, by: \.store)
+        let stores = ["postgres", "redis", "graph"].filter { byStore[$0] != nil }
+        let errors = Locked<[Error]>([])
+        let parts = Locked<StoreSignatures.Builder>(.init())
+        DispatchQueue.concurrentPerform(iterations: stores.count) { i in
+            do {
+                var b = StoreSignatures.Builder()
+                for spec in byStore[stores[i]]! { try signature(spec, into: &b) }
+                let built = b
+                parts.withLock { $0.merge(built) }
+            } catch { errors.withLock { $0.append(error) } }
+        }
+        if let e = errors.value.first { throw e }
+        return parts.value.build()
+    }
+
+    func inPartition(_ run: String?) -> Bool {
+        guard let p = partition, p.count > 1, let run, !run.isEmpty else { return true }
+        return p.contains(run: run)
+    }
+
+    func signature(_ spec: DatasetSpec, into b: inout StoreSignatures.Builder) throws {
+        let byId = spec.runField == nil
+        guard let split = spec.splitField else {
+            if case .redisZSet(let key) = spec.source {
+                let card = try redis.run("ZCARD", key).int ?? 0
+                let top = try redis.run("ZRANGE", key, -1, -1, "WITHSCORES").array ?? []
+                let score = top.count == 2 ? Double(top[1].string ?? "") ?? 0 : 0
+                b.zsets[spec.name] = .init(card: card, maxScore: score)
+            }
+            return  // lists and fixed sets are read whole
+        }
+        switch spec.source {
+        case .redisStream(let pattern, _, _):
+            try redis.scan(match: pattern.glob, count: 1000, type: "stream") { keys in
+                let keys = mine(keys, pattern, spec).filter { pattern.match($0) != nil }
+                for (key, reply) in zip(keys, try redis.pipeline(keys.map { ["XINFO", "STREAM", $0] })) {
+                    var info: [String: String] = [:]
+                    let items = reply.array ?? []
+                    var i = 0
+                    while i + 1 < items.count {
+                        if let k = items[i].string, ["length", "last-generated-id", "max-deleted-entry-id", "entries-added"].contains(k) {
+                            info[k] = items[i + 1].string ?? items[i + 1].int.map(String.init) ?? ""
+                        }
+                        i += 2
+                    }
+                    let part = "\(info["length"] ?? "?"):\(info["last-generated-id"] ?? ""):\(info["max-deleted-entry-id"] ?? ""):\(info["entries-added"] ?? "")"
+                    b.add(spec.name, run: pattern.match(key)?[split], byId: byId, key + " " + part)
+                }
+            }
+        case .redisHash(let pattern, _):
+            try redis.scan(match: pattern.glob, count: 1000, type: "hash") { keys in
+                let keys = mine(keys, pattern, spec).filter { pattern.match($0) != nil }
+                for (key, fields) in zip(keys, try redis.hgetall(keys)) {
+                    b.add(spec.name, run: pattern.match(key)?[split], byId: byId,
+                          key + " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1}"))
+                }
+            }
+        case .redisString(let pattern, _):
+            try redis.scan(match: pattern.glob, count: 1000, type: "string") { keys in
+                let keys = mine(keys, pattern, spec).filter { pattern.match($0) != nil }
+                for (key, reply) in zip(keys, try redis.pipeline(keys.map { ["GET", $0] })) {
+                    var h = FNV1a()
+                    h.add(reply.bytes ?? [])
+                    b.add(spec.name, run: pattern.match(key)?[split], byId: byId, key + " " + String(h.value, radix: 16))
+                }
+            }
+        case .redisSet(let pattern?, _):
+            try redis.scan(match: pattern.glob, count: 1000, type: "set") { keys in
+                let keys = mine(keys, pattern, spec).filter { pattern.match($0) != nil }
+                for (key, reply) in zip(keys, try redis.pipeline(keys.map { ["SMEMBERS", $0] })) {
+                    let members = (reply.array ?? []).compactMap(\.string).sorted().joined(separator: "\u{1}")
+                    b.add(spec.name, run: pattern.match(key)?[split], byId: byId, key + " " + String(FNV1a.hash(members), radix: 16))
+                }
+            }
+        case .graphLabel(let label):
+            let props = spec.fields.sorted()
+            let query = "MATCH (n:\(try Self.name(label))) WHERE size(labels(n)) > 0\(bucketPredicate("n", !byId)) "
+                + "RETURN n.\(try Self.name(split)) AS run, count(n), sum(id(n)), \(try Self.propertySums("n", props))"
+            for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
+                let run = r[0].json.keyText
+                guard byId || inPartition(run) else { continue }
+                b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
+            }
+        case .graphRelationship(let type, let endpoints, let properties):
+            let parts = split.split(separator: ".").map(String.init)
+            let runExpr: String
+            if parts.count == 2, parts[0] == "from" || parts[0] == "to" {
+                runExpr = "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))"
+            } else {
+                runExpr = "r.\(try Self.name(split))"
+            }
+            let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE size(labels(b)) > 0\(bucketPredicate("b", split.hasPrefix("to."))) "
+                + "RETURN \(runExpr) AS run, count(r), sum(id(r)), sum(id(a)), sum(id(b)), "
+                + [try Self.propertySums("a", endpoints), try Self.propertySums("b", endpoints), properties.isEmpty ? nil : try Self.propertySums("r", properties)]
+                    .compactMap { $0 }.joined(separator: ", ")
+            for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
+                let run = r[0].json.keyText
+                guard byId || inPartition(run) else { continue }
+                b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
+            }
+        case .postgresTable(let table):
+            let c = postgres.quoteIdentifier(split)
+            let sql = "SELECT (\(c))::text, count(*), sum(hashtext(t::text)::bigint)::text FROM \(Self.qualified(table, postgres)) t"
+                // A dataset split by id is signed whole: a changed id's run may be any partition's.
+                + (byId ? "" : partitionClause(spec)) + " GROUP BY 1"
+            try postgres.transaction(isolation: .repeatableRead, readOnly: true) {
+                try postgres.stream(sql) { row in
+                    b.add(spec.name, run: row.string(0), byId: byId, "\(row.string(1) ?? ""):\(row.string(2) ?? "")")
+                }
+            }
+        default:
+            return
+        }
+    }
+
+    /// Per property: the summed length of its text and its summed numeric value
+    /// (`toFloat(toString(…))` is null, not an error, for text and booleans on both engines).
+    static func propertySums(_ v: String, _ props: [String]) throws -> String {
+        try props.map { p in
+            let x = "toString(\(v).\(try name(p)))"
+            return "sum(size(\(x))), sum(toFloat(\(x)))"
+        }.joined(separator: ", ")
+    }
+}
