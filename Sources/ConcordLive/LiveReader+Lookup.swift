@@ -62,19 +62,19 @@ extension LiveReader {
                                  parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
                                  readOnly: true, fetchSize: pageSize) { try emit(Self.nodeRecord(props, $0)) }
             case .graphRelationship(let type, let endpoints, let properties):
-                func cond(_ path: String, _ param: String) throws -> String {
-                    let parts = path.split(separator: ".").map(String.init)
-                    if parts.count == 1 { return "r.\(try Self.name(parts[0])) IN $\(param)" }
-                    guard parts.count == 2, parts[0] == "from" || parts[0] == "to" else {
-                        throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property>, to.<property> or a relationship property")
+                // One query per field, each starting from an endpoint label's index when the dataset names it;
+                // a relationship two fields match is read once.
+                var seen: Set<Int64> = []
+                let params: [String: GraphValue] = ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))]
+                for (path, param) in idFields.map({ ($0, "ids") }) + runFields.map({ ($0, "runs") }) {
+                    for match in try Self.relationshipMatches(spec, type, path, param) {
+                        try graph.stream("\(match) RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))", parameters: params,
+                                         readOnly: true, fetchSize: pageSize) { record in
+                            if let k = record[0].intValue, !seen.insert(k).inserted { return }
+                            try emit(Self.edgeRecord(type, endpoints, properties, record))
+                        }
                     }
-                    return "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1])) IN $\(param)"
                 }
-                let conds = try idFields.map { try cond($0, "ids") } + runFields.map { try cond($0, "runs") }
-                guard !conds.isEmpty else { break }
-                let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(conds.joined(separator: " OR ")) RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))"
-                try graph.stream(q, parameters: ["ids": .list(idList.map(GraphValue.string)), "runs": .list(runList.map(GraphValue.string))],
-                                 readOnly: true, fetchSize: pageSize) { try emit(Self.edgeRecord(type, endpoints, properties, $0)) }
             case .postgresTable(let table):
                 var params: [String] = []
                 var conds: [String] = []
@@ -117,14 +117,12 @@ extension LiveReader {
                         if let v = r[0].json.keyText { out.insert(v) }
                     }
                 case .graphRelationship(let type, _, _):
-                    func side(_ path: String) throws -> String {
-                        let parts = path.split(separator: ".").map(String.init)
-                        if parts.count == 2, parts[0] == "from" || parts[0] == "to" { return "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" }
-                        return "r.\(try Self.name(path))"
-                    }
-                    let q = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(try side(field)) IN $ids RETURN DISTINCT \(try side(run))"
-                    for r in try graph.run(q, parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
-                        if let v = r[0].json.keyText { out.insert(v) }
+                    let parts = run.split(separator: ".").map(String.init)
+                    let side = parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(run))"
+                    for match in try Self.relationshipMatches(spec, type, field, "ids") {
+                        for r in try graph.run("\(match) RETURN DISTINCT \(side)", parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
+                            if let v = r[0].json.keyText { out.insert(v) }
+                        }
                     }
                 case .postgresTable(let table):
                     let q = "SELECT DISTINCT \(postgres.quoteIdentifier(run))::text FROM \(Self.qualified(table, postgres)) WHERE \(postgres.quoteIdentifier(field))::text = ANY($1::text[])"
@@ -135,6 +133,22 @@ extension LiveReader {
             }
         }
         return out
+    }
+
+    /// `MATCH … WHERE` clauses finding the `type` relationships whose `path`
+    /// (from.p, to.p or a relationship property) is in `$param`: from each of
+    /// the endpoint's declared labels (so its index is used), else unlabelled.
+    static func relationshipMatches(_ spec: DatasetSpec, _ type: String, _ path: String, _ param: String) throws -> [String] {
+        let parts = path.split(separator: ".").map(String.init)
+        let t = try name(type)
+        if parts.count == 1 { return ["MATCH (a)-[r:\(t)]->(b) WHERE r.\(try name(parts[0])) IN $\(param)"] }
+        guard parts.count == 2, parts[0] == "from" || parts[0] == "to" else {
+            throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property>, to.<property> or a relationship property")
+        }
+        let v = parts[0] == "from" ? "a" : "b", p = try name(parts[1])
+        let labels = parts[0] == "from" ? spec.fromLabels : spec.toLabels
+        guard !labels.isEmpty else { return ["MATCH (a)-[r:\(t)]->(b) WHERE \(v).\(p) IN $\(param)"] }
+        return try labels.map { "MATCH (\(v):\(try name($0))) WHERE \(v).\(p) IN $\(param) MATCH (a)-[r:\(t)]->(b)" }
     }
 
     /// The records of `specs` (split by run) that belong to no run: read by every audit that reads by run.

@@ -7,16 +7,15 @@ import ConcordPostgres
 import ConcordRedis
 import Foundation
 
-/// The audit at scale: `runs` runs of 50 events (1,000,000 by default) and
-/// 2.5 drafts per run, loaded into stores of the bench's own; then, each as a
-/// child process of the release `concord`: snapshot, audit from the
-/// snapshot, live audit; beside the raw-read floor (the same data read by the
-/// same clients with nothing done to it, the three stores at once).
-@MainActor func auditBench(runs: Int, postgresBase: String, redisBase: String, falkor: String) throws {
+/// Stores of the bench's own, loaded with `runs` runs of 50 events and 2.5
+/// drafts per run (events through the sync's graph write). Returns their URLs.
+@MainActor func loadAuditStores(runs: Int, postgresBase: String, redisBase: String, falkor: String, name: String = "audit", redisDB: Int = 15)
+    throws -> (pg: String, redis: String, graph: String, events: Int, drafts: Int)
+{
     let eventsPerRun = 50
-    let redisURL = redisBase + "/15"
-    let graphURL = falkor + "/concord_bench_audit"
-    let schema = "concord_bench_audit"
+    let redisURL = redisBase + "/\(redisDB)"
+    let graphURL = falkor + "/concord_bench_\(name)"
+    let schema = "concord_bench_\(name)"
     let admin = try PostgresConnection(url: postgresBase)
     try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
     try admin.execute("CREATE SCHEMA \(schema)")
@@ -88,6 +87,16 @@ import Foundation
     let drafts = (0..<runs).reduce(0) { $0 + ($1 % 2 == 0 ? 2 : 3) }
     print("\nloaded \(events) events in \(runs) runs and \(drafts) drafts in \(String(format: "%.1f", loadTime)) s")
 
+    return (pgURL, redisURL, graphURL, events, drafts)
+}
+
+/// The audit at scale: `runs` runs of 50 events (1,000,000 by default) and
+/// 2.5 drafts per run, loaded into stores of the bench's own; then, each as a
+/// child process of the release `concord`: snapshot, audit from the
+/// snapshot, live audit; beside the raw-read floor (the same data read by the
+/// same clients with nothing done to it, the three stores at once).
+@MainActor func auditBench(runs: Int, postgresBase: String, redisBase: String, falkor: String) throws {
+    let (pgURL, redisURL, graphURL, events, drafts) = try loadAuditStores(runs: runs, postgresBase: postgresBase, redisBase: redisBase, falkor: falkor)
     // Floor: the same data read by the same clients, nothing done with it, the three stores at once.
     let floor = try rawReadFloor(pgURL: pgURL, redisURL: redisURL, graphURL: graphURL)
 

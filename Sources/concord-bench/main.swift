@@ -7,7 +7,7 @@ import Foundation
 
 // make bench: store clients (issue 2) and graph store (issue 3), each beside
 // the raw floor of the same work measured in the same run.
-//   concord-bench [foundation|graph|sync|audit|repair|all] [--records N]
+//   concord-bench [foundation|graph|sync|audit|scale|repair|all] [--records N]
 
 let env = ProcessInfo.processInfo.environment
 let postgresURL = env["CONCORD_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/concord"
@@ -171,6 +171,9 @@ do {
     }
     if which == "audit" || which == "all" {
         try auditBench(runs: records / 50, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
+    }
+    if which == "scale" || which == "all" {
+        try scaleBench(runs: records / 50, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
     }
     if which == "sync" || which == "all" { try syncBench(redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)") }
 } catch {

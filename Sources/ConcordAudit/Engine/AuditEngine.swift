@@ -193,6 +193,14 @@ final class Consumer: @unchecked Sendable {
     }
 }
 
+/// One dataset's clock watch and what it saw, per run (fed from one thread at a time).
+final class DatasetWatch: @unchecked Sendable {
+    let split: String
+    let clock = ClockWatch()
+    var youngest: [String: Double] = [:]
+    init(split: String) { self.split = split }
+}
+
 /// Runs a rule set over datasets fed to it record by record.
 ///
 /// Each selection evaluates its expressions as records arrive and keeps only
@@ -210,6 +218,8 @@ public final class AuditEngine: @unchecked Sendable {
     let compiled: [CompiledCheck]
     let byDataset: [String: [Consumer]]
     let memos: [String: RecordMemo]
+    /// Per dataset split by run: the newest time its records' `age()` was asked about, per run.
+    let watches: [String: DatasetWatch]
     let table: CellTable
     private var counts: [String: Int] = [:]
     private let lock = NSLock()
@@ -251,13 +261,21 @@ public final class AuditEngine: @unchecked Sendable {
         self.compiled = compiled
         self.byDataset = byDataset
         var memos: [String: RecordMemo] = [:]
+        var watches: [String: DatasetWatch] = [:]
         for (dataset, consumers) in byDataset {
             var registry: [Expr] = []
             var seenExprs: [String: Int] = [:]
             for c in consumers { c.register(&registry, &seenExprs) }
-            memos[dataset] = RecordMemo(exprs: registry, table: table, ctx: context)
+            var ctx = context
+            if let split = rules.datasets[dataset]?.splitField {
+                let w = DatasetWatch(split: split)
+                ctx.watch = w.clock
+                watches[dataset] = w
+            }
+            memos[dataset] = RecordMemo(exprs: registry, table: table, ctx: ctx)
         }
         self.memos = memos
+        self.watches = watches
     }
 
     /// The datasets the rules read.
@@ -267,7 +285,29 @@ public final class AuditEngine: @unchecked Sendable {
     public func ingest(_ record: JSON, dataset: String) {
         guard let consumers = byDataset[dataset], let memo = memos[dataset] else { return }
         memo.reset(record)
+        guard let watch = watches[dataset] else {
+            for c in consumers { c.ingest(memo) }
+            return
+        }
+        watch.clock.youngest = nil
         for c in consumers { c.ingest(memo) }
+        if let t = watch.clock.youngest, let run = record.value(atPath: watch.split)?.keyText {
+            if t > watch.youngest[run] ?? -.infinity { watch.youngest[run] = t }
+        }
+    }
+
+    /// Per run (or id, for a dataset split by id): the newest time any rule's
+    /// `age()` was asked about among its records — until that time plus the
+    /// rules' longest window has passed, time alone may change a verdict.
+    public func youngest() -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for w in watches.values {
+            for (run, t) in w.youngest where t.isFinite {
+                let ms = Int64(t.rounded(.up))
+                if ms > out[run] ?? .min { out[run] = ms }
+            }
+        }
+        return out
     }
 
     /// The keys (as text) of the records fed so far for `datasets`, by every

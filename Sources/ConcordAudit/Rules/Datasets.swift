@@ -51,6 +51,9 @@ public struct DatasetSpec: Sendable, Hashable {
     /// splits it by this field's bucket instead (a draft's history by its
     /// draft id, so a finding keyed by that id is where its records are).
     public var partitionKey: String?
+    /// For a relationship: labels its source and target always have (`from:` / `to:`), so lookups start from their indexes.
+    public var fromLabels: [String] = []
+    public var toLabels: [String] = []
 
     /// The field (path) holding a record's run.
     public var runField: String? { lookup["run"]?.first }
@@ -205,7 +208,7 @@ public struct DatasetCatalog: Sendable {
             y.error(at: nil, "missing datasets")
             return DatasetCatalog(specs: [:])
         }
-        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition"]
+        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition", "from", "to"]
         let reserved: Set<String> = ["type", "from", "to"]
         for (name, node) in all.sorted(by: { $0.key < $1.key }) {
             guard let m = y.mapping(node, "dataset '\(name)'", allowed: allowed) else { continue }
@@ -305,6 +308,14 @@ public struct DatasetCatalog: Sendable {
                         y.error(at: p, "partition: FIELD is for PostgreSQL tables and graph labels (a Redis key is split by its lookup.run capture)")
                     }
                     spec.partitionKey = field
+                }
+                if m["from"] != nil || m["to"] != nil {
+                    if case .graphRelationship = source {
+                        spec.fromLabels = names("from")
+                        spec.toLabels = names("to")
+                    } else {
+                        y.error(at: m["from"] ?? m["to"], "from: and to: name the labels of a relationship's endpoints")
+                    }
                 }
                 specs[name] = spec
             }

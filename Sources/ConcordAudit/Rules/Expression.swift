@@ -80,9 +80,20 @@ public indirect enum Expr: Sendable, CustomStringConvertible {
 public struct EvalContext: Sendable {
     public var now: Int64
     public var grace: Int64
+    /// Notes the times `age()` is asked about (the engine's per-record watch).
+    var watch: ClockWatch?
     public init(now: Int64, grace: Int64) {
         self.now = now
         self.grace = grace
+    }
+}
+
+/// The newest time `age()` was asked about since the last reset: how young a
+/// record is for the rules that wait for time (one per dataset feed; not shared between threads).
+final class ClockWatch: @unchecked Sendable {
+    var youngest: Double?
+    @inline(__always) func note(_ t: Double) {
+        if youngest == nil || t > youngest! { youngest = t }
     }
 }
 
@@ -438,6 +449,7 @@ extension Expr {
         case .string: return v[0].isNull ? .null : .string(v[0].textValue)
         case .exists: return .bool(!v[0].isNull)
         case .age:
+            if let watch = ctx.watch, let t = v[0].doubleValue { watch.note(t) }
             if let t = v[0].intValue {
                 let (d, overflow) = ctx.now.subtractingReportingOverflow(t)
                 return overflow ? .double(Double(ctx.now) - Double(t)) : .int(d)

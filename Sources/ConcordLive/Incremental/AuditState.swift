@@ -18,6 +18,14 @@ public struct AuditState: Sendable {
         public var changedAt: Int64
         /// Evaluation time (ms) of the last audit that read the run's records.
         public var auditedAt: Int64
+        /// The newest time a rule's `age()` was asked about among the run's records then (nil: none waits for time).
+        public var youngest: Int64?
+
+        /// Whether, when last read, time alone could still change a verdict on the run.
+        public func settling(window: Int64) -> Bool {
+            guard let youngest else { return false }
+            return auditedAt < youngest + window
+        }
     }
 
     public var scope: String
@@ -52,8 +60,8 @@ public struct AuditState: Sendable {
 
     public var json: JSON {
         func marks(_ m: [String: RunMark]) -> JSON {
-            // Compact: run → [signature, changedAt, auditedAt].
-            .object(m.mapValues { [.string($0.signature), .int($0.changedAt), .int($0.auditedAt)] })
+            // Compact: run → [signature, changedAt, auditedAt, youngest].
+            .object(m.mapValues { [.string($0.signature), .int($0.changedAt), .int($0.auditedAt), $0.youngest.map(JSON.int) ?? .null] })
         }
         return [
             "format": .string(Self.format), "scope": .string(scope), "auditId": .string(auditId), "rulesDigest": .string(rulesDigest),
@@ -82,10 +90,10 @@ public struct AuditState: Sendable {
         func marks(_ v: JSON?, _ what: String) throws -> [String: RunMark] {
             var out: [String: RunMark] = [:]
             for (k, m) in v?.objectValue ?? [:] {
-                guard let a = m.arrayValue, a.count == 3, let s = a[0].stringValue, let c = a[1].intValue, let d = a[2].intValue else {
+                guard let a = m.arrayValue, a.count == 4, let s = a[0].stringValue, let c = a[1].intValue, let d = a[2].intValue else {
                     throw ConcordError(.invalidInput, "\(source): bad \(what) entry for '\(k)'")
                 }
-                out[k] = RunMark(signature: s, changedAt: c, auditedAt: d)
+                out[k] = RunMark(signature: s, changedAt: c, auditedAt: d, youngest: a[3].intValue)
             }
             return out
         }

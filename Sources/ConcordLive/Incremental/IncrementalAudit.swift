@@ -61,6 +61,7 @@ extension Auditor {
         var audited: Set<String>, auditedIds: Set<String>
         var info: [String: JSON] = [:]
         var runKeys: [String: Set<String>] = [:]
+        var youngest: [String: Int64] = [:]
         var members: [String: [String]] = [:]
         if let fullBecause {
             for spec in specs {
@@ -69,7 +70,10 @@ extension Auditor {
                 try reader.redis.zrange(key) { batch in all += batch.map(\.member) }
                 members[spec.name] = all
             }
-            report = try audit(live: reader, request, recheck: recheck, snapshot: snapshot) { runKeys = $0.keysByRun() }
+            report = try audit(live: reader, request, recheck: recheck, snapshot: snapshot) { engine in
+                runKeys = engine.keysByRun()
+                youngest = engine.youngest()
+            }
             audited = Set(signatures.runs.keys)
             auditedIds = Set(signatures.ids.keys)
             info["fullBecause"] = .string(fullBecause)
@@ -77,6 +81,7 @@ extension Auditor {
             let r = try incremental(reader, request, recheck: recheck, previous: previous!, signatures)
             report = r.report
             runKeys = r.keys
+            youngest = r.youngest
             members = r.members
             audited = r.runs
             auditedIds = r.ids
@@ -97,8 +102,9 @@ extension Auditor {
             for (unit, sig) in current {
                 let before = old[unit]
                 let changedAt = before?.signature == sig ? before!.changedAt : now
-                let auditedAt = all || read.contains(unit) ? now : before?.auditedAt ?? now
-                out[unit] = .init(signature: sig, changedAt: changedAt, auditedAt: auditedAt)
+                let wasRead = all || read.contains(unit)
+                out[unit] = .init(signature: sig, changedAt: changedAt, auditedAt: wasRead ? now : before?.auditedAt ?? now,
+                                  youngest: wasRead ? youngest[unit] : before?.youngest)
             }
             return out
         }
@@ -135,7 +141,8 @@ extension Auditor {
 
     /// Reads what the state cannot vouch for and audits it.
     static func incremental(_ reader: LiveReader, _ request: AuditRequest, recheck: Bool, previous: AuditState, _ signatures: StoreSignatures) throws
-        -> (report: AuditReport, runs: Set<String>, ids: Set<String>, keys: [String: Set<String>], members: [String: [String]], info: [String: JSON])
+        -> (report: AuditReport, runs: Set<String>, ids: Set<String>, keys: [String: Set<String>], youngest: [String: Int64], members: [String: [String]],
+            info: [String: JSON])
     {
         let started = Date()
         let now = request.nowMs!
@@ -150,7 +157,7 @@ extension Auditor {
             var out: [String: String] = [:]
             for (unit, sig) in current {
                 if let before = old[unit] {
-                    if before.signature != sig { out[unit] = "changed" } else if before.auditedAt < before.changedAt + settledAfter { out[unit] = "settling" }
+                    if before.signature != sig { out[unit] = "changed" } else if before.settling(window: settledAfter) { out[unit] = "settling" }
                 } else {
                     out[unit] = "new"
                 }
@@ -207,14 +214,20 @@ extension Auditor {
         }
         try reader.runless(byRun.filter { signatures.runless[$0.name] != nil }, into: counts)
 
+        var phase: [String: Double] = [:]
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            let t = Date()
+            defer { phase[name, default: 0] += Date().timeIntervalSince(t) }
+            return try body()
+        }
         var done: Set<String> = [], probed: Set<String> = []
         var next = Set(why.keys)
         var related = 0, rounds = 0
         while true {
             rounds += 1
             let runs = next.subtracting(done).filter(mine)
-            for chunk in Array(runs).sorted().chunked(2000) {
-                try reader.lookup(byRun, runs: Set(chunk), ids: [], into: counts)
+            try timed("runs") {
+                for chunk in Array(runs).sorted().chunked(2000) { try reader.lookup(byRun, runs: Set(chunk), ids: [], into: counts) }
             }
             done.formUnion(runs)
             // Every key read so far, looked for where else it lives.
@@ -222,12 +235,12 @@ extension Auditor {
             keys = []
             if fresh.isEmpty { break }
             probed.formUnion(fresh)
-            for chunk in Array(fresh).sorted().chunked(2000) {
-                try reader.lookup(byId, runs: [], ids: Set(chunk), into: counts)
+            try timed("ids") {
+                for chunk in Array(fresh).sorted().chunked(2000) { try reader.lookup(byId, runs: [], ids: Set(chunk), into: counts) }
             }
             var elsewhere: Set<String> = []
-            for chunk in Array(fresh).sorted().chunked(2000) {
-                elsewhere.formUnion(try reader.runsHolding(byRun, ids: Set(chunk)))
+            try timed("probe") {
+                for chunk in Array(fresh).sorted().chunked(2000) { elsewhere.formUnion(try reader.runsHolding(byRun, ids: Set(chunk))) }
             }
             next = elsewhere.subtracting(done).filter(mine)
             for run in next where why[run] == nil { why[run] = "related"; related += 1 }
@@ -235,6 +248,7 @@ extension Auditor {
         let t1 = Date()
         var result = engine.evaluate()
         let runKeys = engine.keysByRun().filter { done.contains($0.key) }
+        let youngest = engine.youngest()
         let t2 = Date()
 
         // A finding outside the runs read whole (no run, or a run only reached by a key) is completed by point lookups.
@@ -256,6 +270,7 @@ extension Auditor {
         info["rounds"] = .int(Int64(rounds))
         info["since"] = ["auditId": .string(previous.auditId), "evaluatedAt": .int(previous.evaluatedAt)]
         info["settlingWindowMs"] = .int(window)
+        info["phaseSeconds"] = .object(phase.mapValues { .double(($0 * 1000).rounded() / 1000) })
 
         var stores: [String: JSON] = [:]
         for (dataset, n) in counts.counts {
@@ -270,7 +285,7 @@ extension Auditor {
                             timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
         let ids = Set(signatures.ids.keys).intersection(probed)
         info["sortedSets"] = .object(zsetInfo)
-        return (report, done, ids, runKeys, members, info)
+        return (report, done, ids, runKeys, youngest, members, info)
     }
 }
 
