@@ -54,6 +54,8 @@ public struct DatasetSpec: Sendable, Hashable {
     /// For a relationship: labels its source and target always have (`from:` / `to:`), so lookups start from their indexes.
     public var fromLabels: [String] = []
     public var toLabels: [String] = []
+    /// Graph properties whose in-place edits an incremental audit must notice (`watch:`; each costs a scan of the label).
+    public var watch: [String] = []
 
     /// The field (path) holding a record's run.
     public var runField: String? { lookup["run"]?.first }
@@ -208,7 +210,7 @@ public struct DatasetCatalog: Sendable {
             y.error(at: nil, "missing datasets")
             return DatasetCatalog(specs: [:])
         }
-        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition", "from", "to"]
+        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition", "from", "to", "watch"]
         let reserved: Set<String> = ["type", "from", "to"]
         for (name, node) in all.sorted(by: { $0.key < $1.key }) {
             guard let m = y.mapping(node, "dataset '\(name)'", allowed: allowed) else { continue }
@@ -308,6 +310,14 @@ public struct DatasetCatalog: Sendable {
                         y.error(at: p, "partition: FIELD is for PostgreSQL tables and graph labels (a Redis key is split by its lookup.run capture)")
                     }
                     spec.partitionKey = field
+                }
+                if let w = m["watch"] {
+                    if case .graphLabel = source {
+                        spec.watch = names("watch")
+                        for p in spec.watch where !fields.contains(p) { y.error(at: w, "watch '\(p)' is not one of the dataset's properties") }
+                    } else {
+                        y.error(at: w, "watch: is for graph labels (PostgreSQL rows and Redis values are compared whole)")
+                    }
                 }
                 if m["from"] != nil || m["to"] != nil {
                     if case .graphRelationship = source {

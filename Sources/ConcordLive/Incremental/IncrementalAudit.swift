@@ -44,7 +44,7 @@ extension Auditor {
         reader.partition = partial ? request.partition : nil
         let t0 = Date()
         let signatures: StoreSignatures
-        do { defer { reader.partition = nil }; signatures = try reader.signatures(specs) }
+        do { defer { reader.partition = nil }; signatures = try reader.signatures(specs, catalog: request.rules.datasets.specs) }
         let signing = Date().timeIntervalSince(t0)
 
         var previous: AuditState?
@@ -93,6 +93,7 @@ extension Auditor {
         info["state"] = .string(store.description)
         info["runs"] = .int(Int64(signatures.runs.count))
         info["signatureSeconds"] = .double((signing * 1000).rounded() / 1000)
+        info["signatureSecondsByStore"] = .object(signatures.seconds.mapValues { .double(($0 * 1000).rounded() / 1000) })
         report.extra["incremental"] = .object(info)
 
         // The state the next incremental audit starts from.

@@ -9,12 +9,15 @@ import Foundation
 /// Cheap per-run aggregates of every store, compared between audits to find
 /// the runs that changed without reading their records: per stream its
 /// length, last and deleted ids and entries added (`XINFO STREAM`); per hash,
-/// string or set its content; per run in the graph the count of nodes and
-/// relationships, the sum of their internal ids, and per property the sum of
-/// the lengths of its text and of its numeric value; per run in PostgreSQL
-/// the count and the sum of `hashtext` of each row. A change of any record's
-/// count, identity, length or number shows; an in-place edit of a graph
-/// property that keeps its length is seen by the next full audit.
+/// string or set its content; per run in the graph the count of nodes and the
+/// sum of their internal ids, per watched property (`watch:` in the dataset)
+/// the sum of the lengths of its text and of its numeric value, and per
+/// relationship type each endpoint's degree weighted by its id; per run in
+/// PostgreSQL the count and the sum of `hashtext` of each row. A record
+/// added, removed, re-created or re-linked shows, and so does any edit of a
+/// PostgreSQL row, Redis value or watched property that changes its length or
+/// number; an in-place edit of another graph property is seen by the next
+/// full audit.
 public struct StoreSignatures: Sendable {
     /// Run → digest over every dataset split by run.
     public var runs: [String: String] = [:]
@@ -24,6 +27,8 @@ public struct StoreSignatures: Sendable {
     public var runless: [String: String] = [:]
     /// Sorted set dataset → its size and highest score (new members are read by score).
     public var zsets: [String: ZSetMark] = [:]
+    /// Seconds each store took.
+    public var seconds: [String: Double] = [:]
 
     public struct ZSetMark: Sendable, Hashable {
         public var card: Int64
@@ -68,21 +73,26 @@ public struct StoreSignatures: Sendable {
 
 extension LiveReader {
     /// The signatures of `specs` (this reader's partition only), the three stores at once.
-    public func signatures(_ specs: [DatasetSpec]) throws -> StoreSignatures {
+    public func signatures(_ specs: [DatasetSpec], catalog: [String: DatasetSpec] = [:]) throws -> StoreSignatures {
         let byStore = Dictionary(grouping: specs, by: \.store)
         let stores = ["postgres", "redis", "graph"].filter { byStore[$0] != nil }
         let errors = Locked<[Error]>([])
         let parts = Locked<StoreSignatures.Builder>(.init())
+        let seconds = Locked<[String: Double]>([:])
         DispatchQueue.concurrentPerform(iterations: stores.count) { i in
+            let start = Date()
             do {
                 var b = StoreSignatures.Builder()
-                for spec in byStore[stores[i]]! { try signature(spec, into: &b) }
+                for spec in byStore[stores[i]]! { try signature(spec, catalog: catalog, into: &b) }
                 let built = b
                 parts.withLock { $0.merge(built) }
             } catch { errors.withLock { $0.append(error) } }
+            seconds.withLock { $0[stores[i]] = Date().timeIntervalSince(start) }
         }
         if let e = errors.value.first { throw e }
-        return parts.value.build()
+        var out = parts.value.build()
+        out.seconds = seconds.value
+        return out
     }
 
     func inPartition(_ run: String?) -> Bool {
@@ -90,7 +100,7 @@ extension LiveReader {
         return p.contains(run: run)
     }
 
-    func signature(_ spec: DatasetSpec, into b: inout StoreSignatures.Builder) throws {
+    func signature(_ spec: DatasetSpec, catalog: [String: DatasetSpec], into b: inout StoreSignatures.Builder) throws {
         let byId = spec.runField == nil
         guard let split = spec.splitField else {
             if case .redisZSet(let key) = spec.source {
@@ -145,15 +155,38 @@ extension LiveReader {
                 }
             }
         case .graphLabel(let label):
-            let props = spec.fields.sorted()
-            let query = "MATCH (n:\(try Self.name(label))) WHERE size(labels(n)) > 0\(bucketPredicate("n", !byId)) "
-                + "RETURN n.\(try Self.name(split)) AS run, count(n), sum(id(n)), \(try Self.propertySums("n", props))"
+            // Count and identity always; the text and value of the properties the dataset asks to watch (each costs a scan).
+            let watched = spec.watch.isEmpty ? "" : ", " + (try Self.propertySums("n", spec.watch))
+            // No `size(labels(n)) > 0` here (it doubles the scan): a phantom of a deleted node has no run and is signed with the runless.
+            let query = "MATCH (n:\(try Self.name(label)))\(bucketWhere("n", !byId)) "
+                + "RETURN n.\(try Self.name(split)) AS run, count(n), sum(id(n))\(watched)"
             for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
                 let run = r[0].json.keyText
                 guard byId || inPartition(run) else { continue }
                 b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
             }
         case .graphRelationship(let type, let endpoints, let properties):
+            if properties.isEmpty, !spec.toLabels.isEmpty, !spec.fromLabels.isEmpty {
+                // Per endpoint node, its degree along `type` weighted by its identity: an edge added, removed or
+                // moved changes the sum of the run of each node it touches (the labels' own scans, no traversal).
+                var labels = spec.toLabels
+                for l in spec.fromLabels where !labels.contains(l) { labels.append(l) }
+                for label in labels {
+                    let run = try Self.name(catalog.values.first { if case .graphLabel(label) = $0.source { return $0.runField != nil } else { return false } }?.runField
+                        ?? String(split.split(separator: ".").last ?? ""))
+                    var sums: [String] = []
+                    if spec.toLabels.contains(label) { sums.append(try degreeExpression("n", type, incoming: true)) }
+                    if spec.fromLabels.contains(label) { sums.append(try degreeExpression("n", type, incoming: false)) }
+                    let query = "MATCH (n:\(try Self.name(label)))\(bucketWhere("n", true)) RETURN n.\(run), "
+                        + sums.map { "sum(\($0) * (id(n) + 1)), sum(\($0))" }.joined(separator: ", ")
+                    for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
+                        let run = r[0].json.keyText
+                        guard inPartition(run) else { continue }
+                        b.add(spec.name, run: run, byId: byId, "\(label):" + r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
+                    }
+                }
+                return
+            }
             let parts = split.split(separator: ".").map(String.init)
             let runExpr: String
             if parts.count == 2, parts[0] == "from" || parts[0] == "to" {
@@ -162,9 +195,9 @@ extension LiveReader {
                 runExpr = "r.\(try Self.name(split))"
             }
             let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE size(labels(b)) > 0\(bucketPredicate("b", split.hasPrefix("to."))) "
-                + "RETURN \(runExpr) AS run, count(r), sum(id(r)), sum(id(a)), sum(id(b)), "
-                + [try Self.propertySums("a", endpoints), try Self.propertySums("b", endpoints), properties.isEmpty ? nil : try Self.propertySums("r", properties)]
-                    .compactMap { $0 }.joined(separator: ", ")
+                + "RETURN \(runExpr) AS run, count(r), sum(id(r)), sum(id(a)), sum(id(b))"
+                + (properties.isEmpty ? "" : ", " + (try Self.propertySums("r", properties)))
+            _ = endpoints
             for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
                 let run = r[0].json.keyText
                 guard byId || inPartition(run) else { continue }
@@ -183,6 +216,21 @@ extension LiveReader {
         default:
             return
         }
+    }
+
+    /// ` WHERE …` of the bucket predicate, or nothing.
+    func bucketWhere(_ v: String, _ applies: Bool) -> String {
+        let p = bucketPredicate(v, applies)
+        return p.isEmpty ? "" : " WHERE" + p.dropFirst(4)
+    }
+
+    /// How many `type` relationships a node has, in or out, in the engine's own terms.
+    func degreeExpression(_ v: String, _ type: String, incoming: Bool) throws -> String {
+        let t = try Self.name(type)
+        if graph.engine == "falkordb" {
+            return "\(incoming ? "indegree" : "outdegree")(\(v), '\(type.replacingOccurrences(of: "'", with: ""))')"
+        }
+        return incoming ? "COUNT { (\(v))<-[:\(t)]-() }" : "COUNT { (\(v))-[:\(t)]->() }"
     }
 
     /// Per property: the summed length of its text and its summed numeric value
