@@ -21,7 +21,8 @@ extension Auditor {
         reader.partition = partial ? request.partition : nil
         defer { reader.partition = nil }
         let t0 = Date()
-        let reads = try reader.read(request.datasets, into: sink)
+        var reads = try reader.read(request.datasets, into: sink)
+        if partial { try feedHeldBack(reader, request, engine: engine, into: sink, reads: &reads) }
         if let snapshot {
             try snapshot.finish(reads: reads, createdAt: started, evaluatedAt: now)
         }
@@ -56,6 +57,32 @@ extension Auditor {
                        timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
         r.extra = extra
         return r
+    }
+
+    /// A partition's share of the sets every partition reads whole (the
+    /// confirmations): the members its own records name; of the others, those
+    /// whose id falls in this partition and that no record of any run holds
+    /// (a confirmation of an event that exists nowhere). The rest belong to
+    /// the partition of the run that holds them, which names them itself.
+    static func feedHeldBack(_ reader: LiveReader, _ request: AuditRequest, engine: AuditEngine, into sink: any RecordSink,
+                             reads: inout [String: LiveReader.StoreRead]) throws {
+        guard let partition = request.partition else { return }
+        let split = request.datasets.filter { $0.runField != nil }
+        for (dataset, records) in reader.heldBack.sorted(by: { $0.key < $1.key }) {
+            guard let spec = request.rules.datasets[dataset], let path = spec.lookup["id"]?.first else { continue }
+            var feed: [JSON] = [], unnamed: [(String, JSON)] = []
+            for r in records {
+                guard let id = r.value(atPath: path)?.keyText else { feed.append(r); continue }
+                if engine.mentions(id) { feed.append(r) } else if partition.contains(run: id) { unnamed.append((id, r)) }
+            }
+            var held: Set<String> = []
+            for chunk in unnamed.map(\.0).chunked(5000) { held.formUnion(try reader.holders(split, ids: Set(chunk)).ids) }
+            for (id, r) in unnamed where !held.contains(id) { feed.append(r) }
+            for r in feed { try sink.append(r, to: dataset) }
+            try sink.finished(dataset, records: feed.count)
+            reads[spec.store]?.records[dataset] = feed.count
+        }
+        reader.heldBack = [:]
     }
 
     /// What re-reading candidates by point lookups kept and dropped.

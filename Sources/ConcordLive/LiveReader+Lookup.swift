@@ -104,35 +104,49 @@ extension LiveReader {
     /// The runs of the records of `specs` (split by run) whose lookup id is one
     /// of `ids`: where records with these ids live, without reading them.
     public func runsHolding(_ specs: [DatasetSpec], ids: Set<String>) throws -> Set<String> {
-        var out: Set<String> = []
+        try holders(specs, ids: ids).runs
+    }
+
+    /// Which of `ids` records of `specs` (split by run) carry as a lookup id,
+    /// and the runs of those records.
+    public func holders(_ specs: [DatasetSpec], ids: Set<String>) throws -> (ids: Set<String>, runs: Set<String>) {
+        var found: Set<String> = [], runs: Set<String> = []
         let idList = ids.sorted()
-        guard !idList.isEmpty else { return out }
+        guard !idList.isEmpty else { return ([], []) }
         for spec in specs {
             guard let run = spec.runField else { continue }
             for field in spec.lookup["id"] ?? [] {
                 switch spec.source {
                 case .graphLabel(let label):
-                    let q = "MATCH (n:\(try Self.name(label))) WHERE n.\(try Self.name(field)) IN $ids AND size(labels(n)) > 0 RETURN DISTINCT n.\(try Self.name(run))"
+                    let q = "MATCH (n:\(try Self.name(label))) WHERE n.\(try Self.name(field)) IN $ids AND size(labels(n)) > 0 RETURN n.\(try Self.name(field)), n.\(try Self.name(run))"
                     for r in try graph.run(q, parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
-                        if let v = r[0].json.keyText { out.insert(v) }
+                        if let v = r[0].json.keyText { found.insert(v) }
+                        if let v = r[1].json.keyText { runs.insert(v) }
                     }
                 case .graphRelationship(let type, _, _):
-                    let parts = run.split(separator: ".").map(String.init)
-                    let side = parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(run))"
+                    let side = { (path: String) throws -> String in
+                        let parts = path.split(separator: ".").map(String.init)
+                        return parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(path))"
+                    }
                     for match in try Self.relationshipMatches(spec, type, field, "ids") {
-                        for r in try graph.run("\(match) RETURN DISTINCT \(side)", parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
-                            if let v = r[0].json.keyText { out.insert(v) }
+                        for r in try graph.run("\(match) RETURN DISTINCT \(try side(field)), \(try side(run))", parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
+                            if let v = r[0].json.keyText { found.insert(v) }
+                            if let v = r[1].json.keyText { runs.insert(v) }
                         }
                     }
                 case .postgresTable(let table):
-                    let q = "SELECT DISTINCT \(postgres.quoteIdentifier(run))::text FROM \(Self.qualified(table, postgres)) WHERE \(postgres.quoteIdentifier(field))::text = ANY($1::text[])"
-                    try postgres.stream(q, [Self.textArray(idList)]) { row in if let v = row.string(0) { out.insert(v) } }
+                    let f = postgres.quoteIdentifier(field)
+                    let q = "SELECT DISTINCT \(f)::text, \(postgres.quoteIdentifier(run))::text FROM \(Self.qualified(table, postgres)) WHERE \(f)::text = ANY($1::text[])"
+                    try postgres.stream(q, [Self.textArray(idList)]) { row in
+                        if let v = row.string(0) { found.insert(v) }
+                        if let v = row.string(1) { runs.insert(v) }
+                    }
                 default:
                     continue  // a Redis key's id is one of its captures: found with its run
                 }
             }
         }
-        return out
+        return (found, runs)
     }
 
     /// `MATCH … WHERE` clauses finding the `type` relationships whose `path`

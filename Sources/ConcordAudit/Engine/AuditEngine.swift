@@ -310,6 +310,9 @@ public final class AuditEngine: @unchecked Sendable {
         return out
     }
 
+    /// Whether any record fed so far carried `text` (as a key or a value a rule reads).
+    public func mentions(_ text: String) -> Bool { table.contains(text) }
+
     /// The keys (as text) of the records fed so far for `datasets`, by every
     /// selection over them: what other datasets join them by.
     public func keys(of datasets: Set<String>) -> Set<String> {

@@ -90,6 +90,9 @@ final class CellTable: @unchecked Sendable {
 extension CellTable {
     /// How many distinct strings the table holds (the range of string cells' indices).
     var stringCount: Int { lock.lock(); defer { lock.unlock() }; return stringsCount }
+
+    /// Whether any record fed so far carried this string.
+    func contains(_ s: String) -> Bool { lock.lock(); defer { lock.unlock() }; return index[s] != nil }
 }
 
 /// A set of cells: a bitset over string indices (the common case: ids),

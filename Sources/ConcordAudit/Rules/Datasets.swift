@@ -64,6 +64,17 @@ public struct DatasetSpec: Sendable, Hashable {
     public var splitField: String? { runField ?? partitionKey }
 
     public var isPartitioned: Bool { splitField != nil }
+
+    /// A sorted set or fixed set, read whole by every partition and looked up
+    /// by id: a partition keeps the members its own records name, and those no
+    /// run holds whose id falls in it.
+    public var holdsBackInPartitions: Bool {
+        guard splitField == nil, lookup["id"]?.isEmpty == false else { return false }
+        switch source {
+        case .redisZSet, .redisSet(nil, _): return true
+        default: return false
+        }
+    }
 }
 
 /// A Redis key pattern with named captures: `workflow:{workflowId}:events`,

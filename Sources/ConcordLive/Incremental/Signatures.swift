@@ -83,7 +83,9 @@ extension LiveReader {
             let start = Date()
             do {
                 var b = StoreSignatures.Builder()
-                for spec in byStore[stores[i]]! { try signature(spec, catalog: catalog, into: &b) }
+                var specs = byStore[stores[i]]!
+                if stores[i] == "graph" { specs = try graphLabelSignatures(specs, catalog: catalog, into: &b) }
+                for spec in specs { try signature(spec, catalog: catalog, into: &b) }
                 let built = b
                 parts.withLock { $0.merge(built) }
             } catch { errors.withLock { $0.append(error) } }
@@ -93,6 +95,65 @@ extension LiveReader {
         var out = parts.value.build()
         out.seconds = seconds.value
         return out
+    }
+
+    /// One scan per label for every graph dataset that can be signed from
+    /// its nodes: a label's count, identity and watched properties, and the
+    /// degrees of the relationships whose endpoints have the label. Returns
+    /// the datasets left for `signature` (split by id, or relationships with
+    /// properties or without declared endpoint labels).
+    func graphLabelSignatures(_ specs: [DatasetSpec], catalog: [String: DatasetSpec], into b: inout StoreSignatures.Builder) throws -> [DatasetSpec] {
+        struct Group { var terms: [String] = []; var owners: [(dataset: String, first: Int, count: Int)] = [] }
+        var groups: [String: Group] = [:]  // "label\u{0}runProperty"
+        var rest: [DatasetSpec] = []
+        func runProperty(of label: String, fallback: String) -> String {
+            for d in catalog.values.sorted(by: { $0.name < $1.name }) {
+                if case .graphLabel(label) = d.source, let r = d.runField { return r }
+            }
+            return fallback
+        }
+        func add(_ label: String, _ run: String, _ dataset: String, _ terms: [String]) {
+            var g = groups[label + "\u{0}" + run] ?? Group()
+            g.owners.append((dataset, g.terms.count, terms.count))
+            g.terms += terms
+            groups[label + "\u{0}" + run] = g
+        }
+        for spec in specs {
+            switch spec.source {
+            case .graphLabel(let label) where spec.runField != nil:
+                add(label, spec.runField!, spec.name, ["count(n)", "sum(id(n))"] + (try Self.propertySumTerms("n", spec.watch)))
+            case .graphRelationship(let type, _, let properties) where properties.isEmpty && !spec.toLabels.isEmpty && !spec.fromLabels.isEmpty:
+                // Each endpoint's degree along `type` weighted by its identity: an edge added, removed or moved
+                // changes the sum of the run of each node it touches.
+                let fallback = String((spec.runField ?? "").split(separator: ".").last ?? "")
+                var labels = spec.toLabels
+                for l in spec.fromLabels where !labels.contains(l) { labels.append(l) }
+                for label in labels {
+                    var terms: [String] = []
+                    if spec.toLabels.contains(label) { terms.append("sum(\(try degreeExpression("n", type, incoming: true)) * (id(n) + 1))") }
+                    if spec.fromLabels.contains(label) { terms.append("sum(\(try degreeExpression("n", type, incoming: false)) * (id(n) + 1))") }
+                    add(label, runProperty(of: label, fallback: fallback), spec.name + "\u{0}" + label, terms)
+                }
+            default:
+                rest.append(spec)
+            }
+        }
+        for (key, g) in groups.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "\u{0}").map(String.init)
+            // No `size(labels(n)) > 0` (it doubles the scan): a phantom of a deleted node has no run and is signed with the runless.
+            let query = "MATCH (n:\(try Self.name(parts[0])))\(bucketWhere("n", true)) RETURN n.\(try Self.name(parts[1])), " + g.terms.joined(separator: ", ")
+            for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
+                let run = r[0].json.keyText
+                guard inPartition(run) else { continue }
+                let values = r.values.dropFirst().map { $0.json.encoded() }
+                for o in g.owners {
+                    let name = String(o.dataset.split(separator: "\u{0}").first ?? "")
+                    let columns = values[o.first..<min(o.first + o.count, values.count)]
+                    b.add(name, run: run, byId: false, o.dataset.replacingOccurrences(of: "\u{0}", with: ":") + "=" + columns.joined(separator: ","))
+                }
+            }
+        }
+        return rest
     }
 
     func inPartition(_ run: String?) -> Bool {
@@ -166,27 +227,6 @@ extension LiveReader {
                 b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
             }
         case .graphRelationship(let type, let endpoints, let properties):
-            if properties.isEmpty, !spec.toLabels.isEmpty, !spec.fromLabels.isEmpty {
-                // Per endpoint node, its degree along `type` weighted by its identity: an edge added, removed or
-                // moved changes the sum of the run of each node it touches (the labels' own scans, no traversal).
-                var labels = spec.toLabels
-                for l in spec.fromLabels where !labels.contains(l) { labels.append(l) }
-                for label in labels {
-                    let run = try Self.name(catalog.values.first { if case .graphLabel(label) = $0.source { return $0.runField != nil } else { return false } }?.runField
-                        ?? String(split.split(separator: ".").last ?? ""))
-                    var sums: [String] = []
-                    if spec.toLabels.contains(label) { sums.append(try degreeExpression("n", type, incoming: true)) }
-                    if spec.fromLabels.contains(label) { sums.append(try degreeExpression("n", type, incoming: false)) }
-                    let query = "MATCH (n:\(try Self.name(label)))\(bucketWhere("n", true)) RETURN n.\(run), "
-                        + sums.map { "sum(\($0) * (id(n) + 1)), sum(\($0))" }.joined(separator: ", ")
-                    for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
-                        let run = r[0].json.keyText
-                        guard inPartition(run) else { continue }
-                        b.add(spec.name, run: run, byId: byId, "\(label):" + r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
-                    }
-                }
-                return
-            }
             let parts = split.split(separator: ".").map(String.init)
             let runExpr: String
             if parts.count == 2, parts[0] == "from" || parts[0] == "to" {
@@ -236,9 +276,13 @@ extension LiveReader {
     /// Per property: the summed length of its text and its summed numeric value
     /// (`toFloat(toString(…))` is null, not an error, for text and booleans on both engines).
     static func propertySums(_ v: String, _ props: [String]) throws -> String {
-        try props.map { p in
+        try propertySumTerms(v, props).joined(separator: ", ")
+    }
+
+    static func propertySumTerms(_ v: String, _ props: [String]) throws -> [String] {
+        try props.flatMap { p in
             let x = "toString(\(v).\(try name(p)))"
-            return "sum(size(\(x))), sum(toFloat(\(x)))"
-        }.joined(separator: ", ")
+            return ["sum(size(\(x)))", "sum(toFloat(\(x)))"]
+        }
     }
 }
