@@ -21,8 +21,10 @@ extension Auditor {
         reader.partition = partial ? request.partition : nil
         defer { reader.partition = nil }
         let t0 = Date()
-        var reads = try reader.read(request.datasets, into: sink)
-        if partial { try feedHeldBack(reader, request, engine: engine, into: sink, reads: &reads) }
+        // A partition reads the sets looked up by id (the confirmations) once its own records are known.
+        let later = partial ? request.datasets.filter(\.holdsBackInPartitions) : []
+        var reads = try reader.read(request.datasets.filter { !later.map(\.name).contains($0.name) }, into: sink)
+        if !later.isEmpty { try readShare(of: later, reader, request, engine: engine, into: sink, reads: &reads) }
         if let snapshot {
             try snapshot.finish(reads: reads, createdAt: started, evaluatedAt: now)
         }
@@ -60,29 +62,26 @@ extension Auditor {
     }
 
     /// A partition's share of the sets every partition reads whole (the
-    /// confirmations): the members its own records name; of the others, those
-    /// whose id falls in this partition and that no record of any run holds
-    /// (a confirmation of an event that exists nowhere). The rest belong to
-    /// the partition of the run that holds them, which names them itself.
-    static func feedHeldBack(_ reader: LiveReader, _ request: AuditRequest, engine: AuditEngine, into sink: any RecordSink,
-                             reads: inout [String: LiveReader.StoreRead]) throws {
+    /// confirmations), read after its own records: the members its records
+    /// name; of the others, those whose id falls in this partition and that
+    /// no record of any run holds (a confirmation of an event that exists
+    /// nowhere). The rest belong to the partition of the run that holds them,
+    /// whose records name them. Only the undecided are held while reading.
+    static func readShare(of specs: [DatasetSpec], _ reader: LiveReader, _ request: AuditRequest, engine: AuditEngine, into sink: any RecordSink,
+                          reads: inout [String: LiveReader.StoreRead]) throws {
         guard let partition = request.partition else { return }
+        let share = ShareSink(sink, engine: engine, partition: partition, idPaths: specs.reduce(into: [:]) { $0[$1.name] = $1.lookup["id"]?.first })
+        let more = try reader.read(specs, into: share)
         let split = request.datasets.filter { $0.runField != nil }
-        for (dataset, records) in reader.heldBack.sorted(by: { $0.key < $1.key }) {
-            guard let spec = request.rules.datasets[dataset], let path = spec.lookup["id"]?.first else { continue }
-            var feed: [JSON] = [], unnamed: [(String, JSON)] = []
-            for r in records {
-                guard let id = r.value(atPath: path)?.keyText else { feed.append(r); continue }
-                if engine.mentions(id) { feed.append(r) } else if partition.contains(run: id) { unnamed.append((id, r)) }
-            }
+        for spec in specs {
+            let unnamed = share.unnamed[spec.name] ?? []
             var held: Set<String> = []
-            for chunk in unnamed.map(\.0).chunked(5000) { held.formUnion(try reader.holders(split, ids: Set(chunk)).ids) }
-            for (id, r) in unnamed where !held.contains(id) { feed.append(r) }
-            for r in feed { try sink.append(r, to: dataset) }
-            try sink.finished(dataset, records: feed.count)
-            reads[spec.store]?.records[dataset] = feed.count
+            for chunk in unnamed.map(\.id).chunked(5000) { held.formUnion(try reader.holders(split, ids: Set(chunk)).ids) }
+            var n = share.fed[spec.name] ?? 0
+            for (id, r) in unnamed where !held.contains(id) { try sink.append(r, to: spec.name); n += 1 }
+            try sink.finished(spec.name, records: n)
+            reads[spec.store, default: more[spec.store]!].records[spec.name] = n
         }
-        reader.heldBack = [:]
     }
 
     /// What re-reading candidates by point lookups kept and dropped.
@@ -168,4 +167,32 @@ extension Auditor {
         }
         return confirmed
     }
+}
+
+/// Decides, record by record, a partition's share of a set read whole (see `Auditor.readShare`).
+final class ShareSink: RecordSink, @unchecked Sendable {
+    let inner: any RecordSink
+    let engine: AuditEngine
+    let partition: Partition
+    let idPaths: [String: String]
+    var fed: [String: Int] = [:]
+    var unnamed: [String: [(id: String, record: JSON)]] = [:]
+
+    init(_ inner: any RecordSink, engine: AuditEngine, partition: Partition, idPaths: [String: String]) {
+        self.inner = inner
+        self.engine = engine
+        self.partition = partition
+        self.idPaths = idPaths
+    }
+
+    func append(_ record: JSON, to dataset: String) throws {
+        guard let path = idPaths[dataset], let id = record.value(atPath: path)?.keyText, !engine.mentions(id) else {
+            try inner.append(record, to: dataset)
+            fed[dataset, default: 0] += 1
+            return
+        }
+        if partition.contains(run: id) { unnamed[dataset, default: []].append((id, record)) }
+    }
+
+    func finished(_ dataset: String, records: Int) throws {}  // the caller finishes once the undecided are settled
 }

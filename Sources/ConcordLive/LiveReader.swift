@@ -21,9 +21,8 @@ public final class LiveReader: @unchecked Sendable {
     /// `RunBucket`: a predicate in PostgreSQL, key selection in Redis,
     /// `run_bucket` in the graph, then each record's own run checked here).
     public var partition: Partition?
-    /// After a partition's read: the members of sets read whole that wait for
-    /// the partition's own records to be known (`PartitionFilter`).
-    public internal(set) var heldBack: [String: [JSON]] = [:]
+    /// Opens another connection to the graph (for queries run side by side); nil: one at a time on `graph`.
+    public var openGraph: (@Sendable () throws -> any GraphStore)?
     private var newestEntry: (ms: UInt64, seq: UInt64)?
     private var streamsRead = 0
 
@@ -73,7 +72,6 @@ public final class LiveReader: @unchecked Sendable {
         progress?.done()
         if let e = errors.value.first { throw e }
         guard let filter else { return results.value }
-        heldBack = filter.heldBack
         // A partition's records are those it kept; `scanned` counts what the stores sent.
         let kept = filter.kept
         return results.value.mapValues { r in

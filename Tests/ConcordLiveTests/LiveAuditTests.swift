@@ -48,7 +48,10 @@ final class AuditFixture {
 
     /// A reader on connections of its own (the audit runs beside other work).
     func reader() throws -> LiveReader {
-        LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL))
+        let r = LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL))
+        let url = graphURL
+        r.openGraph = { try FalkorDBStore(url: url) }
+        return r
     }
 
     func audit(recheck: Bool = true, graceMs: Int64 = 300_000, snapshot: URL? = nil) throws -> AuditReport {

@@ -105,37 +105,26 @@ public final class PartitionFilter: RecordSink, @unchecked Sendable {
     public init(_ inner: any RecordSink, _ partition: Partition, _ specs: [DatasetSpec]) {
         self.inner = inner
         self.partition = partition
-        var runs: [String: String] = [:], counters: [String: Counter] = [:], held: [String: Held] = [:]
+        var runs: [String: String] = [:], counters: [String: Counter] = [:]
         for s in specs {
             counters[s.name] = Counter()
             if let r = s.splitField { runs[s.name] = r }
-            if s.holdsBackInPartitions { held[s.name] = Held() }
         }
         runFields = runs
         self.counters = counters
-        self.held = held
     }
 
     public func append(_ record: JSON, to dataset: String) throws {
         if let path = runFields[dataset], let run = record.value(atPath: path)?.keyText, !partition.contains(run: run) { return }
-        if let held = held[dataset] { held.records.append(record); return }
         counters[dataset]?.kept += 1
         try inner.append(record, to: dataset)
     }
 
     public func finished(_ dataset: String, records: Int) throws {
-        if held[dataset] != nil { return }  // handed on by the caller, once it has decided
         try inner.finished(dataset, records: counters[dataset]?.kept ?? records)
     }
 
-    final class Held { var records: [JSON] = [] }
-    /// Records of sets read whole and looked up by id (confirmations): held
-    /// back until the partition's own records are known — a member whose id
-    /// another partition's run holds is that partition's business.
-    let held: [String: Held]
 
-    /// The held-back records, per dataset (after the read).
-    public var heldBack: [String: [JSON]] { held.mapValues(\.records) }
 
     /// Records kept, per dataset (after every dataset has finished).
     public var kept: [String: Int] { counters.mapValues(\.kept) }

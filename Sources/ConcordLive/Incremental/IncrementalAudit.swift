@@ -97,7 +97,7 @@ extension Auditor {
         report.extra["incremental"] = .object(info)
 
         // The state the next incremental audit starts from.
-        var state = AuditState(scope: scope, auditId: report.auditId, rulesDigest: request.rules.digest, graceMs: request.graceMs, evaluatedAt: now)
+        var state = AuditState(scope: scope, auditId: report.auditId, rulesDigest: stateDigest(request.rules), graceMs: request.graceMs, evaluatedAt: now)
         func marks(_ current: [String: String], _ old: [String: AuditState.RunMark], _ read: Set<String>, all: Bool) -> [String: AuditState.RunMark] {
             var out: [String: AuditState.RunMark] = [:]
             for (unit, sig) in current {
@@ -123,11 +123,16 @@ extension Auditor {
         return report
     }
 
+    /// The rule files' digest and the rules selected (`--rule`): a state is for one exact rule set.
+    static func stateDigest(_ rules: RuleSet) -> String {
+        SHA256.hex(rules.digest + "\u{0}" + rules.rules.map(\.id).sorted().joined(separator: ","))
+    }
+
     /// Why the saved state cannot carry an incremental audit (nil: it can).
     static func whyFull(_ previous: AuditState?, _ request: AuditRequest, _ signatures: StoreSignatures, _ reader: LiveReader,
                         store: AuditStateStore) throws -> String? {
         guard let previous else { return "no audit state for \(AuditState.scope(request.partition)) in \(store.description)" }
-        if previous.rulesDigest != request.rules.digest { return "the rules changed since \(previous.auditId)" }
+        if previous.rulesDigest != stateDigest(request.rules) { return "the rules changed since \(previous.auditId) (or another --rule selection)" }
         if previous.graceMs != request.graceMs { return "grace changed since \(previous.auditId) (\(previous.graceMs) ms → \(request.graceMs) ms)" }
         if previous.evaluatedAt > request.nowMs! { return "the audit state (\(previous.auditId)) is newer than this audit's time" }
         if case .failure(let e) = request.rules.settlingWindow(grace: request.graceMs) {

@@ -138,19 +138,42 @@ extension LiveReader {
                 rest.append(spec)
             }
         }
+        // One query per dataset and label, run side by side on connections of their own when the reader can open them
+        // (FalkorDB runs concurrent read queries on several threads).
+        struct Job { var label: String; var run: String; var owner: (dataset: String, first: Int, count: Int); var terms: [String] }
+        var jobs: [Job] = []
         for (key, g) in groups.sorted(by: { $0.key < $1.key }) {
             let parts = key.split(separator: "\u{0}").map(String.init)
+            for o in g.owners { jobs.append(Job(label: parts[0], run: parts[1], owner: o, terms: Array(g.terms[o.first..<(o.first + o.count)]))) }
+        }
+        let results = Locked<[Int: [GraphRecord]]>([:])
+        let failure = Locked<Error?>(nil)
+        let lanes = min(jobs.count, openGraph == nil ? 1 : 3)
+        let next = Locked(0)
+        let params = bucketParameters
+        let queries = try jobs.map { j in
             // No `size(labels(n)) > 0` (it doubles the scan): a phantom of a deleted node has no run and is signed with the runless.
-            let query = "MATCH (n:\(try Self.name(parts[0])))\(bucketWhere("n", true)) RETURN n.\(try Self.name(parts[1])), " + g.terms.joined(separator: ", ")
-            for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
+            "MATCH (n:\(try Self.name(j.label)))\(bucketWhere("n", true)) RETURN n.\(try Self.name(j.run)), " + j.terms.joined(separator: ", ")
+        }
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            do {
+                let store = lane == 0 ? graph : try openGraph!()
+                while true {
+                    let i = next.withLock { n -> Int in defer { n += 1 }; return n }
+                    guard i < queries.count, failure.value == nil else { return }
+                    let records = try store.run(queries[i], parameters: params, readOnly: true).records
+                    results.withLock { $0[i] = records }
+                }
+            } catch { failure.withLock { $0 = error } }
+        }
+        if let e = failure.value { throw e }
+        for (i, job) in jobs.enumerated() {
+            for r in results.value[i] ?? [] {
                 let run = r[0].json.keyText
                 guard inPartition(run) else { continue }
-                let values = r.values.dropFirst().map { $0.json.encoded() }
-                for o in g.owners {
-                    let name = String(o.dataset.split(separator: "\u{0}").first ?? "")
-                    let columns = values[o.first..<min(o.first + o.count, values.count)]
-                    b.add(name, run: run, byId: false, o.dataset.replacingOccurrences(of: "\u{0}", with: ":") + "=" + columns.joined(separator: ","))
-                }
+                let name = String(job.owner.dataset.split(separator: "\u{0}").first ?? "")
+                b.add(name, run: run, byId: false,
+                      job.owner.dataset.replacingOccurrences(of: "\u{0}", with: ":") + "=" + r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
             }
         }
         return rest
