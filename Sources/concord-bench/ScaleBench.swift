@@ -91,6 +91,8 @@ import Glibc
     print("incremental timings: \(incReport["timings"]?.encoded() ?? "")")
     print("incremental: \(incReport["incremental"]?.encoded() ?? "")")
     print("partition 0 timings: \(parts[0].1["timings"]?.encoded() ?? ""), full timings: \(plainReport["timings"]?.encoded() ?? "")")
+    func seconds(_ r: JSON) -> String { ["postgres", "redis", "graph"].map { "\($0) \(r["stores"]?[$0]?["seconds"]?.encoded() ?? "?") s" }.joined(separator: ", ") }
+    print("read per store: full \(seconds(plainReport)); partition 0 \(seconds(parts[0].1))")
 }
 
 struct ScaleRow {

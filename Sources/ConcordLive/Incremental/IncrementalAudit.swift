@@ -43,16 +43,23 @@ extension Auditor {
 
         reader.partition = partial ? request.partition : nil
         let t0 = Date()
+        // The saved state is read while the stores are signed.
+        let loaded = Locked<Result<AuditState?, Error>>(.success(nil))
+        let loading = DispatchGroup()
+        if mode == .incremental {
+            DispatchQueue.global().async(group: loading) { loaded.withLock { $0 = Result { try store.load(scope: scope) } } }
+        }
         let signatures: StoreSignatures
         do { defer { reader.partition = nil }; signatures = try reader.signatures(specs, catalog: request.rules.datasets.specs) }
         let signing = Date().timeIntervalSince(t0)
+        loading.wait()
 
         var previous: AuditState?
         var fullBecause: String?
         if mode == .full {
             fullBecause = "--full"
         } else {
-            previous = try store.load(scope: scope)
+            previous = try loaded.value.get()
             fullBecause = try whyFull(previous, request, signatures, reader, store: store)
         }
         if snapshot != nil, fullBecause == nil { fullBecause = "--save-snapshot needs every record" }
