@@ -75,8 +75,13 @@ extension Auditor {
         let split = request.datasets.filter { $0.runField != nil }
         for spec in specs {
             let unnamed = share.unnamed[spec.name] ?? []
+            // Each dataset asked only for the ids the ones before it did not hold (most are events: the nodes hold them).
             var held: Set<String> = []
-            for chunk in unnamed.map(\.id).chunked(5000) { held.formUnion(try reader.holders(split, ids: Set(chunk)).ids) }
+            var open = Set(unnamed.map(\.id))
+            for dataset in split where !open.isEmpty {
+                for chunk in Array(open).sorted().chunked(5000) { held.formUnion(try reader.holders([dataset], ids: Set(chunk)).ids) }
+                open.subtract(held)
+            }
             var n = share.fed[spec.name] ?? 0
             for (id, r) in unnamed where !held.contains(id) { try sink.append(r, to: spec.name); n += 1 }
             try sink.finished(spec.name, records: n)

@@ -43,6 +43,42 @@ struct RulesOption: ParsableArguments {
     }
 }
 
+/// Where an audit's reports go and when its exit status says it failed:
+/// shared by `concord audit` and `concord report merge`.
+struct ReportOutputOptions: ParsableArguments {
+    @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom.")
+    var format: String = "json,md,html"
+
+    @Option(name: .long, help: "Where reports go (timestamped names plus latest.*).")
+    var outputDir: String = "Reports"
+
+    @Option(name: .long, help: "Also write the JSON report to exactly this path.")
+    var jsonOutput: String?
+
+    @Option(name: .long, help: "Exit 1 on new findings at or above: error, warning, info, never.")
+    var failOn: String = "error"
+
+    func formats() throws -> [ReportFormat] { try ReportFormat.parse(format) }
+
+    func failLevel() throws -> Rule.Severity? {
+        if failOn == "never" { return nil }
+        guard let s = Rule.Severity(rawValue: failOn) else { throw ConcordError(.usage, "bad --fail-on '\(failOn)': error, warning, info or never") }
+        return s
+    }
+
+    /// Writes the reports (and `--json-output`); returns the paths written.
+    func write(_ report: AuditReport, formats: [ReportFormat], runTrees: [String: [TreeNode]] = [:]) throws -> [String] {
+        var written = try ReportWriter.write(report, formats: formats, directory: URL(fileURLWithPath: outputDir), runTrees: runTrees)
+        if let jsonOutput {
+            let url = URL(fileURLWithPath: jsonOutput)
+            try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data((report.json().encodedPretty() + "\n").utf8).write(to: url, options: .atomic)
+            written.append(jsonOutput)
+        }
+        return written
+    }
+}
+
 /// `concord audit`: snapshot the live stores (or read `--snapshot DIR`), run the rules, write reports.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,23 +100,13 @@ struct Audit: ParsableCommand {
     @Option(name: .long, help: "Audit this snapshot directory instead of the live stores (no store is touched).")
     var snapshot: String?
 
-    @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom.")
-    var format: String = "json,md,html"
-
-    @Option(name: .long, help: "Where reports go (timestamped names plus latest.*).")
-    var outputDir: String = "Reports"
-
-    @Option(name: .long, help: "Also write the JSON report to exactly this path.")
-    var jsonOutput: String?
+    @OptionGroup var output: ReportOutputOptions
 
     @Option(name: .long, help: "Records younger than this are in flight, not missing or stuck (e.g. 5m, 30s, 0s).")
     var grace: String = "5m"
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Re-read each candidate finding from the live stores and drop those that healed (live audits).")
     var recheck = true
-
-    @Option(name: .long, help: "Exit 1 on new findings at or above: error, warning, info, never.")
-    var failOn: String = "error"
 
     @Option(name: .long, help: "Findings in this baseline (or earlier report) are reported as known and do not fail the run.")
     var baseline: String?
@@ -111,11 +137,8 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         let rules = try rulesOption.load().selecting(rule)
-        let formats = try ReportFormat.parse(format)
-        let failLevel: Rule.Severity?
-        if failOn == "never" { failLevel = nil } else if let s = Rule.Severity(rawValue: failOn) { failLevel = s } else {
-            throw ConcordError(.usage, "bad --fail-on '\(failOn)': error, warning, info or never")
-        }
+        let formats = try output.formats()
+        let failLevel = try output.failLevel()
         var request = AuditRequest(rules: rules, graceMs: try DurationText.milliseconds(grace))
         request.partition = try partition.map(Partition.init(parsing:))
         request.baseline = try baseline.map(Baseline.init(file:))
@@ -158,18 +181,12 @@ struct Audit: ParsableCommand {
             }
         }
 
-        let written = try ReportWriter.write(report, formats: formats, directory: URL(fileURLWithPath: outputDir), runTrees: trees)
-        if let jsonOutput {
-            let url = URL(fileURLWithPath: jsonOutput)
-            try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data((report.json().encodedPretty() + "\n").utf8).write(to: url, options: .atomic)
-        }
+        let written = try output.write(report, formats: formats, runTrees: trees)
         if let writeBaseline {
             try Data((Baseline.json(report.findings).encodedPretty() + "\n").utf8).write(to: URL(fileURLWithPath: writeBaseline), options: .atomic)
         }
         Output.line(Self.summary(report))
         for path in written { Output.line("  \(path)") }
-        if let jsonOutput { Output.line("  \(jsonOutput)") }
         if report.fails(at: failLevel) { throw ExitCode(1) }
     }
 

@@ -20,28 +20,15 @@ struct Report: ParsableCommand {
 
         @Argument(help: "The JSON reports (concord.audit/1).") var reports: [String]
 
-        @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom.")
-        var format: String = "json,md,html"
-
-        @Option(name: .long, help: "Where the merged reports go (timestamped names plus latest.*).")
-        var outputDir: String = "Reports"
-
-        @Option(name: .long, help: "Also write the merged JSON report to exactly this path.")
-        var jsonOutput: String?
-
-        @Option(name: .long, help: "Exit 1 on new findings at or above: error, warning, info, never.")
-        var failOn: String = "error"
+        @OptionGroup var output: ReportOutputOptions
 
         @Flag(name: .long, help: "Merge a partitioned set even if some partitions are missing (the report says so).")
         var allowPartial = false
 
         func run() throws {
             guard !reports.isEmpty else { throw ConcordError(.usage, "give the JSON reports to merge") }
-            let formats = try ReportFormat.parse(format)
-            let failLevel: Rule.Severity?
-            if failOn == "never" { failLevel = nil } else if let s = Rule.Severity(rawValue: failOn) { failLevel = s } else {
-                throw ConcordError(.usage, "bad --fail-on '\(failOn)': error, warning, info or never")
-            }
+            let formats = try output.formats()
+            let failLevel = try output.failLevel()
             let inputs = try reports.map { file -> (file: String, json: JSON) in
                 guard let data = FileManager.default.contents(atPath: file) else { throw ConcordError(.usage, "cannot read report \(file)") }
                 do { return (file, try JSON.parse([UInt8](data))) } catch let e as ConcordError {
@@ -49,15 +36,9 @@ struct Report: ParsableCommand {
                 }
             }
             let merged = try AuditReport.merge(inputs, allowPartial: allowPartial)
-            let written = try ReportWriter.write(merged, formats: formats, directory: URL(fileURLWithPath: outputDir))
-            if let jsonOutput {
-                let url = URL(fileURLWithPath: jsonOutput)
-                try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data((merged.json().encodedPretty() + "\n").utf8).write(to: url, options: .atomic)
-            }
+            let written = try output.write(merged, formats: formats)
             Output.line("\(merged.auditId): \(merged.findings.count) finding(s) from \(inputs.count) report(s)")
             for path in written { Output.line("  \(path)") }
-            if let jsonOutput { Output.line("  \(jsonOutput)") }
             if merged.fails(at: failLevel) { throw ExitCode(1) }
         }
     }

@@ -23,12 +23,16 @@ import Testing
     static func report(_ path: URL) throws -> JSON { try JSON.parse([UInt8](try Data(contentsOf: path))) }
     static func ids(_ r: JSON) -> Set<String> { Set((r["findings"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }) }
 
+    /// Stores of a test's own with a simulation and every fault kind in them, a directory for reports, the stores' flags.
+    func faultyStores(db: Int, seed: UInt64, runs: Int) throws -> (AuditFixture, URL, [String]) {
+        let f = try AuditFixture(db: db)
+        _ = try f.simulate(seed: seed, runs: runs, eventsPerRun: 5, faults: "all=1")
+        return (f, try tempDir(), ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL])
+    }
+
     @Test func incrementalAndStateFromTheCommandLine() throws {
-        let f = try AuditFixture(db: 8)
-        _ = try f.simulate(seed: 4242, runs: 40, eventsPerRun: 5, faults: "all=1")
-        let out = try tempDir()
-        defer { try? FileManager.default.removeItem(at: out) }
-        let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let (f, out, stores) = try faultyStores(db: 8, seed: 4242, runs: 40)
+        defer { withExtendedLifetime(f) { try? FileManager.default.removeItem(at: out) } }
         let base = ["audit", "--output-dir", out.path, "--format", "json", "--fail-on", "never"] + stores
         let state = out.appendingPathComponent("state.json").path
         let now = String(nowMilliseconds())
@@ -70,11 +74,8 @@ import Testing
     }
 
     @Test func partitionReportsMergeToTheFullReport() throws {
-        let f = try AuditFixture(db: 7)
-        _ = try f.simulate(seed: 777, runs: 50, eventsPerRun: 5, faults: "all=1")
-        let out = try tempDir()
-        defer { try? FileManager.default.removeItem(at: out) }
-        let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let (f, out, stores) = try faultyStores(db: 7, seed: 777, runs: 50)
+        defer { withExtendedLifetime(f) { try? FileManager.default.removeItem(at: out) } }  // the fixture's deinit empties the stores
         let now = String(nowMilliseconds())
         let base = ["audit", "--output-dir", out.path, "--format", "json", "--fail-on", "never", "--now", now, "--no-recheck"] + stores
         #expect(try TestStores.run(Self.concord, base + ["--json-output", out.path + "/full.json"]).status == 0)
