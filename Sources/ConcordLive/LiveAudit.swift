@@ -83,7 +83,7 @@ extension Auditor {
                 open.subtract(held)
             }
             var n = share.fed[spec.name] ?? 0
-            for (id, r) in unnamed where !held.contains(id) { try sink.append(r, to: spec.name); n += 1 }
+            for (id, text) in unnamed where !held.contains(id) { try sink.append(try JSON.parse(Array(text.utf8)), to: spec.name); n += 1 }
             try sink.finished(spec.name, records: n)
             reads[spec.store, default: more[spec.store]!].records[spec.name] = n
         }
@@ -181,7 +181,8 @@ final class ShareSink: RecordSink, @unchecked Sendable {
     let partition: Partition
     let idPaths: [String: String]
     var fed: [String: Int] = [:]
-    var unnamed: [String: [(id: String, record: JSON)]] = [:]
+    /// Records still undecided, as their canonical text (a fifth of the memory of the parsed value).
+    var unnamed: [String: [(id: String, text: String)]] = [:]
 
     init(_ inner: any RecordSink, engine: AuditEngine, partition: Partition, idPaths: [String: String]) {
         self.inner = inner
@@ -196,7 +197,7 @@ final class ShareSink: RecordSink, @unchecked Sendable {
             fed[dataset, default: 0] += 1
             return
         }
-        if partition.contains(run: id) { unnamed[dataset, default: []].append((id, record)) }
+        if partition.contains(run: id) { unnamed[dataset, default: []].append((id, record.encoded())) }
     }
 
     func finished(_ dataset: String, records: Int) throws {}  // the caller finishes once the undecided are settled
