@@ -134,12 +134,19 @@ import Testing
         var firstEntry: String?
         try f.redis.xrange("workflow:\(r[1].id):events", batch: 1) { e in if firstEntry == nil { firstEntry = e.first?.id } }
         if let firstEntry { try f.redis.run("XDEL", "workflow:\(r[1].id):events", firstEntry) }
-        try f.redis.run("HSET", "workflow:\(r[2].id):status", "state", "error")
+        try f.redis.run("HSET", "workflow:\(r[2].id):status", "state", "error", "owner", "another-service")
+        // Another producer's event in an old run's stream: spaces, reversed keys, escapes, an extra field, never queued.
+        let foreign = """
+            { "metadata" : { "userId" : "u_x", "workflowId" : "\(r[1].id)", "trace": [1, 2.0, "\\u00e9t\\u00e9"] },
+              "payload" : { "text" : "caf\\u00e9 \\ud83d\\ude80", "n": 1e3 }, "parentId" : "\(r[1].events.last!.id)",
+              "type" : "note", "timestamp" : \(r[1].events.last!.timestamp + 5), "id" : "foreign-ev-\(step)-\(r[1].id)" }
+            """
+        try f.redis.run("XADD", "workflow:\(r[1].id):events", "*", "event", foreign, "producer", "elsewhere")
         try f.graph.run("MATCH (n:Node {id: $id}) SET n.content = $c", parameters: ["id": .string(r[3].events.last!.id), "c": .string(#"{"edited": "by hand, elsewhere"}"#)])
         try f.graph.run("CREATE (:Node {id: $id, workflow_id: $wf, type: 'note', content: '{}', metadata: '{}', timestamp: 1, persisted_at: 1})",
                         parameters: ["id": .string("foreign-\(step)-\(r[4].id)"), "wf": .string(r[4].id)])
         _ = try f.postgres.execute("DELETE FROM draft_content_history WHERE draft_id IN (SELECT id FROM draft_content WHERE workflow_run_id = $1) AND version = 1", [r[5].id])
         _ = try f.postgres.execute("UPDATE draft_content SET status = 'discarded' WHERE workflow_run_id = $1", [r[4].id])
-        return "hand edits in \(r.map(\.id).joined(separator: ","))"
+        return "hand edits (and a foreign event) in \(r.map(\.id).joined(separator: ","))"
     }
 }

@@ -248,7 +248,7 @@ extension LiveReader {
                 guard byId || inPartition(run) else { continue }
                 b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
             }
-        case .graphRelationship(let type, let endpoints, let properties):
+        case .graphRelationship(let type, _, let properties):
             let parts = split.split(separator: ".").map(String.init)
             let runExpr: String
             if parts.count == 2, parts[0] == "from" || parts[0] == "to" {
@@ -259,7 +259,6 @@ extension LiveReader {
             let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE size(labels(b)) > 0\(bucketPredicate("b", split.hasPrefix("to."))) "
                 + "RETURN \(runExpr) AS run, count(r), sum(id(r)), sum(id(a)), sum(id(b))"
                 + (properties.isEmpty ? "" : ", " + (try Self.propertySums("r", properties)))
-            _ = endpoints
             for r in try graph.run(query, parameters: bucketParameters, readOnly: true).records {
                 let run = r[0].json.keyText
                 guard byId || inPartition(run) else { continue }
