@@ -14,8 +14,6 @@ public struct AuditState: Sendable {
 
     public struct RunMark: Sendable, Hashable {
         public var signature: String
-        /// Evaluation time (ms) of the audit that first saw this signature.
-        public var changedAt: Int64
         /// Evaluation time (ms) of the last audit that read the run's records.
         public var auditedAt: Int64
         /// The newest time a rule's `age()` was asked about among the run's records then (nil: none waits for time).
@@ -73,14 +71,14 @@ public struct AuditState: Sendable {
 
     public var json: JSON {
         func marks(_ m: [String: RunMark]) -> JSON {
-            // Compact: run → [signature, changedAt, auditedAt, youngest].
-            .object(m.mapValues { [.string($0.signature), .int($0.changedAt), .int($0.auditedAt), $0.youngest.map(JSON.int) ?? .null] })
+            // Compact: run → [signature, auditedAt, youngest].
+            .object(m.mapValues { [.string($0.signature), .int($0.auditedAt), $0.youngest.map(JSON.int) ?? .null] })
         }
         return [
             "format": .string(Self.format), "scope": .string(scope), "auditId": .string(auditId), "rulesDigest": .string(rulesDigest),
             "graceMs": .int(graceMs), "evaluatedAt": .int(evaluatedAt),
             "runs": marks(runs), "ids": marks(ids), "runless": .object(runless.mapValues(JSON.string)),
-            "zsets": .object(zsets.mapValues { ["card": .int($0.card), "maxScore": .double($0.maxScore)] }),
+            "zsets": .object(zsets.mapValues { ["maxScore": .double($0.maxScore)] }),
             "members": .object(members.mapValues(Self.packed)),
             "keys": .object(keys.mapValues(Self.packed)),
             "findings": .array(findings.map { ["rule": .string($0.rule), "key": .string($0.key), "workflowId": $0.workflowId.map(JSON.string) ?? .null] }),
@@ -103,10 +101,10 @@ public struct AuditState: Sendable {
         func marks(_ v: JSON?, _ what: String) throws -> [String: RunMark] {
             var out: [String: RunMark] = [:]
             for (k, m) in v?.objectValue ?? [:] {
-                guard let a = m.arrayValue, a.count == 4, let s = a[0].stringValue, let c = a[1].intValue, let d = a[2].intValue else {
+                guard let a = m.arrayValue, a.count == 3, let s = a[0].stringValue, let d = a[1].intValue else {
                     throw ConcordError(.invalidInput, "\(source): bad \(what) entry for '\(k)'")
                 }
-                out[k] = RunMark(signature: s, changedAt: c, auditedAt: d, youngest: a[3].intValue)
+                out[k] = RunMark(signature: s, auditedAt: d, youngest: a[2].intValue)
             }
             return out
         }
@@ -114,8 +112,7 @@ public struct AuditState: Sendable {
         ids = try marks(j["ids"], "ids")
         runless = (j["runless"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
         zsets = (j["zsets"]?.objectValue ?? [:]).compactMapValues { z in
-            guard let c = z["card"]?.intValue, let s = z["maxScore"]?.doubleValue else { return nil }
-            return StoreSignatures.ZSetMark(card: c, maxScore: s)
+            z["maxScore"]?.doubleValue.map(StoreSignatures.ZSetMark.init(maxScore:))
         }
         members = (j["members"]?.objectValue ?? [:]).mapValues(Self.unpacked)
         keys = (j["keys"]?.objectValue ?? [:]).mapValues(Self.unpacked)

@@ -109,9 +109,8 @@ extension Auditor {
             var out: [String: AuditState.RunMark] = [:]
             for (unit, sig) in current {
                 let before = old[unit]
-                let changedAt = before?.signature == sig ? before!.changedAt : now
                 let wasRead = all || read.contains(unit)
-                out[unit] = .init(signature: sig, changedAt: changedAt, auditedAt: wasRead ? now : before?.auditedAt ?? now,
+                out[unit] = .init(signature: sig, auditedAt: wasRead ? now : before?.auditedAt ?? now,
                                   youngest: wasRead ? youngest[unit] : before?.youngest)
             }
             return out

@@ -24,13 +24,13 @@ public struct StoreSignatures: Sendable {
     public var ids: [String: String] = [:]
     /// Dataset → digest of its records that belong to no run.
     public var runless: [String: String] = [:]
-    /// Sorted set dataset → its size and highest score (new members are read by score).
+    /// Sorted set dataset → its highest score (new members are read by score).
     public var zsets: [String: ZSetMark] = [:]
     /// Seconds each store took.
     public var seconds: [String: Double] = [:]
 
     public struct ZSetMark: Sendable, Hashable {
-        public var card: Int64
+        /// The highest score: members scored above it later are the new ones.
         public var maxScore: Double
     }
 
@@ -187,10 +187,9 @@ extension LiveReader {
         let byId = spec.runField == nil
         guard let split = spec.splitField else {
             if case .redisZSet(let key) = spec.source {
-                let card = try redis.run("ZCARD", key).int ?? 0
                 let top = try redis.run("ZRANGE", key, -1, -1, "WITHSCORES").array ?? []
                 let score = top.count == 2 ? Double(top[1].string ?? "") ?? 0 : 0
-                b.zsets[spec.name] = .init(card: card, maxScore: score)
+                b.zsets[spec.name] = .init(maxScore: score)
             }
             return  // lists and fixed sets are read whole
         }
