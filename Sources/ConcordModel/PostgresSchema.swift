@@ -1,7 +1,7 @@
 /// The PostgreSQL tables of the data model (DATA-MODEL.md), plus Concord's own
 /// repair journal. Every statement is idempotent.
 public enum PostgresSchema {
-    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal", "concord_audit_state"]
+    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal", "concord_audit_log", "concord_audit_state"]
 
     public static let statements: [String] = [
         """
@@ -69,5 +69,22 @@ public enum PostgresSchema {
         // plan: what `concord undo` inverts. Added to journals made before it.
         "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS position integer",
         "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS operation text",
+        // The audit log: every plan written, applied or undone, by whom, where, with which command line.
+        """
+        CREATE TABLE IF NOT EXISTS concord_audit_log (
+          id           bigserial PRIMARY KEY,
+          at           timestamptz NOT NULL DEFAULT now(),
+          command      text NOT NULL,
+          plan_id      text NOT NULL,
+          plan_digest  text NOT NULL,
+          source       text,
+          operator     text NOT NULL,
+          host         text NOT NULL,
+          command_line text NOT NULL,
+          outcome      text NOT NULL,
+          counts       text
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS concord_audit_log_plan ON concord_audit_log (plan_id, at)",
     ]
 }

@@ -31,6 +31,8 @@ struct Plan: ParsableCommand {
         let plan = try Planner(stores: repairStores, rules: rules).plan(report: json, file: report, only: only, exclude: exclude)
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
+        try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: Operator.name(nil),
+                                          outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: repairStores.postgres)
         Output.line("\(plan.planId): \(plan.operations.count) operation(s) from audit \(plan.sourceAuditId) — "
             + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
@@ -55,9 +57,12 @@ struct Undo: ParsableCommand {
 
     func run() throws {
         let digest = (try? rulesOption.load())?.digest ?? ""
-        let plan = try RepairPlan.undo(planId: planId, journal: try stores.connectPostgres(), rulesDigest: digest)
+        let pg = try stores.connectPostgres()
+        let plan = try RepairPlan.undo(planId: planId, journal: pg, rulesDigest: digest)
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
+        try AuditLog.record(AuditLogEntry(command: "undo", plan: plan, source: planId, operator: Operator.name(nil),
+                                          outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: pg)
         Output.line("\(plan.planId): undoes \(plan.operations.count) operation(s) of \(planId) — "
             + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
@@ -108,13 +113,21 @@ struct Apply: ParsableCommand {
             Output.line("\napply with: concord apply \(plan) --yes")
             return
         }
-        let who = `operator` ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let who = Operator.name(`operator`)
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         let applier = Applier(stores: repairStores, plan: p, operator: who)
         applier.batchSize = max(1, batchSize)
         let started = Date()
-        let results = try applier.apply()
+        let results: [Applier.Result]
+        do { results = try applier.apply() } catch {
+            try? AuditLog.record(AuditLogEntry(command: "apply", plan: p, source: p.sourceAuditId, operator: who, outcome: "failed: \(error)"),
+                                 on: repairStores.postgres)
+            throw error
+        }
         let report = ApplyReport(plan: p, results: results, operator: who, started: started, finished: Date())
+        let counts = JSON.object(Dictionary(uniqueKeysWithValues: [Applier.Outcome.applied, .skipped, .failed, .manual].map { ($0.rawValue, JSON.int(Int64(report.count($0)))) }))
+        try AuditLog.record(AuditLogEntry(command: "apply", plan: p, source: p.sourceAuditId, operator: who, outcome: report.summary, counts: counts),
+                            on: repairStores.postgres)
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         let base = URL(fileURLWithPath: outputDir).appendingPathComponent("apply-\(p.planId)")
         try Data((report.json.encoded() + "\n").utf8).write(to: base.appendingPathExtension("json"), options: .atomic)
@@ -122,6 +135,55 @@ struct Apply: ParsableCommand {
         Output.line(report.summary)
         Output.line("  \(base.path).json\n  \(base.path).md")
         if report.count(.skipped) + report.count(.failed) > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Who runs a command, for the journal and the audit log: `--operator`, else $USER.
+enum Operator {
+    static func name(_ flag: String?) -> String { flag ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
+}
+
+/// `concord journal`: the audit log of every plan written, applied and undone.
+struct Journal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the audit log: every plan written, applied or undone — when, by whom, where, with which command, how it ended.",
+        discussion: "With --plan, also each operation the journal holds for that plan (and the undo plans written for it).")
+
+    @OptionGroup var stores: StoreOptions
+    @Option(name: .long, help: "Only this plan (and the plans that undo it), with its operations.") var plan: String?
+    @Option(name: .long, help: "Only entries since this time (RFC 3339, or a duration back from now such as 7d).") var since: String?
+    @Flag(name: .long, help: "Print JSON (concord.journal/1) instead of text.") var json = false
+
+    func run() throws {
+        let pg = try stores.connectPostgres()
+        var from: Date?
+        if let since {
+            if let d = Timestamp.parse(since) { from = d } else if let ms = try? DurationText.milliseconds(since) {
+                from = Date().addingTimeInterval(-Double(ms) / 1000)
+            } else {
+                throw ConcordError(.usage, "bad --since '\(since)': RFC 3339 or a duration such as 24h or 7d")
+            }
+        }
+        let entries = try AuditLog.entries(on: pg, plan: plan, since: from)
+        let operations = try plan.map { try AuditLog.operations(on: pg, plan: $0) } ?? []
+        if json {
+            var o: [String: JSON] = ["format": "concord.journal/1", "entries": .array(entries.map(\.json))]
+            if plan != nil { o["operations"] = .array(operations) }
+            Output.line(JSON.object(o).encodedPretty())
+            return
+        }
+        if entries.isEmpty { Output.line("no entries" + (plan.map { " for \($0)" } ?? "") + (since.map { " since \($0)" } ?? "")) }
+        for e in entries {
+            Output.line("\(Timestamp.rfc3339(e.at))  \(e.command.padding(toLength: 5, withPad: " ", startingAt: 0))  \(e.planId)  \(e.operator)@\(e.host)  \(e.outcome)")
+            Output.line("    \(e.commandLine)")
+        }
+        if !operations.isEmpty {
+            Output.line("\n\(operations.count) journaled operation(s) of \(plan!):")
+            for op in operations {
+                Output.line("  \(op["position"]?.textValue ?? "-")  \(op["store"]?.textValue ?? "")  \(op["action"]?.textValue ?? "")  \(op["outcome"]?.textValue ?? "")"
+                            + (op["reason"]?.stringValue.map { "  (\($0))" } ?? ""))
+            }
+        }
     }
 }
 
