@@ -124,12 +124,9 @@ extension LiveReader {
                         if let v = r[1].json.keyText { runs.insert(v) }
                     }
                 case .graphRelationship(let type, _, _):
-                    let side = { (path: String) throws -> String in
-                        let parts = path.split(separator: ".").map(String.init)
-                        return parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(path))"
-                    }
                     for match in try Self.relationshipMatches(spec, type, field, "ids") {
-                        for r in try graph.run("\(match) RETURN DISTINCT \(try side(field)), \(try side(run))", parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
+                        let columns = "\(try Self.relationshipField(field, spec)), \(try Self.relationshipField(run, spec))"
+                        for r in try graph.run("\(match) RETURN DISTINCT \(columns)", parameters: ["ids": .list(idList.map(GraphValue.string))], readOnly: true).records {
                             if let v = r[0].json.keyText { found.insert(v) }
                             if let v = r[1].json.keyText { runs.insert(v) }
                         }
@@ -153,16 +150,21 @@ extension LiveReader {
     /// (from.p, to.p or a relationship property) is in `$param`: from each of
     /// the endpoint's declared labels (so its index is used), else unlabelled.
     static func relationshipMatches(_ spec: DatasetSpec, _ type: String, _ path: String, _ param: String) throws -> [String] {
+        let t = try name(type), field = try relationshipField(path, spec)
+        let labels = path.hasPrefix("from.") ? spec.fromLabels : path.hasPrefix("to.") ? spec.toLabels : []
+        guard !labels.isEmpty else { return ["MATCH (a)-[r:\(t)]->(b) WHERE \(field) IN $\(param)"] }
+        let v = field.prefix(1)
+        return try labels.map { "MATCH (\(v):\(try name($0))) WHERE \(field) IN $\(param) MATCH (a)-[r:\(t)]->(b)" }
+    }
+
+    /// A relationship record's field in Cypher over `(a)-[r]->(b)`: `from.p` is `a.p`, `to.p` is `b.p`, `p` is `r.p`.
+    static func relationshipField(_ path: String, _ spec: DatasetSpec) throws -> String {
         let parts = path.split(separator: ".").map(String.init)
-        let t = try name(type)
-        if parts.count == 1 { return ["MATCH (a)-[r:\(t)]->(b) WHERE r.\(try name(parts[0])) IN $\(param)"] }
+        if parts.count == 1 { return "r.\(try name(parts[0]))" }
         guard parts.count == 2, parts[0] == "from" || parts[0] == "to" else {
-            throw ConcordError(.usage, "dataset \(spec.name): lookup field '\(path)' must be from.<property>, to.<property> or a relationship property")
+            throw ConcordError(.usage, "dataset \(spec.name): field '\(path)' must be from.<property>, to.<property> or a relationship property")
         }
-        let v = parts[0] == "from" ? "a" : "b", p = try name(parts[1])
-        let labels = parts[0] == "from" ? spec.fromLabels : spec.toLabels
-        guard !labels.isEmpty else { return ["MATCH (a)-[r:\(t)]->(b) WHERE \(v).\(p) IN $\(param)"] }
-        return try labels.map { "MATCH (\(v):\(try name($0))) WHERE \(v).\(p) IN $\(param) MATCH (a)-[r:\(t)]->(b)" }
+        return "\(parts[0] == "from" ? "a" : "b").\(try name(parts[1]))"
     }
 
     /// The records of `specs` (split by run) that belong to no run: read by every audit that reads by run.
@@ -176,9 +178,7 @@ extension LiveReader {
                 try graph.stream("MATCH (n:\(try Self.name(label))) WHERE n.\(try Self.name(run)) IS NULL AND size(labels(n)) > 0 RETURN id(n) AS k, \(try Self.propertyColumns(props))",
                                  parameters: [:], readOnly: true, fetchSize: pageSize) { try sink.append(Self.nodeRecord(props, $0), to: spec.name); n += 1 }
             case .graphRelationship(let type, let endpoints, let properties):
-                let parts = run.split(separator: ".").map(String.init)
-                let side = parts.count == 2 ? "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))" : "r.\(try Self.name(run))"
-                try graph.stream("MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(side) IS NULL RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))",
+                try graph.stream("MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE \(try Self.relationshipField(run, spec)) IS NULL RETURN id(r) AS k, \(try Self.endpointColumns(endpoints, properties))",
                                  parameters: [:], readOnly: true, fetchSize: pageSize) { try sink.append(Self.edgeRecord(type, endpoints, properties, $0), to: spec.name); n += 1 }
             case .postgresTable(let table):
                 try postgres.stream("SELECT * FROM \(Self.qualified(table, postgres)) WHERE \(postgres.quoteIdentifier(run)) IS NULL") {

@@ -100,10 +100,8 @@ import Foundation
     // Floor: the same data read by the same clients, nothing done with it, the three stores at once.
     let floor = try rawReadFloor(pgURL: pgURL, redisURL: redisURL, graphURL: graphURL)
 
-    let concord = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
-    let work = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-audit-\(getpid())")
-    try? FileManager.default.removeItem(at: work)
-    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    let concord = Bench.concord
+    let work = try Bench.workDirectory("audit")
     defer { try? FileManager.default.removeItem(at: work) }
     let storeArgs = ["--postgres", pgURL, "--redis", redisURL, "--graph", graphURL]
     let snapDir = work.appendingPathComponent("snapshot").path

@@ -42,6 +42,19 @@ enum Bench {
         return t
     }
 
+    /// The release `concord` beside this binary (the benches run it as a child process).
+    static var concord: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
+    }
+
+    /// A fresh, empty scratch directory for one bench (the caller removes it).
+    static func workDirectory(_ name: String) throws -> URL {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: work)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        return work
+    }
+
     /// Finds a program on PATH (or the given absolute path).
     static func which(_ name: String) -> String {
         if name.hasPrefix("/") { return name }

@@ -19,10 +19,8 @@ import Glibc
     let (pgURL, redisURL, graphURL, events, drafts) = try loadAuditStores(runs: runs, postgresBase: postgresBase, redisBase: redisBase, falkor: falkor,
                                                                           name: "scale", redisDB: 14)
     print("\nscale: \(events) events in \(runs) runs, \(drafts) drafts")
-    let concord = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
-    let work = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-scale-\(getpid())")
-    try? FileManager.default.removeItem(at: work)
-    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    let concord = Bench.concord
+    let work = try Bench.workDirectory("scale")
     defer { try? FileManager.default.removeItem(at: work) }
     let storeArgs = ["--postgres", pgURL, "--redis", redisURL, "--graph", graphURL]
     let state = work.appendingPathComponent("state.json").path

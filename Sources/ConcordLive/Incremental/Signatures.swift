@@ -248,13 +248,7 @@ extension LiveReader {
                 b.add(spec.name, run: run, byId: byId, r.values.dropFirst().map { $0.json.encoded() }.joined(separator: ","))
             }
         case .graphRelationship(let type, _, let properties):
-            let parts = split.split(separator: ".").map(String.init)
-            let runExpr: String
-            if parts.count == 2, parts[0] == "from" || parts[0] == "to" {
-                runExpr = "\(parts[0] == "from" ? "a" : "b").\(try Self.name(parts[1]))"
-            } else {
-                runExpr = "r.\(try Self.name(split))"
-            }
+            let runExpr = try Self.relationshipField(split, spec)
             let query = "MATCH (a)-[r:\(try Self.name(type))]->(b) WHERE size(labels(b)) > 0\(bucketPredicate("b", split.hasPrefix("to."))) "
                 + "RETURN \(runExpr) AS run, count(r), sum(id(r)), sum(id(a)), sum(id(b))"
                 + (properties.isEmpty ? "" : ", " + (try Self.propertySums("r", properties)))
