@@ -34,8 +34,7 @@ public struct AuditState: Sendable {
     public var runs: [String: RunMark] = [:]
     public var ids: [String: RunMark] = [:]
     public var runless: [String: String] = [:]
-    public var zsets: [String: StoreSignatures.ZSetMark] = [:]
-    /// Every member of each sorted set (a member removed since is looked up by its id).
+    /// Every member of each sorted set with its score (one that changed since is looked up by its id).
     public var members: [String: [String]] = [:]
     /// The keys each run's records carried when last read (looked up again when the run changes).
     public var keys: [String: [String]] = [:]
@@ -78,7 +77,6 @@ public struct AuditState: Sendable {
             "format": .string(Self.format), "scope": .string(scope), "auditId": .string(auditId), "rulesDigest": .string(rulesDigest),
             "graceMs": .int(graceMs), "evaluatedAt": .int(evaluatedAt),
             "runs": marks(runs), "ids": marks(ids), "runless": .object(runless.mapValues(JSON.string)),
-            "zsets": .object(zsets.mapValues { ["maxScore": .double($0.maxScore)] }),
             "members": .object(members.mapValues(Self.packed)),
             "keys": .object(keys.mapValues(Self.packed)),
             "findings": .array(findings.map { ["rule": .string($0.rule), "key": .string($0.key), "workflowId": $0.workflowId.map(JSON.string) ?? .null] }),
@@ -111,9 +109,6 @@ public struct AuditState: Sendable {
         runs = try marks(j["runs"], "runs")
         ids = try marks(j["ids"], "ids")
         runless = (j["runless"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        zsets = (j["zsets"]?.objectValue ?? [:]).compactMapValues { z in
-            z["maxScore"]?.doubleValue.map(StoreSignatures.ZSetMark.init(maxScore:))
-        }
         members = (j["members"]?.objectValue ?? [:]).mapValues(Self.unpacked)
         keys = (j["keys"]?.objectValue ?? [:]).mapValues(Self.unpacked)
         findings = (j["findings"]?.arrayValue ?? []).compactMap { f in

@@ -25,7 +25,7 @@ extension Auditor {
     /// lookups, only the runs that changed, are new or gone, are still
     /// settling (younger than the rules' longest time window when they last
     /// changed), or had findings; the ids of a dataset split by id likewise;
-    /// the queues and fixed sets whole; new sorted-set members by score.
+    /// the queues and fixed sets whole; the sorted sets' changed members.
     /// Every key those records carry is then looked for elsewhere (the same
     /// event id under another run, a draft's history, a confirmation), and
     /// any run found that way is read completely too, until nothing new turns
@@ -69,14 +69,7 @@ extension Auditor {
         var info: [String: JSON] = [:]
         var runKeys: [String: Set<String>] = [:]
         var youngest: [String: Int64] = [:]
-        var members: [String: [String]] = [:]
         if let fullBecause {
-            for spec in specs {
-                guard case .redisZSet(let key) = spec.source else { continue }
-                var all: [String] = []
-                try reader.redis.zrange(key) { batch in all += batch.map(\.member) }
-                members[spec.name] = all
-            }
             report = try audit(live: reader, request, recheck: recheck, snapshot: snapshot) { engine in
                 runKeys = engine.keysByRun()
                 youngest = engine.youngest()
@@ -89,7 +82,6 @@ extension Auditor {
             report = r.report
             runKeys = r.keys
             youngest = r.youngest
-            members = r.members
             audited = r.runs
             auditedIds = r.ids
             info = r.info
@@ -118,8 +110,7 @@ extension Auditor {
         state.runs = marks(signatures.runs, previous?.runs ?? [:], audited, all: fullBecause != nil)
         state.ids = marks(signatures.ids, previous?.ids ?? [:], auditedIds, all: fullBecause != nil)
         state.runless = signatures.runless
-        state.zsets = signatures.zsets
-        state.members = members
+        state.members = signatures.zsets.mapValues { Array($0) }
         state.findings = report.findings.map { ($0.rule, $0.key, $0.workflowId) }
         // Keys per run: as read now for the runs read, as before for the others (runs gone are dropped).
         for run in signatures.runs.keys {
@@ -153,8 +144,7 @@ extension Auditor {
 
     /// Reads what the state cannot vouch for and audits it.
     static func incremental(_ reader: LiveReader, _ request: AuditRequest, recheck: Bool, previous: AuditState, _ signatures: StoreSignatures) throws
-        -> (report: AuditReport, runs: Set<String>, ids: Set<String>, keys: [String: Set<String>], youngest: [String: Int64], members: [String: [String]],
-            info: [String: JSON])
+        -> (report: AuditReport, runs: Set<String>, ids: Set<String>, keys: [String: Set<String>], youngest: [String: Int64], info: [String: JSON])
     {
         let started = Date()
         let now = request.nowMs!
@@ -198,31 +188,14 @@ extension Auditor {
         let engine = AuditEngine(rules: request.rules, context: ctx)
         let counts = CountingSink(engine)
         let t0 = Date()
-        // Queues and fixed sets: whole (small). New sorted-set members: their ids are looked up with the rest.
+        // Queues and fixed sets: whole (small).
         _ = try reader.read(whole, into: counts)
-        // Sorted sets: members added since (by score), and — when the size says some left — the members gone.
-        var members: [String: [String]] = [:]
+        // Sorted sets: every member added, removed or re-scored since (compared whole when signed) is looked up by its id.
         var zsetInfo: [String: JSON] = [:]
-        for spec in byId {
-            guard case .redisZSet(let key) = spec.source else { continue }
-            let before = Set(previous.members[spec.name] ?? [])
-            let maxScore = previous.zsets[spec.name]?.maxScore ?? 0
-            let replies = try reader.redis.transaction([["ZCARD", key], ["ZRANGEBYSCORE", key, "(\(maxScore)", "+inf"]]) ?? []
-            let card = Int(replies.first?.int ?? -1)
-            let added = Set((replies.last?.array ?? []).compactMap(\.string))
-            var now = before.union(added)
-            var changed = added.subtracting(before)
-            if now.count != card {
-                var all: Set<String> = []
-                try reader.redis.zrange(key) { batch in for m in batch { all.insert(m.member) } }
-                changed = all.symmetricDifference(before)
-                now = all
-                zsetInfo[spec.name] = ["readWhole": true, "changed": .int(Int64(changed.count))]
-            } else {
-                zsetInfo[spec.name] = ["readWhole": false, "changed": .int(Int64(changed.count))]
-            }
-            keys.formUnion(changed)
-            members[spec.name] = now.sorted()
+        for (dataset, now) in signatures.zsets {
+            let changed = now.symmetricDifference(previous.members[dataset] ?? [])
+            keys.formUnion(changed.map(StoreSignatures.member))
+            zsetInfo[dataset] = ["changed": .int(Int64(changed.count))]
         }
         try reader.runless(byRun.filter { signatures.runless[$0.name] != nil }, into: counts)
 
@@ -297,7 +270,7 @@ extension Auditor {
                             timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
         let ids = Set(signatures.ids.keys).intersection(probed)
         info["sortedSets"] = .object(zsetInfo)
-        return (report, done, ids, runKeys, youngest, members, info)
+        return (report, done, ids, runKeys, youngest, info)
     }
 }
 

@@ -24,24 +24,27 @@ public struct StoreSignatures: Sendable {
     public var ids: [String: String] = [:]
     /// Dataset → digest of its records that belong to no run.
     public var runless: [String: String] = [:]
-    /// Sorted set dataset → its highest score (new members are read by score).
-    public var zsets: [String: ZSetMark] = [:]
+    /// Sorted set dataset → every member with its score (`member U+001E score`):
+    /// compared whole with the state's, so a member added, removed or re-scored
+    /// by any writer shows (read beside the graph's signature, which takes longer).
+    public var zsets: [String: Set<String>] = [:]
     /// Seconds each store took.
     public var seconds: [String: Double] = [:]
 
-    public struct ZSetMark: Sendable, Hashable {
-        /// The highest score: members scored above it later are the new ones.
-        public var maxScore: Double
-    }
-
     public init() {}
+
+    /// A sorted-set member as the state keeps it, with its score.
+    static func entry(_ member: String, _ score: Double) -> String { member + "\u{1E}" + String(score) }
+
+    /// The member of such an entry.
+    static func member(_ entry: String) -> String { String(entry.split(separator: "\u{1E}", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
 
     /// Accumulates the parts of each unit, then digests them.
     struct Builder {
         var runs: [String: [String]] = [:]
         var ids: [String: [String]] = [:]
         var runless: [String: [String]] = [:]
-        var zsets: [String: ZSetMark] = [:]
+        var zsets: [String: Set<String>] = [:]
 
         mutating func add(_ dataset: String, run: String?, byId: Bool, _ part: String) {
             let p = dataset + "=" + part
@@ -187,9 +190,9 @@ extension LiveReader {
         let byId = spec.runField == nil
         guard let split = spec.splitField else {
             if case .redisZSet(let key) = spec.source {
-                let top = try redis.run("ZRANGE", key, -1, -1, "WITHSCORES").array ?? []
-                let score = top.count == 2 ? Double(top[1].string ?? "") ?? 0 : 0
-                b.zsets[spec.name] = .init(maxScore: score)
+                var all: Set<String> = []
+                try redis.zrange(key) { batch in for m in batch { all.insert(StoreSignatures.entry(m.member, m.score)) } }
+                b.zsets[spec.name] = all
             }
             return  // lists and fixed sets are read whole
         }
