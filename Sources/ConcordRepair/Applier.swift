@@ -102,9 +102,42 @@ public final class Applier {
                 out += group.map { Result(operation: $0, outcome: .failed, reason: "unknown operation \(name) (a plan from a newer concord?)") }
                 continue
             }
-            out += try kind.apply(group, context)
+            out += try imaging(kind, group, context)
         }
         return out
+    }
+
+    /// Applies `ops` of `kind`, with the whole images of the records they
+    /// write read before and after (for the kinds that declare them), kept
+    /// on the journaled operation for its undo.
+    func imaging(_ kind: any OperationKind, _ ops: [RepairOperation], _ context: ApplyContext) throws -> [Result] {
+        let addresses = ops.map { kind.imaged($0) }
+        guard addresses.contains(where: { !$0.isEmpty }) else { return try kind.apply(ops, context) }
+        let flat = addresses.flatMap { $0 }
+        let before = try RecordAddress.readAll(flat, stores)
+        var results = try kind.apply(ops, context)
+        let written = Set(results.filter { $0.outcome == .applied && $0.reason == nil }.map(\.operation.id))
+        var offsets: [String: Int] = [:], offset = 0
+        for (op, a) in zip(ops, addresses) {
+            offsets[op.id] = offset
+            offset += a.count
+        }
+        let wanted = ops.indices.filter { written.contains(ops[$0].id) }.flatMap { k in (0..<addresses[k].count).map { offsets[ops[k].id]! + $0 } }
+        let afterImages = try RecordAddress.readAll(wanted.map { flat[$0] }, stores)
+        var after: [Int: JSON?] = [:]
+        for (i, image) in zip(wanted, afterImages) { after[i] = image }
+        for i in results.indices where results[i].outcome == .applied {
+            // Applied without a write ("already so"): nothing to undo.
+            guard written.contains(results[i].operation.id) else {
+                results[i].operation.images = []
+                continue
+            }
+            guard let start = offsets[results[i].operation.id], let k = ops.firstIndex(where: { $0.id == results[i].operation.id }) else { continue }
+            results[i].operation.images = .array(addresses[k].enumerated().map { j, address in
+                ["dataset": .string(address.dataset), "address": address.json, "before": before[start + j] ?? .null, "after": (after[start + j] ?? nil) ?? .null]
+            })
+        }
+        return results
     }
 
     func writeJournal(_ rs: [Result]) throws {

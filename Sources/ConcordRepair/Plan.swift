@@ -17,10 +17,16 @@ public struct RepairOperation: Sendable, Hashable {
     /// For review: the record now and after the operation.
     public var before: JSON
     public var after: JSON
+    /// Set by the applier, journaled, never in a plan file: the whole image of
+    /// each record the operation wrote, read right before and right after the
+    /// write (`[{dataset, address, before, after}]`), which its undo restores.
+    public var images: JSON = .null
 
     public var json: JSON {
-        ["id": .string(id), "findingId": .string(findingId), "rule": .string(rule), "store": .string(store), "action": .string(action),
-         "key": .string(key), "params": params, "precondition": precondition, "before": before, "after": after]
+        var o: [String: JSON] = ["id": .string(id), "findingId": .string(findingId), "rule": .string(rule), "store": .string(store), "action": .string(action),
+                                 "key": .string(key), "params": params, "precondition": precondition, "before": before, "after": after]
+        if !images.isNull { o["images"] = images }
+        return .object(o)
     }
 
     public init(json j: JSON) throws {
@@ -30,6 +36,7 @@ public struct RepairOperation: Sendable, Hashable {
         }
         id = try s("id"); findingId = try s("findingId"); rule = try s("rule"); store = try s("store"); action = try s("action"); key = try s("key")
         params = j["params"] ?? .null; precondition = j["precondition"] ?? .null; before = j["before"] ?? .null; after = j["after"] ?? .null
+        images = j["images"] ?? .null
     }
 
     /// An operation that undoes this one: same finding, rule, store and key; what this one

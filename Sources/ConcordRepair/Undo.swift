@@ -13,8 +13,21 @@ extension RepairPlan {
     public func inverse(applied: Set<String>, createdAt: Date = Date()) -> RepairPlan {
         var ops: [RepairOperation] = []
         for op in operations.reversed() where applied.contains(op.id) && op.store != RepairStore.manual.rawValue {
-            if let kind = RepairRegistry.operations[op.action], let inverse = kind.inverse(of: op) {
+            // The journaled images first: each record the operation wrote goes back to its whole before-image.
+            let puts = (op.images.arrayValue ?? []).reversed().compactMap { image -> RepairOperation? in
+                guard let address = RecordAddress(json: image["address"] ?? .null, dataset: image["dataset"]?.stringValue ?? "") else { return nil }
+                let before = image["before"].flatMap { $0.isNull ? JSON?.none : $0 }, after = image["after"].flatMap { $0.isNull ? nil : $0 }
+                if RecordAddress.identical(before, after) { return nil }
+                var put = PutRecordOperation.make(address, record: before, seen: after, findingId: op.findingId, rule: op.rule)
+                put.id = String(SHA256.hex("\(op.id)|undo|\(put.key)").prefix(16))
+                return put
+            }
+            ops += puts
+            let kind = RepairRegistry.operations[op.action]
+            if let inverse = kind?.inverse(of: op) {
                 ops.append(inverse)
+            } else if !puts.isEmpty || !(op.images.arrayValue ?? []).isEmpty {
+                continue
             } else {
                 ops.append(op.inverse("manual", params: ["reason": .string("\(op.action) keeps no before-image it could be undone from; the plan's before shows what it changed"),
                                                          "undoes": .string(op.id), "before": op.before, "after": op.after],

@@ -105,6 +105,15 @@ struct ReplayEventOperation: OperationKind {
     let name = "replay-event"
     let store = RepairStore.graph
     let order = 1
+    /// The node, its parent (a node, or the run for a first event) and its run: the sync's write may touch all three.
+    func imaged(_ op: RepairOperation) -> [RecordAddress] {
+        guard let e = op.params["event"], let id = e["id"]?.stringValue else { return [] }
+        let run = e["metadata"]?["workflowId"]?.stringValue, parent = e["parentId"]?.stringValue
+        var out = [RecordAddress.node(id)]
+        if let parent, parent != run { out.append(.node(parent)) }
+        if let run { out.append(.run(run)) }
+        return out
+    }
     func apply(_ ops: [RepairOperation], _ c: ApplyContext) throws -> [Applier.Result] {
         var events: [(RepairOperation, Event)] = []
         var out: [Applier.Result] = []
@@ -130,6 +139,8 @@ struct MergeNodesOperation: SingleOperationKind {
     let name = "merge-nodes"
     let store = RepairStore.graph
     let order = 2
+    /// Every copy, with its edges: the undo recreates them.
+    func imaged(_ op: RepairOperation) -> [RecordAddress] { op.params["id"]?.stringValue.map { [.node($0)] } ?? [] }
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
         guard let id = op.params["id"]?.stringValue, let copies = op.precondition["copies"]?.intValue else { return .skipped(op, "bad parameters") }
         let now = try c.stores.nodes(id).count
@@ -152,6 +163,11 @@ struct RelinkParentOperation: SingleOperationKind {
     let name = "relink-parent"
     let store = RepairStore.graph
     let order = 3
+    /// The node (its old parent edge) and the new parent (which the relink may create).
+    func imaged(_ op: RepairOperation) -> [RecordAddress] {
+        guard let id = op.params["id"]?.stringValue, let pid = op.params["parentId"]?.stringValue else { return [] }
+        return [.node(id), op.params["parentIsRun"]?.boolValue == true ? .run(pid) : .node(pid)]
+    }
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
         guard let id = op.params["id"]?.stringValue, let pid = op.params["parentId"]?.stringValue,
             let wf = op.params["workflowId"]?.stringValue, let expected = op.precondition["parents"]?.arrayValue?.compactMap(\.stringValue)
@@ -187,6 +203,7 @@ struct RewriteNodeOperation: SingleOperationKind {
     let name = "rewrite-node"
     let store = RepairStore.graph
     let order = 4
+    func imaged(_ op: RepairOperation) -> [RecordAddress] { op.params["event"]?["id"]?.stringValue.map { [.node($0)] } ?? [] }
 
     static func target(_ e: Event) -> JSON {
         ["type": .string(e.type), "workflow_id": .string(e.workflowId), "timestamp": .int(e.timestamp), "content": .string(e.payload.encoded())]

@@ -100,6 +100,8 @@ struct DeadLetterAction: RepairAction {
 struct DedupeQueueOperation: RedisOperationKind {
     let name = "dedupe-queue"
     let store = RepairStore.redis
+    /// The queue whole (the copies removed, where they were): the undo puts it back if the sync has not moved on since.
+    func imaged(_ op: RepairOperation) -> [RecordAddress] { [RecordAddress(place: .redisKey(RedisKeys.queue, type: "list"), dataset: "redis.queue")] }
     func watched(_ op: RepairOperation) -> [String] { [RedisKeys.queue, RedisKeys.processing] }
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
         let q = try c.stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
@@ -171,10 +173,18 @@ struct DeadLetterOperation: RedisOperationKind {
         return .write([["XDEL", key, pos], ["RPUSH", into, letter]])
     }
 
-    /// A list element goes back (to the end of its list; a stream entry cannot take its old id back, so that is manual).
+    /// A stream entry is imaged with its stream (an entry cannot take its old id back in a stream that went on, so the stream is put back whole).
+    func imaged(_ op: RepairOperation) -> [RecordAddress] {
+        guard op.params["field"] != nil, let key = op.params["key"]?.stringValue else { return [] }
+        return [RecordAddress(place: .redisKey(key, type: "stream"), dataset: op.params["dataset"]?.stringValue ?? "redis.streams")]
+    }
+
+    /// The letter leaves the dead-letter list; a list element goes back to the end of its list
+    /// (a stream entry comes back with its stream's image).
     func inverse(of op: RepairOperation) -> RepairOperation? {
-        guard op.params["field"] == nil, let key = op.params["key"], let raw = op.params["raw"] else { return nil }
-        return op.inverse(ReturnLetterOperation().name, params: ["key": key, "raw": raw, "into": .string(into(op)), "letterOf": .string(op.id)],
+        guard let key = op.params["key"], let raw = op.params["raw"] else { return nil }
+        return op.inverse(ReturnLetterOperation().name,
+                          params: ["key": key, "raw": raw, "into": .string(into(op)), "letterOf": .string(op.id), "stream": .bool(op.params["field"] != nil)],
                           precondition: ["letterOf": .string(op.id)])
     }
 }
@@ -189,9 +199,11 @@ struct ReturnLetterOperation: RedisOperationKind {
             return .settled(.skipped, "bad parameters")
         }
         let into = op.params["into"]?.stringValue ?? RedisKeys.deadletter
+        let stream = op.params["stream"]?.boolValue == true
         guard let letter = try c.stores.list(into).first(where: { (try? JSON.parse($0))?["operation"]?.stringValue == of }) else {
+            if stream { return .settled(.applied, "the letter is gone from \(into) already") }
             return try c.stores.list(key).contains(raw) ? .settled(.applied, "already back in \(key)") : .settled(.skipped, "the letter is no longer in \(into)")
         }
-        return .write([["LREM", into, 1, letter], ["RPUSH", key, raw]])
+        return .write([["LREM", into, 1, letter]] + (stream ? [] : [["RPUSH", key, raw]]))
     }
 }

@@ -72,13 +72,18 @@ public protocol OperationKind: Sendable {
     var order: Int { get }
     /// Applies `ops` (all of this kind); one result per operation.
     func apply(_ ops: [RepairOperation], _ context: ApplyContext) throws -> [Applier.Result]
-    /// The operation that restores the before-image of an applied `op`, or nil when it cannot be undone.
+    /// The operation that restores the before-image of an applied `op`, or nil when it cannot be undone
+    /// (or when the images of `imaged` undo it entirely).
     func inverse(of op: RepairOperation) -> RepairOperation?
+    /// The records `op` writes whose whole images the applier reads before
+    /// and after it and journals: the undo puts the before-images back.
+    func imaged(_ op: RepairOperation) -> [RecordAddress]
 }
 
 extension OperationKind {
     public var order: Int { 50 }
     public func inverse(of op: RepairOperation) -> RepairOperation? { nil }
+    func imaged(_ op: RepairOperation) -> [RecordAddress] { [] }
 }
 
 /// An operation kind applied one operation at a time; a store that is down
@@ -104,6 +109,7 @@ extension SingleOperationKind {
 extension Applier.Result {
     static func applied(_ op: RepairOperation, _ why: String? = nil) -> Applier.Result { .init(operation: op, outcome: .applied, reason: why) }
     static func skipped(_ op: RepairOperation, _ why: String) -> Applier.Result { .init(operation: op, outcome: .skipped, reason: why) }
+    static func failed(_ op: RepairOperation, _ why: String) -> Applier.Result { .init(operation: op, outcome: .failed, reason: why) }
 }
 
 /// Every action and operation kind, found by name.
@@ -122,6 +128,7 @@ public enum RepairRegistry {
             ManualOperation(), CreateRunOperation(), ReplayEventOperation(), MergeNodesOperation(), RelinkParentOperation(), RewriteNodeOperation(),
             SetRunContentOperation(), ConfirmEventOperation(), RemoveConfirmationOperation(), SetRedisStateOperation(), SetRedisContentOperation(),
             DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(), ReturnLetterOperation(),
+            PutRecordOperation(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()

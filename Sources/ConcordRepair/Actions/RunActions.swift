@@ -80,6 +80,7 @@ struct CreateRunOperation: SingleOperationKind {
     let name = "create-run"
     let store = RepairStore.graph
     let order = 0
+    func imaged(_ op: RepairOperation) -> [RecordAddress] { op.params["id"]?.stringValue.map { [.run($0)] } ?? [] }
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
         guard let id = op.params["id"]?.stringValue, let fields = op.params["fields"]?.objectValue else { return .skipped(op, "bad parameters") }
         if try c.stores.run(id) != nil { return .applied(op, "already in the graph") }
