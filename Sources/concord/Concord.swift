@@ -10,7 +10,7 @@ struct Concord: ParsableCommand {
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
         version: "0.1.0",
-        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self]
+        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self]
     )
 
     /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
@@ -40,6 +40,10 @@ enum Output {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
     static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("concord: " + text + "\n").utf8))
+    }
+    /// Progress of long work, to stderr (stdout stays the result).
+    static func progress(_ text: String) {
         FileHandle.standardError.write(Data(("concord: " + text + "\n").utf8))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConcordAudit
 import ConcordCore
 import ConcordJSON
+import ConcordPostgres
 import ConcordRepair
 import Foundation
 
@@ -59,12 +60,18 @@ struct Undo: ParsableCommand {
         let digest = (try? rulesOption.load())?.digest ?? ""
         let pg = try stores.connectPostgres()
         let plan = try RepairPlan.undo(planId: planId, journal: pg, rulesDigest: digest)
+        try PlanFile.write(plan, to: output, command: "undo", source: planId, headline: "undoes \(plan.operations.count) operation(s) of \(planId)", on: pg)
+    }
+}
+
+/// Writing a plan a command made: the file (atomically), the audit log's entry, the summary line.
+enum PlanFile {
+    static func write(_ plan: RepairPlan, to output: String, command: String, source: String, headline: String, on pg: PostgresConnection) throws {
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
-        try AuditLog.record(AuditLogEntry(command: "undo", plan: plan, source: planId, operator: Operator.name(nil),
+        try AuditLog.record(AuditLogEntry(command: command, plan: plan, source: source, operator: Operator.name(nil),
                                           outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: pg)
-        Output.line("\(plan.planId): undoes \(plan.operations.count) operation(s) of \(planId) — "
-            + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+        Output.line("\(plan.planId): \(headline) — " + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
     }
 }
@@ -113,7 +120,13 @@ struct Apply: ParsableCommand {
             Output.line("\napply with: concord apply \(plan) --yes")
             return
         }
-        let who = Operator.name(`operator`)
+        try Self.execute(p, stores: stores, operator: `operator`, outputDir: outputDir, batchSize: batchSize)
+    }
+
+    /// Applies `p` (journaled, resumable), writes the apply report, records the outcome in the audit log;
+    /// exits 1 when any operation was skipped or failed.
+    static func execute(_ p: RepairPlan, stores: StoreOptions, operator op: String?, outputDir: String, batchSize: Int = 500) throws {
+        let who = Operator.name(op)
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         let applier = Applier(stores: repairStores, plan: p, operator: who)
         applier.batchSize = max(1, batchSize)

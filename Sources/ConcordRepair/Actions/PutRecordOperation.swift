@@ -12,14 +12,18 @@ import Foundation
 struct PutRecordOperation: SingleOperationKind {
     let store: RepairStore
     var name: String { "put-record" }
-    var order: Int { 6 }
+    /// First in its store: a node a rebuild puts back is there before the replays that name it as a parent.
+    var order: Int { 0 }
     init(_ store: RepairStore = .redis) { self.store = store }
 
     /// A put of `record` at `address`, guarded by `seen` (what the record holds now).
     static func make(_ address: RecordAddress, record: JSON?, seen: JSON?, findingId: String, rule: String) -> RepairOperation {
-        RepairOperation(findingId: findingId, rule: rule, store: address.store.rawValue, action: "put-record", key: address.key,
+        var op = RepairOperation(findingId: findingId, rule: rule, store: address.store.rawValue, action: "put-record", key: address.key,
                         params: ["dataset": .string(address.dataset), "address": address.json, "record": record ?? .null],
                         precondition: ["record": seen ?? .null], before: seen ?? .null, after: record ?? .null)
+        // A draft and its history share a key: the dataset tells their operations apart.
+        op.id = String(SHA256.hex("\(findingId)|put-record|\(address.dataset)|\(address.key)").prefix(16))
+        return op
     }
 
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {

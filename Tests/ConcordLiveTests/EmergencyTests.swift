@@ -1,0 +1,135 @@
+import ConcordAudit
+import ConcordCore
+import ConcordJSON
+import ConcordModel
+import ConcordPostgres
+import ConcordRedis
+import ConcordRepair
+import ConcordTestSupport
+import Foundation
+import Testing
+
+/// The emergency procedures on real stores: restore a run from a snapshot,
+/// rebuild Redis after it lost everything, rebuild the graph for a run it
+/// lost, each as a plan applied by `concord apply` — and each surviving a
+/// SIGKILL in the middle.
+@Suite struct EmergencyTests {
+    static var concord: String { RepairTests.concord }
+
+    func storeArgs(_ f: AuditFixture) -> [String] { ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL] }
+
+    func tempDir(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique(name))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs `arguments` and expects exit status `status`.
+    @discardableResult
+    func concord(_ arguments: [String], status: Int32 = 0, _ comment: String = "") throws -> String {
+        let r = try TestStores.run(Self.concord, arguments)
+        let out = String(decoding: r.stdout, as: UTF8.self)
+        #expect(r.status == status, "\(comment) concord \(arguments.prefix(2).joined(separator: " ")): \(out) \(r.stderr)")
+        return out + r.stderr
+    }
+
+    /// Everything of `run` in the three stores goes.
+    func deleteRun(_ f: AuditFixture, _ run: String) throws {
+        let ids = try f.graph.run("MATCH (n:Node {workflow_id: $r}) RETURN n.id", parameters: ["r": .string(run)]).records.compactMap { $0[0].stringValue }
+        try f.graph.run("MATCH (n:Node {workflow_id: $r}) DETACH DELETE n", parameters: ["r": .string(run)])
+        try f.graph.run("MATCH (n:WorkflowRun {id: $r}) DETACH DELETE n", parameters: ["r": .string(run)])
+        try f.redis.run("DEL", RedisKeys.events(run), RedisKeys.status(run))
+        for id in ids { try f.redis.run("ZREM", RedisKeys.confirmed, id) }
+        _ = try f.postgres.execute("DELETE FROM draft_content_history WHERE draft_id IN (SELECT id FROM draft_content WHERE workflow_run_id = $1)", [run])
+        _ = try f.postgres.execute("DELETE FROM draft_content WHERE workflow_run_id = $1", [run])
+    }
+
+    /// A run of the fixture with drafts and history (so every store has something of it).
+    func runWithDrafts(_ f: AuditFixture) throws -> String {
+        try #require(try f.postgres.query("""
+            SELECT d.workflow_run_id FROM draft_content d JOIN draft_content_history h ON h.draft_id = d.id ORDER BY 1 LIMIT 1
+            """)[0].string(0))
+    }
+
+    @Test func aRunDeletedEverywhereIsRestoredFromItsSnapshot() throws {
+        let f = try AuditFixture(db: 42)
+        _ = try f.simulate(seed: 4711, runs: 20, eventsPerRun: 6)
+        let dir = try tempDir("restore")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let snap = dir.appendingPathComponent("snap")
+        #expect(try f.audit(snapshot: snap).findings.isEmpty)
+        let original = try StoreDump(f)
+        let run = try runWithDrafts(f)
+        try deleteRun(f, run)
+        // Another run changes after the snapshot: a restore of `run` leaves it alone.
+        let other = try #require(try f.graph.run("MATCH (r:WorkflowRun) WHERE r.id <> $r RETURN r.id LIMIT 1", parameters: ["r": .string(run)]).records.first?[0].stringValue)
+        try f.redis.run("HSET", RedisKeys.status(other), "note", "changed later")
+        let planFile = dir.appendingPathComponent("restore.json")
+        let out = try concord(["restore", snap.path, "--runs", run, "--output", planFile.path] + storeArgs(f))
+        #expect(out.contains("restore 1 run(s)"), "\(out)")
+        let plan = try RepairPlan(file: planFile.path)
+        #expect(Set(plan.operations.map(\.action)) == ["put-record"] && Set(plan.operations.map(\.store)) == ["graph", "redis", "postgres"])
+        try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
+        try f.redis.run("HDEL", RedisKeys.status(other), "note")
+        let (gone, new) = original.difference(try StoreDump(f))
+        #expect(gone.isEmpty && new.isEmpty, "lost \(gone) gained \(new)")
+        // Nothing left to restore: a second plan is empty.
+        let again = try concord(["restore", snap.path, "--runs", run, "--output", planFile.path] + storeArgs(f))
+        #expect(again.contains(": 0 write(s)"), "\(again)")
+
+        // A snapshot with one byte changed is refused before any plan is written.
+        let file = snap.appendingPathComponent("graph.nodes.ndjson")
+        var bytes = [UInt8](try Data(contentsOf: file))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: file)
+        try? FileManager.default.removeItem(at: planFile)
+        let refused = try concord(["restore", snap.path, "--runs", run, "--output", planFile.path] + storeArgs(f), status: 2)
+        #expect(refused.contains("fails its checksum") && !FileManager.default.fileExists(atPath: planFile.path), "\(refused)")
+    }
+
+    @Test func redisFlushedIsRebuiltFromTheGraphAndPostgres() throws {
+        let f = try AuditFixture(db: 43)
+        _ = try f.simulate(seed: 99, runs: 30, eventsPerRun: 6)
+        // Some runs still running (their streams are rebuilt), the rest finished.
+        let running = try f.graph.run("MATCH (r:WorkflowRun) WITH r ORDER BY r.id LIMIT 5 SET r.state = 'running' RETURN r.id").records.compactMap { $0[0].stringValue }
+        for run in running { try f.redis.run("HSET", RedisKeys.status(run), "state", "running") }
+        #expect(try f.audit(recheck: false).findings.isEmpty)
+        let keptStreams = Set(running.map(RedisKeys.events))
+        _ = try f.redis.run("FLUSHDB")
+        let dir = try tempDir("rebuild")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = try concord(["rebuild", "redis", "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
+        #expect(out.contains("0 skipped, 0 failed"), "\(out)")
+        let report = try f.audit(recheck: false)
+        #expect(report.findings.isEmpty, "\(report.findings.map { "\($0.rule) \($0.key)" })")
+        var streams: [String] = []
+        try f.redis.scan(match: "workflow:*:events") { streams += $0 }
+        #expect(Set(streams) == keptStreams)
+        // Rebuilding again finds everything there.
+        let again = try concord(["rebuild", "redis", "--output", dir.appendingPathComponent("again.json").path] + storeArgs(f))
+        #expect(again.contains(": 0 record(s) to write"), "\(again)")
+    }
+
+    @Test func aRunTheGraphLostIsRebuiltFromItsStreamOrASnapshot() throws {
+        let f = try AuditFixture(db: 44)
+        _ = try f.simulate(seed: 2024, runs: 12, eventsPerRun: 6)
+        let dir = try tempDir("rebuild-graph")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let snap = dir.appendingPathComponent("snap")
+        #expect(try f.audit(snapshot: snap).findings.isEmpty)
+        let runs = try f.graph.run("MATCH (r:WorkflowRun) RETURN r.id ORDER BY r.id LIMIT 2").records.compactMap { $0[0].stringValue }
+        for run in runs {
+            try f.graph.run("MATCH (n:Node {workflow_id: $r}) DETACH DELETE n", parameters: ["r": .string(run)])
+            try f.graph.run("MATCH (n:WorkflowRun {id: $r}) DETACH DELETE n", parameters: ["r": .string(run)])
+        }
+        // The second run's stream is gone too: only the snapshot still has its events.
+        try f.redis.run("DEL", RedisKeys.events(runs[1]))
+        let out = try concord(["rebuild", "graph", "--runs"] + runs + ["--from", snap.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
+        #expect(out.contains("0 skipped, 0 failed"), "\(out)")
+        let report = try f.audit(recheck: false)
+        #expect(report.findings.isEmpty, "\(report.findings.map { "\($0.rule) \($0.key)" })")
+        for run in runs {
+            #expect(try f.graph.run("MATCH (n:Node {workflow_id: $r}) RETURN count(n)", parameters: ["r": .string(run)]).records.first?[0].intValue == 6)
+        }
+    }
+}
