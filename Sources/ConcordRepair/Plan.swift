@@ -124,5 +124,9 @@ public struct RepairPlan: Sendable {
         }
         createdAt = created
         operations = try (j["operations"]?.arrayValue ?? []).map(RepairOperation.init(json:))
+        var ids = Set<String>()
+        for op in operations where !ids.insert(op.id).inserted {
+            throw ConcordError(.invalidInput, "plan \(file) has two operations with id \(op.id); refusing it")
+        }
     }
 }

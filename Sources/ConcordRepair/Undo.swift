@@ -24,7 +24,9 @@ extension RepairPlan {
             }
             ops += puts
             let kind = RepairRegistry.operations[op.action]
-            if let inverse = kind?.inverse(of: op) {
+            if var inverse = kind?.inverse(of: op) {
+                // Named after the operation it undoes: two operations on one key (a draft and its history) stay two.
+                inverse.id = String(SHA256.hex("\(op.id)|undo").prefix(16))
                 ops.append(inverse)
             } else if !puts.isEmpty || !(op.images.arrayValue ?? []).isEmpty {
                 continue
@@ -34,7 +36,8 @@ extension RepairPlan {
                                       precondition: .null, store: RepairStore.manual.rawValue))
             }
         }
-        ops.sort { RepairRegistry.phase($0) < RepairRegistry.phase($1) }
+        // Stable: within a phase the operations stay newest first (a draft's history removed before the draft).
+        ops = ops.enumerated().sorted { (RepairRegistry.phase($0.element), $0.offset) < (RepairRegistry.phase($1.element), $1.offset) }.map(\.element)
         return RepairPlan(planId: "undo-" + String(SHA256.hex("\(planId)\(createdAt.timeIntervalSince1970)").prefix(16)), sourceAuditId: sourceAuditId,
                           createdAt: createdAt, rulesDigest: rulesDigest, operations: ops)
     }

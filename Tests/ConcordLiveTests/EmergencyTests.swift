@@ -1,5 +1,6 @@
 import ConcordAudit
 import ConcordCore
+import ConcordFlow
 import ConcordJSON
 import ConcordModel
 import ConcordPostgres
@@ -57,16 +58,30 @@ import Testing
         let dir = try tempDir("restore")
         defer { try? FileManager.default.removeItem(at: dir) }
         let snap = dir.appendingPathComponent("snap")
+        let run = try runWithDrafts(f)
+        // Another producer's entry in the run's stream: spaces, CRLF, reversed keys, escapes, numbers as 1.0 and 1e3, a surrogate pair.
+        let last = try #require(try f.graph.run("MATCH (n:Node {workflow_id: $r}) RETURN n.id ORDER BY n.timestamp DESC LIMIT 1", parameters: ["r": .string(run)]).records.first?[0].stringValue)
+        let foreignId = "ext-\(run)"
+        let foreign = "{\r\n  \"metadata\" : {\"version\":\"2\",\"source\":\"ext\",\"userId\":\"u_\\u00e9\",\"workflowId\":\"\(run)\", \"x\": [1.0, 1e3]},"
+            + " \"payload\" : {\"text\": \"caf\\u00e9 \\ud83d\\ude00 <\\/b>\"}, \"parentId\":\"\(last)\", \"type\":\"message\", \"timestamp\": \(nowMilliseconds() - 1000), \"id\":\"\(foreignId)\"}"
+        try f.redis.run("XADD", RedisKeys.events(run), "*", "event", foreign)
+        try f.redis.run("RPUSH", RedisKeys.queue, foreign)
+        let sync = SyncEngine(redis: f.redis, graph: f.graph, postgres: f.postgres)
+        try sync.drain()
+        // A property no dataset declares, on a node of another run: a restore of that run keeps it.
+        let keeper = try #require(try f.graph.run("MATCH (n:Node) WHERE n.workflow_id <> $r RETURN n.id, n.workflow_id LIMIT 1", parameters: ["r": .string(run)]).records.first)
+        let (keeperId, keeperRun) = (keeper[0].stringValue ?? "", keeper[1].stringValue ?? "")
+        try f.graph.run("MATCH (n:Node {id: $id}) SET n.extra = 'keep me'", parameters: ["id": .string(keeperId)])
         #expect(try f.audit(snapshot: snap).findings.isEmpty)
         let original = try StoreDump(f)
-        let run = try runWithDrafts(f)
         try deleteRun(f, run)
+        try f.graph.run("MATCH (n:Node {id: $id}) SET n.content = 'edited after the snapshot'", parameters: ["id": .string(keeperId)])
         // Another run changes after the snapshot: a restore of `run` leaves it alone.
         let other = try #require(try f.graph.run("MATCH (r:WorkflowRun) WHERE r.id <> $r RETURN r.id LIMIT 1", parameters: ["r": .string(run)]).records.first?[0].stringValue)
         try f.redis.run("HSET", RedisKeys.status(other), "note", "changed later")
         let planFile = dir.appendingPathComponent("restore.json")
-        let out = try concord(["restore", snap.path, "--runs", run, "--output", planFile.path] + storeArgs(f))
-        #expect(out.contains("restore 1 run(s)"), "\(out)")
+        let out = try concord(["restore", snap.path, "--runs", run, keeperRun, "--output", planFile.path] + storeArgs(f))
+        #expect(out.contains("restore 2 run(s)"), "\(out)")
         let plan = try RepairPlan(file: planFile.path)
         #expect(Set(plan.operations.map(\.action)) == ["put-record"] && Set(plan.operations.map(\.store)) == ["graph", "redis", "postgres"])
         try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
@@ -74,7 +89,8 @@ import Testing
         let (gone, new) = original.difference(try StoreDump(f))
         #expect(gone.isEmpty && new.isEmpty, "lost \(gone) gained \(new)")
         // Nothing left to restore: a second plan is empty.
-        let again = try concord(["restore", snap.path, "--runs", run, "--output", planFile.path] + storeArgs(f))
+        #expect(try f.redis.run("XRANGE", RedisKeys.events(run), "-", "+").array?.contains { ($0.array?[1].array ?? []).contains { $0.string == foreign } } == true)
+        let again = try concord(["restore", snap.path, "--runs", run, keeperRun, "--output", planFile.path] + storeArgs(f))
         #expect(again.contains(": 0 write(s)"), "\(again)")
 
         // A snapshot with one byte changed is refused before any plan is written.
@@ -131,5 +147,66 @@ import Testing
         for run in runs {
             #expect(try f.graph.run("MATCH (n:Node {workflow_id: $r}) RETURN count(n)", parameters: ["r": .string(run)]).records.first?[0].intValue == 6)
         }
+    }
+
+    /// `concord apply PLAN --yes` killed (SIGKILL) at random moments, then run to the end: every operation journaled once, applied.
+    func applyThroughKills(_ f: AuditFixture, _ planFile: URL, _ dir: URL) throws -> Int {
+        let plan = try RepairPlan(file: planFile.path)
+        let args = ["apply", planFile.path, "--yes", "--batch-size", "20", "--operator", "killer", "--output-dir", dir.path] + storeArgs(f)
+        var kills = 0
+        for _ in 0..<3 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.concord)
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.6))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            p.waitUntilExit()
+        }
+        try concord(args, "after \(kills) kill(s):")
+        let journal = try f.postgres.query("""
+            SELECT count(*), count(DISTINCT operation_id), sum(CASE WHEN outcome = 'applied' THEN 1 ELSE 0 END) FROM concord_repair_journal WHERE plan_id = $1
+            """, [plan.planId])
+        #expect(journal[0].int(0) == Int64(plan.operations.count) && journal[0].int(1) == Int64(plan.operations.count), "\(plan.planId)")
+        #expect(journal[0].int(2) == Int64(plan.operations.count), "\(plan.planId)")
+        return kills
+    }
+
+    @Test func rebuildRestoreAndUndoSurviveSIGKILL() throws {
+        let f = try AuditFixture(db: 45)
+        _ = try f.simulate(seed: 31337, runs: 120, eventsPerRun: 8)
+        let dir = try tempDir("kill")
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        // Redis lost everything: the rebuild (statuses and ~1,000 confirmations), killed while it applies.
+        _ = try f.redis.run("FLUSHDB")
+        let rebuild = dir.appendingPathComponent("rebuild.json")
+        try concord(["rebuild", "redis", "--output", rebuild.path] + storeArgs(f))
+        let k1 = try applyThroughKills(f, rebuild, dir)
+        #expect(try f.audit(recheck: false).findings.isEmpty)
+
+        // 40 runs deleted everywhere, restored from a snapshot, killed while it applies.
+        let snap = dir.appendingPathComponent("snap")
+        _ = try f.audit(snapshot: snap)
+        let whole = try StoreDump(f)
+        let runs = try f.graph.run("MATCH (r:WorkflowRun) RETURN r.id ORDER BY r.id LIMIT 40").records.compactMap { $0[0].stringValue }
+        for run in runs { try deleteRun(f, run) }
+        let deleted = try StoreDump(f)
+        let restore = dir.appendingPathComponent("restore.json")
+        try concord(["restore", snap.path, "--runs"] + runs + ["--output", restore.path] + storeArgs(f))
+        let k2 = try applyThroughKills(f, restore, dir)
+        var (gone, new) = whole.difference(try StoreDump(f))
+        #expect(gone.isEmpty && new.isEmpty, "after the restore: lost \(gone.prefix(3)) gained \(new.prefix(3))")
+
+        // The restore undone, killed while it applies: back to the stores without those runs.
+        let restorePlan = try RepairPlan(file: restore.path)
+        let undo = dir.appendingPathComponent("undo.json")
+        try concord(["undo", restorePlan.planId, "--output", undo.path] + storeArgs(f))
+        let k3 = try applyThroughKills(f, undo, dir)
+        (gone, new) = deleted.difference(try StoreDump(f))
+        #expect(gone.isEmpty && new.isEmpty, "after the undo: lost \(gone.prefix(3)) gained \(new.prefix(3))")
+        print("rebuild, restore, undo applied through \(k1), \(k2), \(k3) SIGKILL(s)")
     }
 }

@@ -97,13 +97,19 @@ extension SingleOperationKind {
         try ops.map { op in
             do {
                 return try applyOne(op, context)
-            } catch let e as ConcordError where e.code.exitCode == 3 {
+            } catch let e as ConcordError where e.code.exitCode == 3 && !e.isDataError {
                 throw e
             } catch {
                 return Applier.Result(operation: op, outcome: .failed, reason: "\(error)")
             }
         }
     }
+}
+
+extension ConcordError {
+    /// A store refused this operation's data (a PostgreSQL integrity or data exception: SQLSTATE class 23 or 22),
+    /// which fails the operation, not the run.
+    var isDataError: Bool { store == "postgres" && (serverCode?.hasPrefix("23") == true || serverCode?.hasPrefix("22") == true) }
 }
 
 extension Applier.Result {
