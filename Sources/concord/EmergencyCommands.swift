@@ -8,17 +8,23 @@ import Foundation
 /// What every command that changes data through a plan shares: write the
 /// plan for review (`--output`), or plan and apply in one step (`--yes`).
 struct PlanOutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Where to write the plan (review it, then: concord apply FILE --yes).") var output: String?
+    @Option(name: .long, help: "Where to write the plan (review it, then: concord apply FILE --yes). Without it or --yes: a dry run.") var output: String?
     @Flag(name: .long, help: "Apply the plan right away (it is still written, journaled and resumable).") var yes = false
     @Option(name: .long, help: "Who applies it, for the journal (default: $USER).") var `operator`: String?
     @Option(name: .long, help: "Where the apply report goes (with --yes).") var outputDir: String = "Reports"
 
-    func validate() throws {
-        if output == nil && !yes { throw ValidationError("give --output FILE to write the plan for review, or --yes to apply it now") }
-    }
+    /// Neither --output nor --yes: print what the plan would do, change nothing.
+    var dryRun: Bool { output == nil && !yes }
 
-    /// Writes the plan (to --output, or beside the apply report), then applies it with --yes.
+    /// Writes the plan (to --output, or beside the apply report), then applies it with --yes; without either, prints it.
     func finish(_ plan: RepairPlan, command: String, source: String, headline: String, stores: StoreOptions, repairStores: RepairStores) throws {
+        if dryRun {
+            Output.line("\(headline) (dry run: nothing is changed)")
+            for op in plan.operations.prefix(200) { Output.line("  \(op.store) \(op.action) \(op.key): \(RepairPlanText.brief(op.before)) → \(RepairPlanText.brief(op.after))") }
+            if plan.operations.count > 200 { Output.line("  … and \(plan.operations.count - 200) more") }
+            Output.line("write the plan for review with --output FILE, or apply it now with --yes")
+            return
+        }
         let file = output ?? URL(fileURLWithPath: outputDir).appendingPathComponent("\(plan.planId).json").path
         if output == nil { try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true) }
         try PlanFile.write(plan, to: file, command: command, source: source, headline: headline, on: repairStores.postgres)

@@ -3,14 +3,17 @@ import ConcordAudit
 import ConcordCore
 import ConcordJSON
 import ConcordModel
+import ConcordLive
 import ConcordRedis
+import ConcordRepair
 import Foundation
 
-/// `concord maintain`: looking after the queues (issue 13; the read-only part so far).
+/// `concord maintain`: the weekly chores. What only reads prints; what changes data is a plan.
 struct Maintain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Look after the queues: their state, and what the dead-letter list holds.",
-        subcommands: [Queue.self, Deadletter.self])
+        abstract: "Look after the queues, the dead letters, the confirmations and old runs.",
+        discussion: "Every subcommand that changes data prints what it would do; --output FILE writes the plan, --yes applies it (journaled, resumable, undoable).",
+        subcommands: [Queue.self, Deadletter.self, Confirmed.self, Archive.self, RestoreRun.self])
 
     struct Queue: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The queues.", subcommands: [Stats.self])
@@ -62,7 +65,7 @@ struct Maintain: ParsableCommand {
     }
 
     struct Deadletter: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "What the dead-letter list holds.", subcommands: [List.self, Show.self])
+        static let configuration = CommandConfiguration(abstract: "What the dead-letter list holds; requeue or purge it.", subcommands: [List.self, Show.self, Requeue.self, Purge.self])
 
         /// A dead-letter entry as the sync writes it ({raw, error, at}), or whatever another writer left.
         static func describe(_ index: Int, _ bytes: [UInt8]) -> JSON {
@@ -105,6 +108,161 @@ struct Maintain: ParsableCommand {
                 }
                 Output.line(Deadletter.describe(index, bytes).encodedPretty())
             }
+        }
+    }
+}
+
+// MARK: Changing data: each a plan, printed (dry run), written (--output) or applied (--yes)
+
+extension Maintain {
+    static func repairStores(_ stores: StoreOptions) throws -> RepairStores {
+        RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+    }
+
+    static func cutoff(_ olderThan: String) throws -> Int64 {
+        nowMilliseconds() - (try DurationText.milliseconds(olderThan))
+    }
+
+    /// A fresh directory for an archive under `dir`, named after now.
+    static func archiveDirectory(_ dir: String, _ what: String) -> URL {
+        let stamp = Timestamp.rfc3339(Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
+        return URL(fileURLWithPath: dir).appendingPathComponent("\(what)-\(stamp)-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    struct Requeue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "requeue",
+            abstract: "Move dead letters back to persistence:queue (after the producer is fixed).",
+            discussion: "Each entry goes back as it was produced (the letter's raw text). An entry that still does not parse as an event is refused unless --force.")
+        @OptionGroup var stores: StoreOptions
+        @OptionGroup var planOutput: PlanOutputOptions
+        @Argument(help: "Indexes of the entries (from `concord maintain deadletter list`).") var indices: [Int]
+        @Flag(name: .long, help: "Requeue entries that still do not parse (the sync will dead-letter them again).") var force = false
+
+        func run() throws {
+            let rs = try Maintain.repairStores(stores)
+            let ops = try Maintenance.requeue(indices, force: force, rs)
+            let plan = RepairPlan.made("maintain", source: "deadletter requeue", rules: nil, operations: ops)
+            try planOutput.finish(plan, command: "maintain deadletter requeue", source: RedisKeys.deadletter,
+                                  headline: "\(ops.count) dead letter(s) back to \(RedisKeys.queue)", stores: stores, repairStores: rs)
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "purge",
+            abstract: "Remove dead letters older than a retention, archived first.",
+            discussion: "With --archive, the purged letters are written there first (a checksummed snapshot directory holding redis.deadletter); the plan and the journal keep them too, so `concord undo` brings them back.")
+        @OptionGroup var stores: StoreOptions
+        @OptionGroup var planOutput: PlanOutputOptions
+        @Option(name: .long, help: "Letters dead-lettered longer ago than this (e.g. 30d).") var olderThan: String
+        @Option(name: .long, help: "A directory to archive the purged letters in.") var archive: String?
+
+        func run() throws {
+            let rs = try Maintain.repairStores(stores)
+            let (ops, letters) = try Maintenance.purge(before: try Maintain.cutoff(olderThan), rs)
+            if let archive, !planOutput.dryRun, !letters.isEmpty {
+                let dir = Maintain.archiveDirectory(archive, "deadletter")
+                let writer = try SnapshotWriter(directory: dir)
+                for l in letters {
+                    try writer.append(["key": .string(RedisKeys.deadletter), "index": .int(Int64(l.index)), "entry": (try? JSON.parse(l.element)) ?? .null,
+                                       "raw": .string(l.element)], to: "redis.deadletter")
+                }
+                try writer.finish(extra: ["archive": ["of": "redis.deadletter", "olderThan": .string(olderThan)]])
+                Output.line("archived \(letters.count) letter(s) in \(dir.path)")
+            }
+            let plan = RepairPlan.made("maintain", source: "deadletter purge --older-than \(olderThan)", rules: nil, operations: ops)
+            try planOutput.finish(plan, command: "maintain deadletter purge", source: RedisKeys.deadletter,
+                                  headline: "\(ops.count) dead letter(s) older than \(olderThan) to purge", stores: stores, repairStores: rs)
+        }
+    }
+
+    struct Confirmed: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The confirmations (persistence:confirmed).", subcommands: [Prune.self])
+
+        struct Prune: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Remove confirmations older than a retention whose events the graph holds.",
+                discussion: "Only events no stream holds any more (trimmed or archived): while a stream holds an event, the audit needs its confirmation.")
+            @OptionGroup var stores: StoreOptions
+            @OptionGroup var planOutput: PlanOutputOptions
+            @Option(name: .long, help: "Confirmed longer ago than this (e.g. 30d).") var olderThan: String
+
+            func run() throws {
+                let rs = try Maintain.repairStores(stores)
+                let ops = try Maintenance.pruneConfirmations(before: try Maintain.cutoff(olderThan), rs)
+                let plan = RepairPlan.made("maintain", source: "confirmed prune --older-than \(olderThan)", rules: nil, operations: ops)
+                try planOutput.finish(plan, command: "maintain confirmed prune", source: RedisKeys.confirmed,
+                                      headline: "\(ops.count) confirmation(s) older than \(olderThan) to prune", stores: stores, repairStores: rs)
+            }
+        }
+    }
+
+    struct Archive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Archive finished runs' streams and statuses, then trim them from Redis.",
+            discussion: """
+                A run qualifies when it finished (completed, error, timedOut, cancelled) longer ago than --older-than, every
+                event of its stream is in the graph and confirmed, and nothing of it waits in the queues. Its stream, status
+                and confirmations are written to a new checksummed snapshot directory under --archive first; then the plan
+                deletes the stream and the status, each guarded by its whole image. `concord maintain restore-run` brings
+                a run back.
+                """)
+        @OptionGroup var stores: StoreOptions
+        @OptionGroup var rulesOption: RulesOption
+        @OptionGroup var planOutput: PlanOutputOptions
+        @Option(name: .long, help: "Runs finished longer ago than this (e.g. 30d).") var olderThan: String
+        @Option(name: .long, help: "The directory the archive is written under.") var archive: String
+        @Option(name: .long, parsing: .upToNextOption, help: "Only these runs.") var runs: [String] = []
+
+        func run() throws {
+            let rules = try rulesOption.load()
+            let rs = try Maintain.repairStores(stores)
+            let (chosen, notYet) = try Maintenance.archivable(before: try Maintain.cutoff(olderThan), rs, runs: runs.isEmpty ? nil : Set(runs))
+            for (run, why) in notYet.sorted(by: { $0.key < $1.key }) { Output.line("not archived: \(run): \(why)") }
+            if !planOutput.dryRun && !chosen.isEmpty {
+                let dir = Maintain.archiveDirectory(archive, "runs")
+                let specs = ["redis.streams", "redis.status", "redis.confirmed"].compactMap { rules.datasets[$0] }
+                let writer = try SnapshotWriter(directory: dir, datasets: specs)
+                let reader = LiveReader(postgres: rs.postgres, redis: rs.redis, graph: rs.graph)
+                var ids = Set<String>()
+                for run in chosen { for e in try rs.redis.run("XRANGE", RedisKeys.events(run), "-", "+").array ?? [] {
+                    if let raw = e.array?[1].array?.last?.string, let id = RepairStores.eventId(raw) { ids.insert(id) }
+                } }
+                try reader.lookup(specs, runs: Set(chosen), ids: ids, into: writer)
+                for s in specs { try writer.touch(s.name) }
+                try writer.finish(extra: ["archive": ["runs": .array(chosen.map(JSON.string)), "olderThan": .string(olderThan)]])
+                Output.line("archived \(chosen.count) run(s) in \(dir.path)")
+            }
+            let ops = try Maintenance.trim(chosen, rs)
+            let plan = RepairPlan.made("maintain", source: "archive --older-than \(olderThan)", rules: rules, operations: ops)
+            try planOutput.finish(plan, command: "maintain archive", source: archive,
+                                  headline: "\(chosen.count) run(s) to trim from Redis (\(ops.count) key(s))", stores: stores, repairStores: rs)
+        }
+    }
+
+    struct RestoreRun: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "restore-run",
+            abstract: "Bring archived runs' streams, statuses and confirmations back into Redis from an archive.")
+        @OptionGroup var stores: StoreOptions
+        @OptionGroup var rulesOption: RulesOption
+        @OptionGroup var planOutput: PlanOutputOptions
+        @Argument(help: "The runs (workflow ids).") var runs: [String]
+        @Option(name: .long, help: "The archive directory (written by `concord maintain archive`).") var from: String
+
+        func run() throws {
+            let rules = try rulesOption.load()
+            let rs = try Maintain.repairStores(stores)
+            let snap = try Snapshot(directory: URL(fileURLWithPath: from))
+            var restore = SnapshotRestore(snapshot: snap, stores: rs, rules: rules)
+            restore.runs = Set(runs)
+            restore.scope = [.redis]
+            restore.progress = { Output.progress($0) }
+            let ops = try restore.operations()
+            let plan = RepairPlan.made("restore", source: "archive \(from)", rules: rules, operations: ops)
+            try planOutput.finish(plan, command: "maintain restore-run", source: from,
+                                  headline: "\(ops.count) write(s) bring \(runs.count) run(s) back from \(from)", stores: stores, repairStores: rs)
         }
     }
 }

@@ -15,6 +15,8 @@ struct StoreDump: Equatable {
     /// Lists whose order is not kept by an undo (an element returns at the end); compared as multisets.
     static let unordered: Set<String> = ["persistence:queue", "persistence:processing"]
 
+    init(lines: [String]) { self.lines = lines }
+
     init(_ f: AuditFixture, skipping skip: Set<String> = []) throws {
         var out: [String] = []
         var keys: [String] = []

@@ -134,7 +134,7 @@ public enum RepairRegistry {
             ManualOperation(), CreateRunOperation(), ReplayEventOperation(), MergeNodesOperation(), RelinkParentOperation(), RewriteNodeOperation(),
             SetRunContentOperation(), ConfirmEventOperation(), RemoveConfirmationOperation(), SetRedisStateOperation(), SetRedisContentOperation(),
             DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(), ReturnLetterOperation(),
-            PutRecordOperation(),
+            PutRecordOperation(), MoveEntryOperation(), PruneConfirmationOperation(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()

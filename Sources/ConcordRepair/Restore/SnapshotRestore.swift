@@ -111,8 +111,11 @@ public struct SnapshotRestore {
             }
         }
         if has("redis.confirmed") {
+            // A confirmation belongs to the run of its node, or of its stream entry.
+            var streamRun: [String: String] = [:]
+            for (run, entries) in h.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { streamRun[id] = run } } }
             try snapshot.read("redis.confirmed") { r in
-                guard let m = r["member"]?.stringValue, let run = h.nodeRun[m] ?? nil, inScope(run) else { return }
+                guard let m = r["member"]?.stringValue, let run = h.nodeRun[m] ?? streamRun[m], inScope(run) else { return }
                 h.confirmed[m] = r["score"] ?? .null
             }
         }
@@ -136,7 +139,15 @@ public struct SnapshotRestore {
         declaredStatus.remove("key")
         if case .redisHash(let pattern, _)? = rules.datasets["redis.status"]?.source { declaredStatus.subtract(pattern.captures) }
 
-        if scope.contains(.graph) {
+        // Only what the snapshot holds is restored: a store or dataset it lacks (an archive holds Redis only) is left alone.
+        let has = Set(snapshot.datasets)
+        var skipped: [String] = []
+        if scope.contains(.graph) && !has.isSuperset(of: ["graph.nodes", "graph.runs", "graph.edges"]) {
+            skipped.append("graph")
+        }
+        if scope.contains(.postgres) && !has.contains("postgres.drafts") { skipped.append("postgres") }
+        if !skipped.isEmpty { progress?("the snapshot holds no \(skipped.joined(separator: " or ")) datasets: left as they are") }
+        if scope.contains(.graph) && !skipped.contains("graph") {
             // Every node the snapshot or the live graph has for these runs.
             var ids = Set(held.nodes.keys)
             for chunk in Array(runs).chunked(1000) {
@@ -169,7 +180,7 @@ public struct SnapshotRestore {
             }
         }
         if scope.contains(.redis) {
-            for run in runs.sorted() {
+            for run in runs.sorted() where has.contains("redis.streams") {
                 let key = RedisKeys.events(run)
                 let entries = held.streams[run]
                 wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(key, type: "stream"), dataset: "redis.streams")) { now in
@@ -183,6 +194,8 @@ public struct SnapshotRestore {
                         return ["id": .string(e.entry), "fields": .object(fields)]
                     })
                 })
+            }
+            for run in runs.sorted() where has.contains("redis.status") {
                 let status = held.status[run]
                 wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: "redis.status")) { now in
                     guard let status else { return nil }
@@ -194,14 +207,14 @@ public struct SnapshotRestore {
             // Confirmations of the runs' events: the snapshot's, and none for an event it has unconfirmed.
             var events = Set(held.nodes.keys)
             for (_, entries) in held.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { events.insert(id) } } }
-            for id in events.sorted() {
+            for id in events.sorted() where has.contains("redis.confirmed") {
                 let score = held.confirmed[id]
                 wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: "redis.confirmed")) { _ in
                     score.map { ["member": .string(id), "score": .string(Self.score($0))] }
                 })
             }
         }
-        if scope.contains(.postgres) {
+        if scope.contains(.postgres) && !skipped.contains("postgres") {
             let rows = RowImages(stores.postgres)
             var drafts = Set(held.drafts.keys)
             for chunk in Array(runs).chunked(1000) {
@@ -215,6 +228,7 @@ public struct SnapshotRestore {
                     guard let draft else { return nil }
                     return .array([try rows.row("draft_content", draft, over: now?.arrayValue?.first)])
                 })
+                guard has.contains("postgres.draft_history") else { continue }
                 let history = held.history[id]
                 wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content_history", column: "draft_id", value: id), dataset: "postgres.draft_history")) { now in
                     guard let history, !history.isEmpty else { return nil }
