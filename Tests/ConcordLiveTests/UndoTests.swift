@@ -4,7 +4,7 @@ import ConcordJSON
 import ConcordModel
 import ConcordPostgres
 import ConcordRedis
-import ConcordRepair
+@testable import ConcordRepair
 import Foundation
 import Testing
 
@@ -58,5 +58,35 @@ import Testing
         #expect(try f.graph.run("MATCH (n:Node {id: $id}) RETURN n.content", parameters: ["id": .string(rewrite.key)]).records.first?[0].stringValue == "edited by hand")
         let merge = try #require(plan.operations.first { $0.action == "merge-nodes" })
         #expect(try f.graph.run("MATCH (n:Node {id: $id}) RETURN count(n)", parameters: ["id": .string(merge.key)]).records.first?[0].intValue == merge.before["copies"]?.intValue)
+    }
+
+    /// A put-record interrupted between its statements (properties written, edges not yet) is finished by the
+    /// re-run, not skipped as "changed"; a node someone else changed is skipped.
+    @Test func anInterruptedPutIsFinishedAndAForeignChangeSkipped() throws {
+        let f = try AuditFixture(db: 49)
+        _ = try f.simulate(seed: 12, runs: 2, eventsPerRun: 3)
+        let stores = try repair.stores(f)
+        let id = try #require(try f.graph.run("MATCH (p:Node)-[:PARENT_OF]->(n:Node)-[:PARENT_OF]->(c:Node) RETURN n.id LIMIT 1").records.first?[0].stringValue)
+        let before = try #require(try RecordAddress.readAll([.node(id)], stores)[0])
+        // The put wants the content changed; the plan saw the node as it is.
+        var copy = try #require(before.arrayValue?.first?.objectValue)
+        var props = try #require(copy["properties"]?.objectValue)
+        props["content"] = "{\"restored\":true}"
+        copy["properties"] = .object(props)
+        let want = JSON.array([.object(copy)])
+        let op = PutRecordOperation.make(.node(id), record: want, seen: before, findingId: "test", rule: "test")
+        // Interrupted: the properties are written and the edges gone (the statement that re-adds them never ran).
+        try f.graph.run("MATCH (n:Node {id: $id}) SET n.content = '{\"restored\":true}'", parameters: ["id": .string(id)])
+        try f.graph.run("MATCH (n:Node {id: $id})-[r]-() DELETE r", parameters: ["id": .string(id)])
+        let plan = RepairPlan(planId: "plan-interrupted", sourceAuditId: "test", createdAt: Date(), rulesDigest: "", operations: [op])
+        let results = try Applier(stores: stores, plan: plan, operator: "test").apply()
+        #expect(results.map(\.outcome) == [.applied], "\(results.map { $0.reason ?? "" })")
+        #expect(RecordAddress.identical(try RecordAddress.readAll([.node(id)], stores)[0], want))
+        // Another writer's content: the next put is skipped, the content kept.
+        try f.graph.run("MATCH (n:Node {id: $id}) SET n.content = 'someone else'", parameters: ["id": .string(id)])
+        let back = PutRecordOperation.make(.node(id), record: before, seen: want, findingId: "test2", rule: "test")
+        let skipped = try Applier(stores: stores, plan: RepairPlan(planId: "plan-foreign", sourceAuditId: "test", createdAt: Date(), rulesDigest: "", operations: [back]), operator: "test").apply()
+        #expect(skipped.map(\.outcome) == [.skipped] && skipped.first?.reason?.contains("changed since") == true, "\(skipped.map { $0.reason ?? "" })")
+        #expect(try f.graph.run("MATCH (n:Node {id: $id}) RETURN n.content", parameters: ["id": .string(id)]).records.first?[0].stringValue == "someone else")
     }
 }

@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordGraph
 import ConcordJSON
 import ConcordRedis
 import Foundation
@@ -55,7 +56,35 @@ struct PutRecordOperation: SingleOperationKind {
                 if type == "set" { return .write([want == nil ? ["SREM", key, m] : ["SADD", key, m]]) }
                 return .write([want.map { ["ZADD", key, $0["score"]?.stringValue ?? "0", m] } ?? ["ZREM", key, m]])
             }
-        case .graphNode, .graphRelationship:
+        case .graphNode(let label, let prop, let value):
+            // No transaction spans statements here: the node copies are rewritten in place, one statement at a
+            // time, so an interrupted put leaves copies each as the plan saw them or as it wants them — which a
+            // re-run recognises as its own and finishes.
+            let now = try address.read(s)
+            if RecordAddress.identical(now, want) { return .applied(op, "already so") }
+            let mine = Set(((seen?.arrayValue ?? []) + (want?.arrayValue ?? [])).map { ($0["properties"] ?? .null).encoded() })
+            let resumable = (now?.arrayValue ?? []).allSatisfy { mine.contains(($0["properties"] ?? .null).encoded()) }
+            if now == nil, seen != nil { return .skipped(op, "the record is gone since the plan was made") }
+            if now != nil, !resumable { return settle(now) ?? .skipped(op, "the record changed since the plan was made") }
+            let ids = try s.graph.run("MATCH (n:\(try RecordAddress.name(label))) WHERE n.\(try RecordAddress.name(prop)) = $v RETURN id(n) ORDER BY id(n)",
+                                      parameters: ["v": .string(value)]).records.compactMap { $0[0].intValue }
+            let copies = want?.arrayValue ?? []
+            for (i, nid) in ids.enumerated() {
+                guard i < copies.count else {
+                    try s.graph.run("MATCH (n) WHERE id(n) = $nid DETACH DELETE n", parameters: ["nid": .int(nid)])
+                    continue
+                }
+                var props: [String: GraphValue] = [:]
+                for (k, v) in copies[i]["properties"]?.objectValue ?? [:] { props[k] = GraphValue(v) }
+                try s.graph.run("MATCH (n) WHERE id(n) = $nid SET n = $props", parameters: ["nid": .int(nid), "props": .map(props)])
+                try s.graph.run("MATCH (n)-[r]-() WHERE id(n) = $nid DELETE r", parameters: ["nid": .int(nid)])
+                try address.addEdges(nid, copies[i], s)
+            }
+            if copies.count > ids.count { try address.create(.array(Array(copies[ids.count...])), s) }
+            let after = try address.read(s)
+            let done = want.map { w in after.map { DeleteRecordOperation.same($0, w, address) } ?? false } ?? (after == nil)
+            return done ? .applied(op) : .failed(op, "after the write the record is not the image (written concurrently?): \(after?.encoded() ?? "absent") vs \(want?.encoded() ?? "absent")")
+        case .graphRelationship:
             if let r = settle(try address.read(s)) { return r }
             try address.remove(s)
             if let want { try address.create(want, s) }

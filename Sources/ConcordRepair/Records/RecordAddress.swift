@@ -245,28 +245,13 @@ extension RecordAddress {
     /// are there (a neighbour restored later adds the edge from its own image).
     func create(_ record: JSON, _ s: RepairStores) throws {
         switch place {
-        case .graphNode(let label, let prop, _):
+        case .graphNode(let label, _, _):
             for node in record.arrayValue ?? [] {
                 var props: [String: GraphValue] = [:]
                 for (k, v) in node["properties"]?.objectValue ?? [:] { props[k] = GraphValue(v) }
                 let created = try s.graph.run("CREATE (n:\(try Self.name(label))) SET n = $props RETURN id(n)", parameters: ["props": .map(props)])
                 guard let nid = created.records.first?[0].intValue else { continue }
-                for edge in node["edges"]?.arrayValue ?? [] {
-                    guard let parts = edge.arrayValue, parts.count == 5, let type = parts[0].stringValue, let dir = parts[1].stringValue,
-                        let otherLabel = parts[2].stringValue
-                    else { continue }
-                    var relProps: [String: GraphValue] = [:]
-                    for (k, v) in parts[4].objectValue ?? [:] { relProps[k] = GraphValue(v) }
-                    let pattern = dir == "out" ? "(n)-[r:\(try Self.name(type))]->(o)" : "(o)-[r:\(try Self.name(type))]->(n)"
-                    // The neighbour's edge is created once: not when the neighbour already has it (it was restored first).
-                    let count = node["edges"]?.arrayValue?.filter { $0 == edge }.count ?? 1
-                    try s.graph.run("""
-                        MATCH (n) WHERE id(n) = $nid MATCH (o:\(try Self.name(otherLabel))) WHERE o.\(try Self.name(prop)) = $oid
-                        OPTIONAL MATCH \(pattern.replacingOccurrences(of: "[r:", with: "[x:"))
-                        WITH n, o, count(x) AS have WHERE have < $want
-                        CREATE \(pattern) SET r = $props
-                        """, parameters: ["nid": .int(nid), "oid": GraphValue(parts[3]), "props": .map(relProps), "want": .int(Int64(count))])
-                }
+                try addEdges(nid, node, s)
             }
         case .graphRelationship(let type, _, let prop, _):
             for r in record.arrayValue ?? [] {
@@ -285,6 +270,30 @@ extension RecordAddress {
             }
         case .redisKey, .redisMember:
             break
+        }
+    }
+
+    /// Gives the node with internal id `nid` the edges of its image `node` that its neighbours allow
+    /// (a neighbour that is not there gets the edge when it is put back itself; an edge it has already is not doubled).
+    func addEdges(_ nid: Int64, _ node: JSON, _ s: RepairStores) throws {
+        guard case .graphNode(_, let prop, _) = place else { return }
+        let edges = node["edges"]?.arrayValue ?? []
+        var done: [String: Int] = [:]
+        for edge in edges {
+            guard let parts = edge.arrayValue, parts.count == 5, let type = parts[0].stringValue, let dir = parts[1].stringValue,
+                let otherLabel = parts[2].stringValue
+            else { continue }
+            // The n-th copy of one edge in the image is created while the node has fewer than n of them.
+            done[edge.encoded(), default: 0] += 1
+            var relProps: [String: GraphValue] = [:]
+            for (k, v) in parts[4].objectValue ?? [:] { relProps[k] = GraphValue(v) }
+            let pattern = dir == "out" ? "(n)-[r:\(try Self.name(type))]->(o)" : "(o)-[r:\(try Self.name(type))]->(n)"
+            try s.graph.run("""
+                MATCH (n) WHERE id(n) = $nid MATCH (o:\(try Self.name(otherLabel))) WHERE o.\(try Self.name(prop)) = $oid
+                OPTIONAL MATCH \(pattern.replacingOccurrences(of: "[r:", with: "[x:"))
+                WITH n, o, count(x) AS have WHERE have < $want
+                CREATE \(pattern) SET r = $props
+                """, parameters: ["nid": .int(nid), "oid": GraphValue(parts[3]), "props": .map(relProps), "want": .int(Int64(done[edge.encoded()]!))])
         }
     }
 
