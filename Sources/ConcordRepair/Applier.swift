@@ -30,6 +30,10 @@ public final class Applier {
     public var batchSize = 500
     /// Called after each batch is journaled (progress, and the tests' crash points).
     public var afterBatch: ((Int) -> Void)?
+    /// A second connection to the journal's database: with it, a batch's journal rows are written while the
+    /// next batch applies (one write in flight; a crash loses at most the rows of the batch in flight, and
+    /// a re-run finds those operations in their planned state, so nothing repeats).
+    public var journalConnection: PostgresConnection?
 
     /// Each operation's place in the plan (journaled, so an undo can run them in reverse).
     let positions: [String: Int]
@@ -65,13 +69,23 @@ public final class Applier {
             }
             return true
         }
-        var batch = 0
+        var batch = 0, journaled = 0
+        let pipeline = journalConnection.map { JournalPipeline($0) }
+        defer { try? pipeline?.finish() }  // a store that failed mid-plan: the rows already applied still go in
+        let (planId, who, positions) = (plan.planId, operator_, positions)
         func record(_ rs: [Result]) throws {
             guard !rs.isEmpty else { return }
-            try writeJournal(rs)
             results += rs
             batch += 1
-            afterBatch?(batch)
+            if let pipeline {
+                try pipeline.submit { connection in try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, on: connection) }
+                // The previous batch's rows are in.
+                while journaled < batch - 1 { journaled += 1; afterBatch?(journaled) }
+            } else {
+                try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, on: stores.postgres)
+                journaled = batch
+                afterBatch?(batch)
+            }
         }
         let groups = Dictionary(grouping: pending) { Self.phase($0) }
         for phase in groups.keys.sorted() {
@@ -83,6 +97,8 @@ public final class Applier {
                 try record(try applyBatch(chunk))
             }
         }
+        try pipeline?.finish()
+        while journaled < batch { journaled += 1; afterBatch?(journaled) }
         return results
     }
 
@@ -111,46 +127,48 @@ public final class Applier {
     /// write read before and after (for the kinds that declare them), kept
     /// on the journaled operation for its undo.
     func imaging(_ kind: any OperationKind, _ ops: [RepairOperation], _ context: ApplyContext) throws -> [Result] {
-        let addresses = ops.map { kind.imaged($0) }
+        let addresses = try kind.imaged(ops, stores)
         guard addresses.contains(where: { !$0.isEmpty }) else { return try kind.apply(ops, context) }
         let flat = addresses.flatMap { $0 }
         let before = try RecordAddress.readAll(flat, stores)
         var results = try kind.apply(ops, context)
         let written = Set(results.filter { $0.outcome == .applied && $0.reason == nil }.map(\.operation.id))
-        var offsets: [String: Int] = [:], offset = 0
-        for (op, a) in zip(ops, addresses) {
+        var offsets: [String: Int] = [:], index: [String: Int] = [:], offset = 0
+        for (k, (op, a)) in zip(ops, addresses).enumerated() {
             offsets[op.id] = offset
+            index[op.id] = k
             offset += a.count
         }
         let wanted = ops.indices.filter { written.contains(ops[$0].id) }.flatMap { k in (0..<addresses[k].count).map { offsets[ops[k].id]! + $0 } }
-        let afterImages = try RecordAddress.readAll(wanted.map { flat[$0] }, stores)
+        let afterImages = try RecordAddress.readAll(wanted.map { flat[$0] }, edges: kind.edgesAfter, stores)
         var after: [Int: JSON?] = [:]
         for (i, image) in zip(wanted, afterImages) { after[i] = image }
         for i in results.indices where results[i].outcome == .applied {
             // Applied without a write ("already so"): nothing to undo.
             guard written.contains(results[i].operation.id) else {
-                results[i].operation.images = []
+                if results[i].operation.images.isNull { results[i].operation.images = [] }
                 continue
             }
-            guard let start = offsets[results[i].operation.id], let k = ops.firstIndex(where: { $0.id == results[i].operation.id }) else { continue }
-            results[i].operation.images = .array(addresses[k].enumerated().map { j, address in
+            guard let start = offsets[results[i].operation.id], let k = index[results[i].operation.id] else { continue }
+            // Beside what the kind imaged itself while applying.
+            results[i].operation.images = .array((results[i].operation.images.arrayValue ?? []) + addresses[k].enumerated().map { j, address in
                 ["dataset": .string(address.dataset), "address": address.json, "before": before[start + j] ?? .null, "after": (after[start + j] ?? nil) ?? .null]
             })
         }
         return results
     }
 
-    func writeJournal(_ rs: [Result]) throws {
+    static func writeJournal(_ rs: [Result], planId: String, operator operator_: String, positions: [String: Int], on postgres: PostgresConnection) throws {
         var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator, position, operation) VALUES "
         var params: [String?] = []
         for (i, r) in rs.enumerated() {
             let b = i * 10
             sql += (i == 0 ? "" : ", ") + "(" + (1...10).map { "$\(b + $0)" }.joined(separator: ", ") + ")"
-            params += [plan.planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_,
+            params += [planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_,
                        positions[r.operation.id].map(String.init), r.operation.json.encoded()]
         }
         sql += " ON CONFLICT (plan_id, operation_id) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, operator = EXCLUDED.operator, at = now()"
-        try stores.postgres.transaction { _ = try stores.postgres.execute(sql, params.map { $0 as any PostgresParameter }) }
+        try postgres.transaction { _ = try postgres.execute(sql, params.map { $0 as any PostgresParameter }) }
     }
 
     // MARK: Graph
@@ -170,5 +188,34 @@ public final class Applier {
             }
         }
         return (conds.isEmpty ? "true" : conds.joined(separator: " AND "), params)
+    }
+}
+
+/// Journal writes on their own connection and thread, one in flight: the
+/// caller's next batch applies while the previous one's rows are written.
+final class JournalPipeline: @unchecked Sendable {
+    // @unchecked: `failure` is guarded by `lock`; the connection is used by the one queue only.
+    private let connection: PostgresConnection
+    private let queue = DispatchQueue(label: "concord.journal")
+    private let inFlight = DispatchGroup()
+    private let lock = NSLock()
+    private var failure: (any Error)?
+
+    init(_ connection: PostgresConnection) { self.connection = connection }
+
+    /// Waits for the write in flight (rethrowing its error), then starts `write`.
+    func submit(_ write: @escaping @Sendable (PostgresConnection) throws -> Void) throws {
+        try finish()
+        inFlight.enter()
+        queue.async { [connection] in
+            do { try write(connection) } catch { self.lock.withLock { self.failure = error } }
+            self.inFlight.leave()
+        }
+    }
+
+    /// Waits for the write in flight; its error, if any.
+    func finish() throws {
+        inFlight.wait()
+        if let e = lock.withLock({ () -> (any Error)? in defer { failure = nil }; return failure }) { throw e }
     }
 }

@@ -45,6 +45,7 @@ import Foundation
     try reset()
     let applier = Applier(stores: RepairStores(postgres: pg, redis: redis, graph: graph), plan: plan, operator: "bench")
     applier.batchSize = 1_000
+    applier.journalConnection = try PostgresConnection(url: postgresBase + "?options=-csearch_path%3D\(schema)")
     var phaseStart = DispatchTime.now().uptimeNanoseconds
     var graphSeconds = 0.0
     var sawRedis = false

@@ -130,6 +130,7 @@ struct Apply: ParsableCommand {
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         let applier = Applier(stores: repairStores, plan: p, operator: who)
         applier.batchSize = max(1, batchSize)
+        applier.journalConnection = try stores.connectPostgres()
         let started = Date()
         let results: [Applier.Result]
         do { results = try applier.apply() } catch {

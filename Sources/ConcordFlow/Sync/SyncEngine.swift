@@ -161,6 +161,18 @@ public final class SyncEngine: @unchecked Sendable {
         try confirm(written, dead: dead)
     }
 
+    /// A node's `content`: the payload as canonical JSON text.
+    public static func content(_ e: Event) -> String { e.payload.encoded() }
+    /// A node's `metadata`: the metadata as canonical JSON text.
+    public static func metadata(_ e: Event) -> String { e.metadata.json.encoded() }
+
+    /// The properties `write` gives the node of an event it creates (exactly: the undo of a replay is guarded by them).
+    public static func nodeProperties(_ e: Event, persistedAt: Int64) -> [String: JSON] {
+        ["id": .string(e.id), "workflow_id": .string(e.workflowId), "type": .string(e.type), "content": .string(content(e)),
+         "metadata": .string(metadata(e)), "timestamp": .int(e.timestamp), "persisted_at": .int(persistedAt),
+         RunBucket.property: .int(Int64(RunBucket.of(e.workflowId)))]
+    }
+
     static let writeEvents = """
         UNWIND $rows AS row
         MERGE (n:Node {id: row.id})
@@ -189,7 +201,7 @@ public final class SyncEngine: @unchecked Sendable {
         let rows: [GraphValue] = events.map { e in
             .map([
                 "id": .string(e.id), "workflowId": .string(e.workflowId), "type": .string(e.type),
-                "content": .string(e.payload.encoded()), "metadata": .string(e.metadata.json.encoded()),
+                "content": .string(Self.content(e)), "metadata": .string(Self.metadata(e)),
                 "timestamp": .int(e.timestamp), "persistedAt": .int(persistedAt), "parentId": .string(e.parentId),
                 "parentIsRun": .bool(e.parentIsRun), "bucket": .int(Int64(RunBucket.of(e.workflowId))),
                 "parentBucket": .int(Int64(RunBucket.of(e.parentId))), "newState": e.newRunState.map { .string($0.rawValue) } ?? .null,

@@ -114,6 +114,32 @@ struct ReplayEventOperation: OperationKind {
         if let run { out.append(.run(run)) }
         return out
     }
+
+    /// The undo removes what the replay created (edges go with a node), or puts back what it saw before:
+    /// after-images need the properties only (its guard compares those).
+    var edgesAfter: Bool { false }
+
+    /// Narrowed to what the write changes beyond the new node (which its undo removes with its edges):
+    /// a parent only when the sync will create it as a placeholder, the run only when it is created or
+    /// the event moves its state. Two existence queries per batch instead of whole images of every neighbour.
+    func imaged(_ ops: [RepairOperation], _ stores: RepairStores) throws -> [[RecordAddress]] {
+        let events = ops.map { $0.params["event"].flatMap { try? Event(validating: $0) } }
+        let nodes = Set(events.compactMap { $0.flatMap { $0.parentIsRun ? nil : $0.parentId } } + events.compactMap { $0?.id })
+        let runs = Set(events.compactMap { $0?.workflowId })
+        let presentParents = nodes.isEmpty ? [] : Set(try stores.graph.run("MATCH (n:Node) WHERE n.id IN $ids RETURN n.id",
+                                                                        parameters: ["ids": .list(nodes.map { .string($0) })], readOnly: true).records.compactMap { $0[0].stringValue })
+        let presentRuns = runs.isEmpty ? [] : Set(try stores.graph.run("MATCH (r:WorkflowRun) WHERE r.id IN $ids RETURN r.id",
+                                                                    parameters: ["ids": .list(runs.map { .string($0) })], readOnly: true).records.compactMap { $0[0].stringValue })
+        return zip(ops, events).map { op, e in
+            guard let e else { return imaged(op) }
+            // A node the write creates is imaged by the apply itself (its properties are the write's): only one that is
+            // there already (a placeholder the replay fills in) is read.
+            var out: [RecordAddress] = presentParents.contains(e.id) ? [.node(e.id)] : []
+            if !e.parentIsRun && !presentParents.contains(e.parentId) { out.append(.node(e.parentId)) }
+            if !presentRuns.contains(e.workflowId) || e.newRunState != nil { out.append(.run(e.workflowId)) }
+            return out
+        }
+    }
     func apply(_ ops: [RepairOperation], _ c: ApplyContext) throws -> [Applier.Result] {
         var events: [(RepairOperation, Event)] = []
         var out: [Applier.Result] = []
@@ -127,10 +153,20 @@ struct ReplayEventOperation: OperationKind {
         let present = Set(try c.stores.graph.run("MATCH (n:Node) WHERE n.id IN $ids AND n.placeholder IS NULL RETURN n.id",
                                                 parameters: ["ids": .list(events.map { .string($0.1.id) })], readOnly: true).records.compactMap { $0[0].stringValue })
         let missing = events.filter { !present.contains($0.1.id) }
+        let persistedAt = nowMilliseconds()
         if !missing.isEmpty {
-            try SyncEngine(redis: c.stores.redis, graph: c.stores.graph).write(missing.map(\.1), persistedAt: nowMilliseconds())
+            try SyncEngine(redis: c.stores.redis, graph: c.stores.graph).write(missing.map(\.1), persistedAt: persistedAt)
         }
-        for (op, e) in events { out.append(.applied(op, present.contains(e.id) ? "already in the graph" : nil)) }
+        for (op, e) in events {
+            var result = Applier.Result.applied(op, present.contains(e.id) ? "already in the graph" : nil)
+            result.operation.images = []  // nothing written: nothing to undo
+            if !present.contains(e.id) {
+                // The node as the write made it (a placeholder it filled in is imaged by the applier, read before and after).
+                result.operation.images = [["dataset": "graph.nodes", "address": RecordAddress.node(e.id).json, "before": .null,
+                                            "after": [["properties": .object(SyncEngine.nodeProperties(e, persistedAt: persistedAt)), "edges": []]]]]
+            }
+            out.append(result)
+        }
         return out
     }
 }

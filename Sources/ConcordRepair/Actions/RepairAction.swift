@@ -78,12 +78,18 @@ public protocol OperationKind: Sendable {
     /// The records `op` writes whose whole images the applier reads before
     /// and after it and journals: the undo puts the before-images back.
     func imaged(_ op: RepairOperation) -> [RecordAddress]
+    /// `imaged` for a batch, where a kind can narrow it down with what the stores hold now.
+    func imaged(_ ops: [RepairOperation], _ stores: RepairStores) throws -> [[RecordAddress]]
+    /// Whether the after-images keep a node's edges (false: properties only, enough for an undo that removes what the write created).
+    var edgesAfter: Bool { get }
 }
 
 extension OperationKind {
     public var order: Int { 50 }
     public func inverse(of op: RepairOperation) -> RepairOperation? { nil }
     func imaged(_ op: RepairOperation) -> [RecordAddress] { [] }
+    func imaged(_ ops: [RepairOperation], _ stores: RepairStores) throws -> [[RecordAddress]] { ops.map { imaged($0) } }
+    var edgesAfter: Bool { true }
 }
 
 /// An operation kind applied one operation at a time; a store that is down

@@ -173,13 +173,14 @@ extension RecordAddress {
     /// (absent values are not in the result): each copy's properties and
     /// its edges (type, direction, the other end's label and key, the
     /// relationship's properties), one statement for them all.
-    static func nodeImages(label: String, property prop: String, values: [String], _ s: RepairStores) throws -> [String: JSON] {
-        let rows = try s.graph.run("""
-            MATCH (n:\(try name(label))) WHERE size(labels(n)) > 0 AND n.\(try name(prop)) IN $vs
+    static func nodeImages(label: String, property prop: String, values: [String], edges withEdges: Bool = true, _ s: RepairStores) throws -> [String: JSON] {
+        let query = withEdges ? """
+            MATCH (n:\(try name(label))) WHERE n.\(try name(prop)) IN $vs
             OPTIONAL MATCH (n)-[r]->(o) WITH n, collect(CASE WHEN r IS NULL THEN NULL ELSE [type(r), 'out', labels(o)[0], o.\(try name(prop)), r] END) AS outs
             OPTIONAL MATCH (i)-[q]->(n) WITH n, outs, collect(CASE WHEN q IS NULL THEN NULL ELSE [type(q), 'in', labels(i)[0], i.\(try name(prop)), q] END) AS ins
             RETURN n.\(try name(prop)), n, outs + ins ORDER BY id(n)
-            """, parameters: ["vs": .list(values.map(GraphValue.string))], readOnly: true).records
+            """ : "MATCH (n:\(try name(label))) WHERE n.\(try name(prop)) IN $vs RETURN n.\(try name(prop)), n, [] ORDER BY id(n)"
+        let rows = try s.graph.run(query, parameters: ["vs": .list(values.map(GraphValue.string))], readOnly: true).records
         var out: [String: [JSON]] = [:]
         for r in rows {
             guard let key = r[0].stringValue else { continue }
@@ -197,7 +198,7 @@ extension RecordAddress {
     }
 
     /// The images of `addresses` (nil: absent), graph nodes read in one statement per label.
-    static func readAll(_ addresses: [RecordAddress], _ s: RepairStores) throws -> [JSON?] {
+    static func readAll(_ addresses: [RecordAddress], edges: Bool = true, _ s: RepairStores) throws -> [JSON?] {
         var groups: [String: (label: String, prop: String, values: Set<String>)] = [:]
         for a in addresses {
             if case .graphNode(let l, let p, let v) = a.place { groups["\(l)\u{0}\(p)", default: (l, p, [])].values.insert(v) }
@@ -207,7 +208,7 @@ extension RecordAddress {
             let values = Array(g.values)
             var images: [String: JSON] = [:]
             for start in stride(from: 0, to: values.count, by: 1000) {
-                images.merge(try nodeImages(label: g.label, property: g.prop, values: Array(values[start..<min(start + 1000, values.count)]), s)) { a, _ in a }
+                images.merge(try nodeImages(label: g.label, property: g.prop, values: Array(values[start..<min(start + 1000, values.count)]), edges: edges, s)) { a, _ in a }
             }
             found[k] = images
         }
