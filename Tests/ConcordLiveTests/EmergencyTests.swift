@@ -175,7 +175,12 @@ import Testing
             if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
             p.waitUntilExit()
         }
-        try concord(args, "after \(kills) kill(s):")
+        let last = try TestStores.run(Self.concord, args)
+        if last.status != 0 {
+            let report = try? JSON.parse([UInt8](Data(contentsOf: dir.appendingPathComponent("apply-\(plan.planId).json"))))
+            let bad = (report?["results"]?.arrayValue ?? report?["operations"]?.arrayValue ?? []).filter { $0["outcome"]?.stringValue != "applied" }
+            Issue.record("after \(kills) kill(s): \(String(decoding: last.stdout, as: UTF8.self)) \(last.stderr) — \(bad.map { $0.encoded() }.joined(separator: "\n"))")
+        }
         let journal = try f.postgres.query("""
             SELECT count(*), count(DISTINCT operation_id), sum(CASE WHEN outcome = 'applied' THEN 1 ELSE 0 END) FROM concord_repair_journal WHERE plan_id = $1
             """, [plan.planId])

@@ -202,7 +202,7 @@ struct DeleteRecordOperation: SingleOperationKind {
                                                 [value])
                 let now: JSON? = rows.rowCount == 0 ? JSON?.none : .array(try (0..<rows.rowCount).compactMap { try rows[$0].json(0) })
                 guard let now else { return .skipped(op, "the row is gone already; nothing was deleted") }
-                guard now == expected else { return .skipped(op, "the row changed since the plan was made") }
+                guard Self.same(now, expected, address) else { return .skipped(op, "the row changed since the plan was made") }
                 _ = try s.postgres.execute("DELETE FROM \(RecordAddress.qualified(table, s.postgres)) WHERE \(s.postgres.quoteIdentifier(column))::text = $1", [value])
                 return .applied(op)
             }
@@ -212,6 +212,7 @@ struct DeleteRecordOperation: SingleOperationKind {
     /// A node is the same record while its properties are: its edges belong to
     /// its neighbours too, which the same plan may be repairing.
     static func same(_ a: JSON, _ b: JSON, _ address: RecordAddress) -> Bool {
+        if case .postgresRow = address.place { return RecordAddress.rows(a) == RecordAddress.rows(b) }
         guard case .graphNode = address.place else { return a == b }
         return (a.arrayValue ?? []).map { $0["properties"] ?? .null } == (b.arrayValue ?? []).map { $0["properties"] ?? .null }
     }

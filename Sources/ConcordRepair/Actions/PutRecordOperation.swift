@@ -36,7 +36,7 @@ struct PutRecordOperation: SingleOperationKind {
         let s = c.stores
         /// nil: go ahead; else the outcome without a write.
         func settle(_ now: JSON?) -> Applier.Result? {
-            if RecordAddress.identical(now, want) { return .applied(op, "already so") }
+            if RecordAddress.identical(now, want, at: address) { return .applied(op, "already so") }
             switch (now, seen) {
             case (nil, nil): return nil
             case (nil, _): return .skipped(op, "the record is gone since the plan was made")
@@ -61,7 +61,7 @@ struct PutRecordOperation: SingleOperationKind {
             // time, so an interrupted put leaves copies each as the plan saw them or as it wants them — which a
             // re-run recognises as its own and finishes.
             let now = try address.read(s)
-            if RecordAddress.identical(now, want) { return .applied(op, "already so") }
+            if RecordAddress.identical(now, want, at: address) { return .applied(op, "already so") }
             let mine = Set(((seen?.arrayValue ?? []) + (want?.arrayValue ?? [])).map { ($0["properties"] ?? .null).encoded() })
             let resumable = (now?.arrayValue ?? []).allSatisfy { mine.contains(($0["properties"] ?? .null).encoded()) }
             if now == nil, seen != nil { return .skipped(op, "the record is gone since the plan was made") }

@@ -313,9 +313,13 @@ extension RecordAddress {
         }
     }
 
-    /// Two images are the same record: equal, with a node's edges compared
+    /// A PostgreSQL image's rows as a multiset (a table has no row order; the reads have no ORDER BY to agree on).
+    static func rows(_ j: JSON?) -> [String]? { j.map { ($0.arrayValue ?? [$0]).map { $0.encoded() }.sorted() } }
+
+    /// Two images are the same record: equal, with a PostgreSQL record's rows compared as a multiset and a node's edges compared
     /// as a multiset (their order is the store's) — nil is absent.
-    static func identical(_ a: JSON?, _ b: JSON?) -> Bool {
+    static func identical(_ a: JSON?, _ b: JSON?, at address: RecordAddress? = nil) -> Bool {
+        if case .postgresRow? = address?.place { return rows(a) == rows(b) }
         func norm(_ j: JSON?) -> JSON? {
             guard let j, let copies = j.arrayValue, copies.allSatisfy({ $0["properties"] != nil && $0["edges"] != nil }) else { return j }
             return .array(copies.map { ["properties": $0["properties"] ?? .null, "edges": .array(($0["edges"]?.arrayValue ?? []).sorted { $0.encoded() < $1.encoded() })] }

@@ -36,7 +36,7 @@ enum ImagePlanner {
                     continue
                 }
                 let target = try w.build(current)
-                if RecordAddress.identical(current, target) { continue }
+                if RecordAddress.identical(current, target, at: w.address) { continue }
                 ops.append(PutRecordOperation.make(w.address, record: target, seen: current, findingId: options.reason, rule: options.reason))
             }
             progress?(min(start + chunk.count, wanted.count), wanted.count)
