@@ -163,18 +163,7 @@ import Testing
     func applyThroughKills(_ f: AuditFixture, _ planFile: URL, _ dir: URL) throws -> Int {
         let plan = try RepairPlan(file: planFile.path)
         let args = ["apply", planFile.path, "--yes", "--batch-size", "20", "--operator", "killer", "--output-dir", dir.path] + storeArgs(f)
-        var kills = 0
-        for _ in 0..<3 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.concord)
-            p.arguments = args
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.6))
-            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
-            p.waitUntilExit()
-        }
+        let kills = try TestStores.killRepeatedly(Self.concord, args, times: 3, window: 0.1...0.6)
         let last = try TestStores.run(Self.concord, args)
         if last.status != 0 {
             let report = try? JSON.parse([UInt8](Data(contentsOf: dir.appendingPathComponent("apply-\(plan.planId).json"))))

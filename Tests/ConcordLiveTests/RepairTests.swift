@@ -233,18 +233,7 @@ import Testing
         try Data(plan.encoded().utf8).write(to: file)
         let args = ["apply", file.path, "--yes", "--batch-size", "20", "--operator", "killer", "--output-dir", FileManager.default.temporaryDirectory.path,
                     "--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
-        var kills = 0
-        for _ in 0..<4 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.concord)
-            p.arguments = args
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.2...0.9))
-            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
-            p.waitUntilExit()
-        }
+        let kills = try TestStores.killRepeatedly(Self.concord, args, times: 4, window: 0.2...0.9)
         let last = try TestStores.run(Self.concord, args)
         #expect(last.status == 0, "\(last.stderr)")
         let journal = try f.postgres.query("SELECT count(*), count(DISTINCT operation_id), sum(CASE WHEN outcome = 'applied' THEN 1 ELSE 0 END) FROM concord_repair_journal WHERE plan_id = $1", [plan.planId])

@@ -30,6 +30,24 @@ public enum TestStores {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
     }
 
+    /// Starts a program `times` times, each killed with SIGKILL after a random moment in `window` seconds
+    /// (unless it finished first); returns how many times it was killed.
+    public static func killRepeatedly(_ executable: String, _ arguments: [String], times: Int, window: ClosedRange<Double>) throws -> Int {
+        var kills = 0
+        for _ in 0..<times {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = arguments
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: Double.random(in: window))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            p.waitUntilExit()
+        }
+        return kills
+    }
+
     /// Runs a program and returns its exit status, standard output and standard error.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String?] = [:],
