@@ -212,8 +212,22 @@ extension RecordAddress {
             }
             found[k] = images
         }
-        return try addresses.map { a in
+        // Sorted-set members (a rebuild's confirmations: a million of them) by pipelined ZSCORE.
+        let members = addresses.indices.filter { if case .redisMember(_, _, "zset") = addresses[$0].place { return true }; return false }
+        var scores: [Int: JSON?] = [:]
+        for chunk in members.chunked(5000) {
+            let replies = try s.redis.pipeline(chunk.map { i -> [any RedisArgument] in
+                guard case .redisMember(let k, let m, _) = addresses[i].place else { return [] }
+                return ["ZSCORE", k, m]
+            })
+            for (i, r) in zip(chunk, replies) {
+                guard case .redisMember(_, let m, _) = addresses[i].place else { continue }
+                scores[i] = r.string.map { ["member": .string(m), "score": .string($0)] }
+            }
+        }
+        return try addresses.enumerated().map { i, a in
             if case .graphNode(let l, let p, let v) = a.place { return found["\(l)\u{0}\(p)"]?[v] }
+            if let score = scores[i] { return score }
             return try a.read(s)
         }
     }

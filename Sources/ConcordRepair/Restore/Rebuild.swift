@@ -74,9 +74,17 @@ public struct RedisRebuild {
             """, parameters: params, readOnly: true).records {
             if let id = r[0].stringValue, let at = r[1].intValue { confirmed.append((id, at)) }
         }
-        for (id, at) in confirmed {
-            let image: JSON = ["member": .string(id), "score": .string(String(at))]
-            wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: "redis.confirmed")) { _ in image })
+        // The confirmations Redis lacks, as the applier's batched confirm-event (one WATCH/MULTI per batch).
+        var confirms: [RepairOperation] = []
+        var keptConfirmations = 0
+        for chunk in confirmed.chunked(5000) {
+            let scores = try stores.redis.pipeline(chunk.map { ["ZSCORE", RedisKeys.confirmed, $0.0] })
+            for ((id, at), score) in zip(chunk, scores) {
+                if !score.isNull { keptConfirmations += 1; continue }
+                confirms.append(RepairOperation(findingId: "rebuild redis", rule: "rebuild redis", store: RepairStore.redis.rawValue, action: "confirm-event", key: id,
+                                                params: ["id": .string(id), "score": .int(at)], precondition: ["confirmed": false],
+                                                before: ["confirmed": .null], after: ["confirmed": .int(at)]))
+            }
         }
         for chunk in open.chunked(500) {
             let rows = try stores.graph.run("""
@@ -95,7 +103,8 @@ public struct RedisRebuild {
             }
         }
         progress?("comparing \(wanted.count) records with Redis")
-        return try ImagePlanner.operations(wanted, stores, .init(onlyAbsent: true, reason: "rebuild redis"))
+        let (puts, kept) = try ImagePlanner.operations(wanted, stores, .init(onlyAbsent: true, reason: "rebuild redis"))
+        return (puts + confirms, kept + keptConfirmations)
     }
 
     /// A run's stream rebuilt from its events: timestamp order, a parent before its children,
