@@ -24,9 +24,13 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // OpenSSL's libcrypto behind a small Swift surface: SHA-256 (and, with the Bolt TLS work, TLS).
+        .target(name: "ConcordCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
 
         // Shared vocabulary with no I/O: errors, URLs, durations, hashing, threads.
-        .target(name: "ConcordCore", swiftSettings: swiftSettings),
+        .target(name: "ConcordCore", dependencies: ["ConcordCrypto"], swiftSettings: swiftSettings),
         // The data model: records, keys, schema text. No I/O.
         .target(name: "ConcordModel", dependencies: ["ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
         // Store clients.

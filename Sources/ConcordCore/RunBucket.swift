@@ -10,9 +10,7 @@ public enum RunBucket {
     public static let property = "run_bucket"
 
     public static func of(_ run: String) -> Int {
-        var h = SHA256()
-        h.update(run)
-        let d = h.finalize()
+        let d = SHA256.digest(run)
         return (Int(d[0]) << 8 | Int(d[1])) % count
     }
 

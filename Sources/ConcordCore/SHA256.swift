@@ -1,40 +1,20 @@
-/// SHA-256 (FIPS 180-4), streaming.
-///
-/// Used for snapshot file checksums, plan checksums and rule digests. Written
-/// here so the package needs no crypto dependency for one hash function.
+import ConcordCrypto
+
+/// SHA-256 (FIPS 180-4), streaming: snapshot and archive checksums, plan
+/// checksums, rule digests, run buckets. Computed by OpenSSL's libcrypto
+/// (`ConcordCrypto`); a value type whose copies hash independently.
 public struct SHA256: Sendable {
-    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
-        0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19
-    )
-    private var buffer: [UInt8] = []
-    private var length: UInt64 = 0
+    private var context = SHA256Context()
 
-    public init() { buffer.reserveCapacity(64) }
+    public init() {}
 
-    private static let k: [UInt32] = [
-        0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
-        0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
-        0xe49b_69c1, 0xefbe_4786, 0x0fc1_9dc6, 0x240c_a1cc, 0x2de9_2c6f, 0x4a74_84aa, 0x5cb0_a9dc, 0x76f9_88da,
-        0x983e_5152, 0xa831_c66d, 0xb003_27c8, 0xbf59_7fc7, 0xc6e0_0bf3, 0xd5a7_9147, 0x06ca_6351, 0x1429_2967,
-        0x27b7_0a85, 0x2e1b_2138, 0x4d2c_6dfc, 0x5338_0d13, 0x650a_7354, 0x766a_0abb, 0x81c2_c92e, 0x9272_2c85,
-        0xa2bf_e8a1, 0xa81a_664b, 0xc24b_8b70, 0xc76c_51a3, 0xd192_e819, 0xd699_0624, 0xf40e_3585, 0x106a_a070,
-        0x19a4_c116, 0x1e37_6c08, 0x2748_774c, 0x34b0_bcb5, 0x391c_0cb3, 0x4ed8_aa4a, 0x5b9c_ca4f, 0x682e_6ff3,
-        0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
-    ]
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&context) { context = context.copy() }
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var i = 0
-        let n = bytes.count
-        length &+= UInt64(n)
-        if !buffer.isEmpty {
-            while i < n && buffer.count < 64 { buffer.append(bytes[i]); i += 1 }
-            if buffer.count == 64 { compress(buffer); buffer.removeAll(keepingCapacity: true) }
-        }
-        while n - i >= 64 {
-            compress(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + 64)]))
-            i += 64
-        }
-        while i < n { buffer.append(bytes[i]); i += 1 }
+        unique()
+        context.update(bytes)
     }
 
     public mutating func update(_ text: String) {
@@ -46,77 +26,32 @@ public struct SHA256: Sendable {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    private mutating func compress<C: Collection>(_ block: C) where C.Element == UInt8, C.Index == Int {
-        var w = [UInt32](repeating: 0, count: 64)
-        let base = block.startIndex
-        for t in 0..<16 {
-            let j = base + t * 4
-            w[t] = UInt32(block[j]) << 24 | UInt32(block[j + 1]) << 16 | UInt32(block[j + 2]) << 8 | UInt32(block[j + 3])
-        }
-        for t in 16..<64 {
-            let s0 = w[t - 15].rotr(7) ^ w[t - 15].rotr(18) ^ (w[t - 15] >> 3)
-            let s1 = w[t - 2].rotr(17) ^ w[t - 2].rotr(19) ^ (w[t - 2] >> 10)
-            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        for t in 0..<64 {
-            let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ s1 &+ ch &+ SHA256.k[t] &+ w[t]
-            let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-        }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-                 state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
-    }
-
     /// Finishes the hash and returns the 32-byte digest.
     public mutating func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var pad: [UInt8] = [0x80]
-        let rem = (buffer.count + 1) % 64
-        pad += [UInt8](repeating: 0, count: rem <= 56 ? 56 - rem : 120 - rem)
-        for i in (0..<8).reversed() { pad.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        let savedLength = length
-        pad.withUnsafeBytes { update($0) }
-        length = savedLength
-        precondition(buffer.isEmpty)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for v in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
-        }
-        return out
+        unique()
+        return context.finalize()
     }
 
     /// Finishes the hash and returns it as lowercase hex.
-    public mutating func hexDigest() -> String {
-        finalize().map { String($0, radix: 16).leftPad(2) }.joined()
+    public mutating func hexDigest() -> String { Self.hexString(finalize()) }
+
+    /// The digest of `text`'s UTF-8 bytes in one call.
+    public static func digest(_ text: String) -> [UInt8] {
+        var t = text
+        return t.withUTF8 { SHA256Context.digest(UnsafeRawBufferPointer($0)) }
     }
 
     /// The hex digest of `text`'s UTF-8 bytes.
-    public static func hex(_ text: String) -> String {
-        var h = SHA256()
-        h.update(text)
-        return h.hexDigest()
-    }
+    public static func hex(_ text: String) -> String { hexString(digest(text)) }
 
     /// The hex digest of `bytes`.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        var h = SHA256()
-        h.update(bytes)
-        return h.hexDigest()
-    }
-}
+    public static func hex(_ bytes: [UInt8]) -> String { hexString(bytes.withUnsafeBytes { SHA256Context.digest($0) }) }
 
-extension UInt32 {
-    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
-}
-
-extension String {
-    fileprivate func leftPad(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+    static func hexString(_ d: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(d.count * 2)
+        for b in d { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 
 // make bench: store clients (issue 2) and graph store (issue 3), each beside
 // the raw floor of the same work measured in the same run.
-//   concord-bench [foundation|graph|sync|audit|scale|repair|all] [--records N]
+//   concord-bench [foundation|hash|graph|sync|audit|scale|repair|all] [--records N]
 
 let env = ProcessInfo.processInfo.environment
 let postgresURL = env["CONCORD_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/concord"
@@ -165,6 +165,7 @@ func eventJSON(_ i: Int) -> String {
 
 do {
     if which == "foundation" || which == "all" { try foundationBench() }
+    if which == "hash" || which == "all" { try hashBench() }
     if which == "graph" || which == "all" { try graphBench() }
     if which == "repair" || which == "all" {
         try repairBench(count: 100_000, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
