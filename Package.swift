@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "ConcordJSON", dependencies: ["CJansson", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordPostgres", dependencies: ["CLibPQ", "ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
         .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
-        .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
+        .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
 
         // The workflow system's write paths and the live sync path.
         .target(

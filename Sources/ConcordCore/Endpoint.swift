@@ -9,6 +9,8 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     public var user: String?
     public var password: String?
     public var host: String
+    /// The host as written (`localhost` stays `localhost`, while `host` connects to 127.0.0.1): the name a TLS certificate must carry.
+    public var serverName: String
     public var port: Int
     /// The path without its leading slash ("" when absent).
     public var path: String
@@ -22,6 +24,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
         self.user = user
         self.password = password
         self.host = host
+        serverName = host
         self.port = port
         self.path = path
         self.query = query
@@ -85,6 +88,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
             h = String(h[..<colon])
         }
         if h.isEmpty { h = "127.0.0.1" }
+        serverName = h
         if h == "localhost" { h = "127.0.0.1" }
         user = (u?.isEmpty ?? true) ? nil : u
         password = (p?.isEmpty ?? true) ? nil : p

@@ -146,12 +146,16 @@ extension GraphStore {
 
 /// Opens a graph store from a URL: `bolt://`, `neo4j://` or `falkordb://host:port/GRAPH`.
 public enum Graph {
-    public static func connect(url: String, connectTimeout: Double = 5) throws -> any GraphStore {
+    /// `caFile`: CA certificate(s) to verify a `bolt+s://` / `neo4j+s://` server with, instead of the system's.
+    public static func connect(url: String, connectTimeout: Double = 5, caFile: String? = nil) throws -> any GraphStore {
         let lower = url.lowercased()
-        if lower.hasPrefix("falkordb://") { return try FalkorDBStore(url: url, connectTimeout: connectTimeout) }
-        if lower.hasPrefix("bolt://") || lower.hasPrefix("neo4j://") {
-            return try BoltStore(url: url, connectTimeout: connectTimeout)
+        if lower.hasPrefix("falkordb://") {
+            if let caFile { throw ConcordError(.usage, "a CA file (\(caFile)) was given for falkordb://, which is plaintext RESP") }
+            return try FalkorDBStore(url: url, connectTimeout: connectTimeout)
         }
-        throw ConcordError(.usage, "unsupported graph URL '\(Redaction.mask(url))': use bolt://, neo4j:// or falkordb://host:port/GRAPH")
+        if BoltStore.schemes.keys.contains(where: { lower.hasPrefix($0 + "://") }) {
+            return try BoltStore(url: url, connectTimeout: connectTimeout, caFile: caFile)
+        }
+        throw ConcordError(.usage, "unsupported graph URL '\(Redaction.mask(url))': use bolt://, bolt+s://, bolt+ssc://, neo4j:// (and +s, +ssc) or falkordb://host:port/GRAPH")
     }
 }

@@ -165,8 +165,8 @@ struct Audit: ParsableCommand {
             let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
             reader.progress = ReadProgress()
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
-            let graphURL = stores.graphURL, timeout = stores.connectTimeout
-            reader.openGraph = { try Graph.connect(url: graphURL, connectTimeout: timeout) }
+            let graphURL = stores.graphURL, timeout = stores.connectTimeout, ca = stores.graphCAFile
+            reader.openGraph = { try Graph.connect(url: graphURL, connectTimeout: timeout, caFile: ca) }
             if incremental || full || state != nil {
                 let store: AuditStateStore = try state.map { .file(URL(fileURLWithPath: $0)) } ?? .table(try stores.connectPostgres())
                 report = try Auditor.audit(live: reader, request, recheck: recheck, mode: incremental ? .incremental : .full, state: store, snapshot: writer)

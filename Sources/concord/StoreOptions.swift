@@ -19,8 +19,11 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Redis URL redis://[user:password@]host:port[/db] (env CONCORD_REDIS_URL).")
     var redis: String?
 
-    @Option(name: .long, help: "Graph URL: bolt://, neo4j:// or falkordb://host:port/GRAPH (env CONCORD_GRAPH_URL).")
+    @Option(name: .long, help: "Graph URL: bolt://, neo4j://, bolt+s:// / neo4j+s:// (TLS, certificate verified), bolt+ssc:// / neo4j+ssc:// (TLS, any certificate) or falkordb://host:port/GRAPH (env CONCORD_GRAPH_URL).")
     var graph: String?
+
+    @Option(name: .long, help: "PEM file of the CA(s) that sign the graph server's certificate, for bolt+s:// and neo4j+s:// (env CONCORD_GRAPH_CA; default: the system's CAs).")
+    var graphCa: String?
 
     @Option(name: .long, help: "Seconds to wait for each store to accept a connection.")
     var connectTimeout: Double = 5
@@ -28,6 +31,7 @@ struct StoreOptions: ParsableArguments {
     var postgresURL: String { postgres ?? env("CONCORD_POSTGRES_URL") ?? Self.defaultPostgres }
     var redisURL: String { redis ?? env("CONCORD_REDIS_URL") ?? Self.defaultRedis }
     var graphURL: String { graph ?? env("CONCORD_GRAPH_URL") ?? Self.defaultGraph }
+    var graphCAFile: String? { graphCa ?? env("CONCORD_GRAPH_CA") }
 
     private func env(_ name: String) -> String? {
         ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
@@ -42,6 +46,6 @@ struct StoreOptions: ParsableArguments {
     }
 
     func connectGraph() throws -> any GraphStore {
-        try Graph.connect(url: graphURL, connectTimeout: connectTimeout)
+        try Graph.connect(url: graphURL, connectTimeout: connectTimeout, caFile: graphCAFile)
     }
 }

@@ -13,11 +13,12 @@ final class BoltPeer {
     private let stdout = Pipe()
     private let stderr = Pipe()
 
-    init(script: String) throws {
+    /// `tls`: serve over TLS with this certificate (chain) and key.
+    init(script: String, tls: (cert: String, key: String)? = nil) throws {
         let dir = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordGraphTests")
         process.executableURL = URL(fileURLWithPath: TestStores.python)
         process.arguments = [dir.appendingPathComponent("Python/bolt_peer.py").path,
-                             dir.appendingPathComponent("BoltScripts/\(script).script").path]
+                             dir.appendingPathComponent("BoltScripts/\(script).script").path] + (tls.map { ["--tls", $0.cert, $0.key] } ?? [])
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()

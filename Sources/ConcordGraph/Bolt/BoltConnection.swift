@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 
 /// One Bolt connection: handshake, authentication, and the request/response
 /// exchanges the store needs. Not thread-safe; `BoltStore` serializes use.
@@ -19,8 +20,9 @@ final class BoltConnection {
     /// proposal is `[reserved, range, minor, major]`).
     static let proposals: [UInt8] = [0, 7, 7, 5, 0, 0, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0]
 
-    init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double) throws {
+    init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double, trust: TLSTrust? = nil) throws {
         socket = try TCPSocket(host: endpoint.host, port: endpoint.port, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        if let trust { try socket.startTLS(trust: trust, serverName: endpoint.serverName) }
         database = endpoint.path.isEmpty ? endpoint.query["database"] : endpoint.path
         try handshake(endpoint)
         try authenticate(user: endpoint.user, password: endpoint.password, endpoint: endpoint)

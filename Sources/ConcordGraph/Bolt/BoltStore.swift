@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 import Foundation
 
 /// Neo4j (or any Bolt 5.0–5.7 / 4.4 server) through the Bolt client written here.
@@ -17,13 +18,32 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
     private var connection: BoltConnection?
     private let lock = NSRecursiveLock()
 
-    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300) throws {
-        endpoint = try Endpoint(parsing: url, defaultPorts: ["bolt": 7687, "neo4j": 7687])
+    /// The URL schemes, each with its port and how it encrypts: `+s` verifies the server's
+    /// certificate (the system's CAs, or `caFile`), `+ssc` accepts any certificate unverified.
+    public static let schemes = ["bolt": 7687, "neo4j": 7687, "bolt+s": 7687, "neo4j+s": 7687, "bolt+ssc": 7687, "neo4j+ssc": 7687]
+
+    /// `caFile`: PEM CA certificate(s) to trust instead of the system's (`--graph-ca`), for `+s` schemes.
+    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300, caFile: String? = nil) throws {
+        endpoint = try Endpoint(parsing: url, defaultPorts: Self.schemes)
         displayURL = endpoint.description
         self.connectTimeout = connectTimeout
         self.ioTimeout = ioTimeout
-        connection = try BoltConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        trust = try Self.trust(scheme: endpoint.scheme, caFile: caFile)
+        connection = try BoltConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout, trust: trust)
     }
+
+    /// How a scheme encrypts (nil: plaintext).
+    static func trust(scheme: String, caFile: String?) throws -> TLSTrust? {
+        if scheme.hasSuffix("+ssc") { return .anyCertificate }
+        if scheme.hasSuffix("+s") { return caFile.map { .caFile($0) } ?? .system }
+        if let caFile { throw ConcordError(.usage, "a CA file (\(caFile)) was given for a plaintext \(scheme):// URL: use \(scheme)+s://") }
+        return nil
+    }
+
+    private let trust: TLSTrust?
+
+    /// Whether the connection is encrypted, and how ("TLSv1.3"), or nil.
+    public var tlsVersion: String? { lock.withLock { connection?.socket.tls?.version } }
 
     deinit { connection?.goodbye() }
 

@@ -1,10 +1,13 @@
 import ConcordCore
+import ConcordCrypto
 import Foundation
 
 /// A blocking TCP socket with connect and I/O timeouts and a read buffer,
 /// shared by the Bolt client and the FalkorDB RESP connection.
 final class TCPSocket {
     private var fd: Int32 = -1
+    /// The TLS session over the socket, once `startTLS` made one.
+    private(set) var tls: TLSChannel?
     private var buffer: [UInt8] = []
     private var readIndex = 0
     let host: String
@@ -68,11 +71,29 @@ final class TCPSocket {
     var isOpen: Bool { fd >= 0 }
 
     func close() {
+        tls?.shutdown()
+        tls = nil
         if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+
+    /// Runs the TLS handshake on the connected socket; every byte after it is encrypted.
+    /// `serverName`: the name the certificate must carry (the URL's host as written).
+    func startTLS(trust: TLSTrust, serverName: String) throws {
+        guard fd >= 0 else { throw closedError() }
+        do {
+            tls = try TLSChannel(fd: fd, host: serverName, port: port, trust: trust)
+        } catch let e as TLSError {
+            close()
+            throw ConcordError(.connection, e.message, store: "graph", context: ["tls": "\(e.kind)"])
+        }
     }
 
     func write(_ bytes: [UInt8]) throws {
         guard fd >= 0 else { throw closedError() }
+        if let tls {
+            do { try bytes.withUnsafeBytes { try tls.write($0) } } catch let e as TLSError { throw tlsError(e) }
+            return
+        }
         var sent = 0
         try bytes.withUnsafeBytes { raw in
             while sent < raw.count {
@@ -116,6 +137,21 @@ final class TCPSocket {
         }
         let old = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+        if let tls {
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { raw in try tls.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[old...])) }
+            } catch let e as TLSError {
+                buffer.removeSubrange(old...)
+                throw tlsError(e)
+            }
+            buffer.removeSubrange((old + n)...)
+            if n == 0 {
+                close()
+                throw ConcordError(.connection, "\(host):\(port) closed the connection", store: "graph")
+            }
+            return
+        }
         let n = buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress! + old, 1 << 16, 0) }
         if n <= 0 {
             buffer.removeSubrange(old...)
@@ -134,6 +170,11 @@ final class TCPSocket {
             return ConcordError(.connection, "\(op) timed out on \(host):\(port)", store: "graph")
         }
         return ConcordError(.connection, "\(op) failed on \(host):\(port): \(String(cString: strerror(code)))", store: "graph")
+    }
+
+    private func tlsError(_ e: TLSError) -> ConcordError {
+        close()
+        return ConcordError(.connection, e.message, store: "graph")
     }
 
     private func closedError() -> ConcordError {

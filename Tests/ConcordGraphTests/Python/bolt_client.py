@@ -3,10 +3,12 @@
   bolt_client.py SCENARIO URL [USER PASSWORD]
 
 Prints one JSON object with what it saw; exits 0 when the scenario behaved as
-expected. Scenarios: handshake, bolt44, discard, auth-failure, stream, failure-reset, commit,
+expected. With BOLT_CA=FILE in the environment, the connection is encrypted and
+the server's certificate verified against that CA. Scenarios: handshake, bolt44, discard, auth-failure, stream, failure-reset, commit,
 rollback, falkordb.
 """
 import json
+import os
 import sys
 
 import neo4j
@@ -17,7 +19,10 @@ def main():
     scenario, url = sys.argv[1], sys.argv[2]
     auth = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None
     out = {}
-    with neo4j.GraphDatabase.driver(url, auth=auth, max_connection_pool_size=1) as driver:
+    tls = {}
+    if os.environ.get("BOLT_CA"):
+        tls = {"encrypted": True, "trusted_certificates": neo4j.TrustCustomCAs(os.environ["BOLT_CA"])}
+    with neo4j.GraphDatabase.driver(url, auth=auth, max_connection_pool_size=1, **tls) as driver:
         if scenario == "auth-failure":
             try:
                 with driver.session() as s:

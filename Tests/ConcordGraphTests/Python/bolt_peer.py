@@ -1,8 +1,10 @@
 """A scripted Bolt server, on the official Neo4j Python driver's PackStream codec.
 
-  bolt_peer.py SCRIPT     listens on 127.0.0.1 (a free port, printed as the first
+  bolt_peer.py SCRIPT [--tls CERT KEY]
+                          listens on 127.0.0.1 (a free port, printed as the first
                           line of stdout), serves one connection by SCRIPT, and
-                          exits 0 only when the client went through every line.
+                          exits 0 only when the client went through every line;
+                          with --tls, over TLS with that certificate chain and key.
 
 Script format, after Neo4j's testkit stub scripts:
   !: BOLT 5.4            protocol version to agree (the client must propose it)
@@ -17,6 +19,7 @@ Lines starting with # are comments.
 """
 import json
 import socket
+import ssl
 import sys
 
 from neo4j._codec.packstream._python._common import Structure
@@ -96,7 +99,7 @@ class Conn:
         self.sock.sendall(out + b"\x00\x00")
 
 
-def main(path):
+def main(path, tls=None):
     lines = [l.rstrip("\n") for l in open(path, encoding="utf-8")]
     lines = [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
     version, auto = (5, 4), set()
@@ -120,6 +123,13 @@ def main(path):
     print(srv.getsockname()[1], flush=True)
     sock, _ = srv.accept()
     sock.settimeout(60)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+        try:
+            sock = context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            fail(f"TLS handshake failed: {e}")
     conn = Conn(sock)
 
     hs = conn.recv_exact(20)
@@ -186,4 +196,10 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    tls = None
+    if "--tls" in args:
+        i = args.index("--tls")
+        tls = (args[i + 1], args[i + 2])
+        del args[i:i + 3]
+    main(args[0], tls)

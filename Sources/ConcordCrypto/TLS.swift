@@ -1,0 +1,152 @@
+import COpenSSL
+
+/// How a TLS client decides to trust the server.
+public enum TLSTrust: Sendable, Equatable {
+    /// The system's CA store (`bolt+s://`, `neo4j+s://`).
+    case system
+    /// Only certificates signed by the CA(s) in this PEM file (`--graph-ca FILE`).
+    case caFile(String)
+    /// Any certificate, self-signed included, unverified (`bolt+ssc://`, `neo4j+ssc://`): encryption without authentication.
+    case anyCertificate
+}
+
+/// Why a TLS connection could not be made or used.
+public struct TLSError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case untrusted, hostname, notTLS, timeout, closed, io, setup }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// A TLS client session over a connected, blocking socket (its timeouts are
+/// the socket's). The handshake verifies the certificate chain (unless
+/// `anyCertificate`) and that the certificate names the host (a DNS name or
+/// an IP address).
+public final class TLSChannel: @unchecked Sendable {
+    // @unchecked: one owner drives the session (the socket that made it).
+    private let ctx: OpaquePointer
+    private let ssl: OpaquePointer
+    public let peer: String
+    /// The negotiated protocol, e.g. "TLSv1.3".
+    public private(set) var version = ""
+
+    public init(fd: Int32, host: String, port: Int, trust: TLSTrust) throws {
+        peer = "\(host):\(port)"
+        guard let c = SSL_CTX_new(TLS_client_method()) else { throw TLSError(kind: .setup, message: "OpenSSL: cannot create a TLS context: \(Self.queue())") }
+        ctx = c
+        _ = concord_ssl_ctx_min_tls12(ctx)
+        switch trust {
+        case .system:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            guard SSL_CTX_set_default_verify_paths(ctx) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSError(kind: .setup, message: "cannot load the system's CA certificates: \(Self.queue())")
+            }
+        case .caFile(let file):
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            guard SSL_CTX_load_verify_locations(ctx, file, nil) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSError(kind: .setup, message: "cannot read CA certificates from \(file): \(Self.queue()) (a PEM file is expected)")
+            }
+        case .anyCertificate:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        }
+        guard let s = SSL_new(ctx) else {
+            SSL_CTX_free(ctx)
+            throw TLSError(kind: .setup, message: "OpenSSL: cannot create a TLS session: \(Self.queue())")
+        }
+        ssl = s
+        SSL_set_fd(ssl, fd)
+        if trust != .anyCertificate {
+            let param = SSL_get0_param(ssl)
+            if Self.isIPAddress(host) {
+                X509_VERIFY_PARAM_set1_ip_asc(param, host)
+            } else {
+                SSL_set1_host(ssl, host)
+            }
+        }
+        if !Self.isIPAddress(host) { _ = concord_ssl_set_sni(ssl, host) }
+        ERR_clear_error()
+        let rc = SSL_connect(ssl)
+        // Every property is set here: a throw runs deinit, which frees the session and the context.
+        if rc != 1 { throw handshakeError(rc, trust: trust, host: host) }
+        version = String(cString: SSL_get_version(ssl))
+    }
+
+    deinit {
+        SSL_free(ssl)
+        SSL_CTX_free(ctx)
+    }
+
+    private func handshakeError(_ rc: Int32, trust: TLSTrust, host: String) -> TLSError {
+        let code = SSL_get_error(ssl, rc)
+        let verify = SSL_get_verify_result(ssl)
+        if verify != X509_V_OK {
+            let why = String(cString: X509_verify_cert_error_string(verify))
+            if verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH {
+                return TLSError(kind: .hostname, message: "the TLS certificate of \(peer) is not for \(host) (\(why)); connect by a name the certificate lists")
+            }
+            let hint = trust == .system ? "pass --graph-ca FILE with the CA that signed it, or use +ssc:// to accept a self-signed certificate unverified"
+                : "it is not signed by the CA in the --graph-ca file"
+            return TLSError(kind: .untrusted, message: "the TLS certificate of \(peer) is not trusted: \(why) (\(hint))")
+        }
+        let queued = Self.queue()
+        if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE {
+            return TLSError(kind: .timeout, message: "the TLS handshake with \(peer) timed out: is it a TLS port?")
+        }
+        let detail = queued.isEmpty ? "the connection closed" : queued
+        return TLSError(kind: .notTLS, message: "no TLS handshake with \(peer) (\(detail)): is it a plaintext port? then use bolt:// or neo4j:// without +s")
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var sent = 0
+        while sent < bytes.count {
+            ERR_clear_error()
+            let n = SSL_write(ssl, bytes.baseAddress! + sent, Int32(min(bytes.count - sent, Int(Int32.max))))
+            if n <= 0 { throw ioError(n, "write") }
+            sent += Int(n)
+        }
+    }
+
+    /// Reads what is there (at least one byte); 0 when the server closed the session.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        ERR_clear_error()
+        let n = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+        if n > 0 { return Int(n) }
+        let code = SSL_get_error(ssl, n)
+        if code == SSL_ERROR_ZERO_RETURN { return 0 }
+        throw ioError(n, "read")
+    }
+
+    /// Says goodbye to the session (best effort).
+    public func shutdown() { _ = SSL_shutdown(ssl) }
+
+    private func ioError(_ rc: Int32, _ op: String) -> TLSError {
+        let code = SSL_get_error(ssl, rc)
+        switch code {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return TLSError(kind: .timeout, message: "\(op) timed out on \(peer)")
+        case SSL_ERROR_ZERO_RETURN: return TLSError(kind: .closed, message: "\(peer) closed the TLS session")
+        default:
+            let q = Self.queue()
+            return TLSError(kind: .io, message: "TLS \(op) failed on \(peer): \(q.isEmpty ? "the connection closed" : q)")
+        }
+    }
+
+    /// OpenSSL's queued errors as text (and the queue emptied).
+    static func queue() -> String {
+        var parts: [String] = []
+        while case let e = ERR_get_error(), e != 0 {
+            var buf = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(e, &buf, buf.count)
+            let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // "error:0A00010B:SSL routines::wrong version number" → "wrong version number"
+            parts.append(text.split(separator: ":", omittingEmptySubsequences: false).last.map(String.init) ?? text)
+        }
+        return parts.joined(separator: "; ")
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || (host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil })
+    }
+}
