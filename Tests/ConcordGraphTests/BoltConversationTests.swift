@@ -87,6 +87,13 @@ final class BoltPeer {
         #expect(rows == [[.int(1)]])
     }
 
+    @Test func aReadOnlyQueryCarriesReadMode() throws {
+        let official = try officialDriver("read-mode", credentials: ("neo4j", "secret"))
+        #expect(official["rows"] == [[1]])
+        let rows = try swiftClient("read-mode") { store in try store.run("RETURN 1 AS x", readOnly: true).records.map(\.values) }
+        #expect(rows == [[.int(1)]])
+    }
+
     @Test func fallsBackToBolt44() throws {
         let official = try officialDriver("bolt44", credentials: ("neo4j", "secret"))
         #expect(official["rows"] == [[1]])

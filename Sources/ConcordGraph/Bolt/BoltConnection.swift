@@ -13,6 +13,8 @@ final class BoltConnection {
     let database: String?
     /// True between BEGIN and COMMIT/ROLLBACK.
     private(set) var inTransaction = false
+    /// Whether RUN/BEGIN may carry `mode: "r"` (false for FalkorDB's Bolt listener, which hangs on it).
+    private(set) var honoursReadMode = true
 
     static let userAgent = "concord/0.1"
 
@@ -59,7 +61,12 @@ final class BoltConnection {
         if !separateLogon { hello += auth }
         try send(.structure(tag: BoltMessage.hello, fields: [BoltMessage.map(hello)]))
         switch try receive() {
-        case .success(let meta): serverAgent = meta["server"]?.string ?? ""
+        case .success(let meta):
+            serverAgent = meta["server"]?.string ?? ""
+            // Neo4j names its connections "bolt-N". FalkorDB's Bolt listener says it is "Neo4j/5.13.0" but
+            // names them by UUID — and never answers a request in read mode (the official driver's READ
+            // sessions hang on it too), so read mode is only sent to a server that looks like Neo4j.
+            honoursReadMode = meta["connection_id"]?.string?.hasPrefix("bolt-") ?? false
         case .failure(let f): socket.close(); throw authError(f, endpoint)
         default: throw unexpected("HELLO")
         }
@@ -128,7 +135,7 @@ final class BoltConnection {
         var extra: [(String, PackStreamValue?)] = []
         if !inTransaction {
             if let database { extra.append(("db", .string(database))) }
-            if readOnly { extra.append(("mode", "r")) }
+            if readOnly && honoursReadMode { extra.append(("mode", "r")) }
         }
         let pull = PackStreamValue.structure(tag: BoltMessage.pull, fields: [BoltMessage.map([("n", .int(Int64(fetchSize)))])])
         try send(.structure(tag: BoltMessage.run, fields: [.string(query), parameters, BoltMessage.map(extra)]), pull)
@@ -171,7 +178,7 @@ final class BoltConnection {
     func begin(readOnly: Bool) throws {
         var extra: [(String, PackStreamValue?)] = []
         if let database { extra.append(("db", .string(database))) }
-        if readOnly { extra.append(("mode", "r")) }
+        if readOnly && honoursReadMode { extra.append(("mode", "r")) }
         try simple(.structure(tag: BoltMessage.begin, fields: [BoltMessage.map(extra)]), "BEGIN")
         inTransaction = true
     }

@@ -4,8 +4,8 @@
 
 Prints one JSON object with what it saw; exits 0 when the scenario behaved as
 expected. With BOLT_CA=FILE in the environment, the connection is encrypted and
-the server's certificate verified against that CA. Scenarios: handshake, bolt44, discard, auth-failure, stream, failure-reset, commit,
-rollback, falkordb.
+the server's certificate verified against that CA. Scenarios: handshake, read-mode, bolt44, discard, auth-failure, stream, failure-reset,
+commit, rollback, falkordb.
 """
 import json
 import os
@@ -30,6 +30,9 @@ def main():
                 out["error"] = "none"
             except AuthError as e:
                 out["error"] = e.code
+        elif scenario == "read-mode":
+            with driver.session(fetch_size=1000, default_access_mode=neo4j.READ_ACCESS) as s:
+                out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]
         else:
             with driver.session(fetch_size=1000) as s:
                 if scenario in ("handshake", "bolt44"):
