@@ -30,6 +30,37 @@ def main():
                 out["error"] = "none"
             except AuthError as e:
                 out["error"] = e.code
+        elif scenario == "gateway":
+            # The queries the gateway is validated with: their results in a plain form (see GatewayTests).
+            def plain(v):
+                if isinstance(v, neo4j.graph.Node):
+                    return {"labels": sorted(v.labels), "properties": {k: plain(x) for k, x in dict(v).items()}}
+                if isinstance(v, neo4j.graph.Relationship):
+                    return {"type": v.type, "properties": {k: plain(x) for k, x in dict(v).items()}}
+                if isinstance(v, list):
+                    return [plain(x) for x in v]
+                if isinstance(v, dict):
+                    return {k: plain(x) for k, x in v.items()}
+                return v
+            queries = json.loads(os.environ["GATEWAY_QUERIES"])
+            out["results"] = []
+            with driver.session(fetch_size=1000) as s:
+                for q in queries:
+                    try:
+                        result = s.run(q["query"], q.get("parameters", {}))
+                        rows = [[plain(x) for x in r.values()] for r in result]
+                        counters = result.consume().counters
+                        out["results"].append({"rows": rows, "nodes_created": counters.nodes_created,
+                                               "properties_set": counters.properties_set})
+                    except Neo4jError as e:
+                        out["results"].append({"error": e.code})
+            with driver.session(default_access_mode=neo4j.READ_ACCESS) as s:
+                out["read"] = s.run("MATCH (n:GW) RETURN count(n) AS c").single()["c"]
+            with driver.session() as s:
+                tx = s.begin_transaction()
+                tx.run("CREATE (:GWTX {v: 1})").consume()
+                tx.commit()
+                out["bookmark"] = bool(list(s.last_bookmarks().raw_values))
         elif scenario == "read-mode":
             with driver.session(fetch_size=1000, default_access_mode=neo4j.READ_ACCESS) as s:
                 out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]

@@ -1,0 +1,356 @@
+"""A Bolt 5.x server that runs every query on FalkorDB over RESP: the Neo4j
+stand-in for the tests (no Neo4j server can be installed here). Written on the
+official Neo4j Python driver's PackStream codec (through bolt_peer's framing).
+
+  bolt_gateway.py --falkordb HOST:PORT --graph NAME [--tls CERT KEY]
+                  [--route ADDRESS...] [--role router|writer|reader|all]
+
+Listens on 127.0.0.1 (a free port, printed as the first line of stdout) and
+serves connections until killed. Answers like Neo4j where a client can tell:
+  HELLO / LOGON / LOGOFF      any credentials; server "Neo4j/5.26.0", connection ids bolt-N
+  RUN / PULL / DISCARD        GRAPH.QUERY (GRAPH.RO_QUERY in read mode) with the parameters as a
+                              CYPHER prefix; results streamed n at a time (has_more), nodes and
+                              relationships as Bolt structures, FalkorDB's statistics as Neo4j's
+  BEGIN / COMMIT / ROLLBACK   a transaction is a session-level marker: each statement executes when
+                              it runs (FalkorDB has no multi-statement transactions), so ROLLBACK
+                              cannot take writes back — it answers FAILURE when the transaction wrote
+                              (Neo.TransientError... would hide it), SUCCESS when it only read
+  bookmarks                   COMMIT and auto-commit writes answer a bookmark "FB:<n>"
+  ROUTE                       with --route: the routing table naming those addresses (the first
+                              --role writer ones as WRITE, all as READ and ROUTE), ttl 300
+  a FalkorDB error            FAILURE with a Neo4j-shaped code, then IGNORED until RESET
+  a write in read mode        FAILURE Neo.ClientError.Statement.AccessMode
+  --role reader/router        writes answer FAILURE Neo.ClientError.Cluster.NotALeader
+"""
+import argparse
+import itertools
+import math
+import socket
+import ssl
+import sys
+import threading
+
+from bolt_peer import Conn
+from neo4j._codec.packstream._python._common import Structure
+
+CONNECTION_IDS = itertools.count(1)
+BOOKMARKS = itertools.count(1)
+STAT_NAMES = {
+    "nodes created": "nodes-created", "nodes deleted": "nodes-deleted",
+    "relationships created": "relationships-created", "relationships deleted": "relationships-deleted",
+    "properties set": "properties-set", "properties removed": "properties-set",
+    "labels added": "labels-added", "labels removed": "labels-removed",
+    "indices created": "indexes-added", "indices deleted": "indexes-removed",
+    "constraints created": "constraints-added", "constraints deleted": "constraints-removed",
+}
+
+
+class FalkorError(Exception):
+    pass
+
+
+class Resp:
+    """A RESP2 client for one FalkorDB connection."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port))
+        self.file = self.sock.makefile("rb")
+
+    def command(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a.encode("utf-8") if isinstance(a, str) else a
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return self.reply()
+
+    def reply(self):
+        line = self.file.readline()
+        if not line:
+            raise FalkorError("FalkorDB closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return FalkorError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.file.read(n + 2)[:-2]
+            return data.decode("utf-8", "surrogateescape")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise FalkorError(f"unexpected RESP {line!r}")
+
+
+def literal(v):
+    """A parameter as a Cypher literal for FalkorDB's CYPHER prefix."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise FalkorError("FalkorDB parameters cannot hold NaN or infinity")
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(literal(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join("`%s`:%s" % (k, literal(x)) for k, x in v.items()) + "}"
+    raise FalkorError(f"a {type(v).__name__} cannot be a FalkorDB parameter")
+
+
+class Graph:
+    """One FalkorDB graph, its schema names cached, queries decoded to Python/Bolt values."""
+
+    def __init__(self, host, port, name):
+        self.resp = Resp(host, port)
+        self.name = name
+        self.cache = {"db.labels()": [], "db.relationshipTypes()": [], "db.propertyKeys()": []}
+
+    def schema(self, procedure, i):
+        names = self.cache[procedure]
+        if i >= len(names):
+            r = self.resp.command("GRAPH.RO_QUERY", self.name, f"CALL {procedure}", "--compact")
+            names = [] if isinstance(r, FalkorError) else [row[0][1] for row in r[1]]
+            self.cache[procedure] = names
+        return names[i] if i < len(names) else f"unknown{i}"
+
+    def props(self, triples):
+        return {self.schema("db.propertyKeys()", k): self.value(t, v) for k, t, v in triples}
+
+    def node(self, v):
+        nid, labels, triples = v
+        return Structure(b"N", nid, [self.schema("db.labels()", l) for l in labels], self.props(triples), str(nid))
+
+    def value(self, t, v):
+        if t == 1:
+            return None
+        if t == 2:
+            return v
+        if t == 3:
+            return v
+        if t == 4:
+            return v == "true"
+        if t == 5:
+            return float(v)
+        if t == 6:
+            return [self.value(*p) for p in v]
+        if t == 7:
+            rid, rtype, src, dst, triples = v
+            return Structure(b"R", rid, src, dst, self.schema("db.relationshipTypes()", rtype), self.props(triples),
+                             str(rid), str(src), str(dst))
+        if t == 8:
+            return self.node(v)
+        if t == 10:
+            return {v[i]: self.value(*v[i + 1]) for i in range(0, len(v), 2)}
+        if t == 12:
+            return [float(x) for x in v]
+        raise FalkorError(f"the gateway does not translate FalkorDB value type {t}")
+
+    def query(self, text, params, read_only):
+        prefix = ("CYPHER " + " ".join(f"{k}={literal(v)}" for k, v in params.items()) + " ") if params else ""
+        r = self.resp.command("GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY", self.name, prefix + text, "--compact")
+        if isinstance(r, FalkorError) and read_only and "empty key" in str(r):
+            r = self.resp.command("GRAPH.QUERY", self.name, prefix + text, "--compact")
+        if isinstance(r, FalkorError):
+            raise r
+        stats_lines = r[-1]
+        if isinstance(stats_lines, FalkorError):
+            raise stats_lines
+        fields, rows = [], []
+        if len(r) == 3:
+            fields = [h[1] if isinstance(h, list) else h for h in r[0]]
+            for row in r[1]:
+                if isinstance(row, FalkorError):
+                    raise row
+                rows.append([self.value(*p) for p in row])
+        stats = {}
+        for line in stats_lines:
+            name, _, value = line.partition(":")
+            key = STAT_NAMES.get(name.strip().lower())
+            if key:
+                stats[key] = stats.get(key, 0) + int(float(value.split()[0]))
+        return fields, rows, stats
+
+
+def failure_code(message):
+    m = message.lower()
+    if "unknown function" in m or "syntax" in m or "invalid input" in m:
+        return "Neo.ClientError.Statement.SyntaxError"
+    if "unique constraint" in m or "constraint violation" in m:
+        return "Neo.ClientError.Schema.ConstraintValidationFailed"
+    if "not defined" in m or "type mismatch" in m or "expected" in m:
+        return "Neo.ClientError.Statement.SemanticError"
+    return "Neo.DatabaseError.Statement.ExecutionFailed"
+
+
+def serve(sock, args):
+    conn = Conn(sock)
+    hs = conn.recv_exact(20)
+    if hs is None or hs[:4] != b"\x60\x60\xb0\x17":
+        return
+    agreed = None
+    for i in range(4):
+        p = hs[4 + 4 * i: 8 + 4 * i]
+        major, minor, rng = p[3], p[2], p[1]
+        if major == 5:
+            best = min(minor, 7)
+            if best >= minor - rng:
+                agreed = (5, best)
+                break
+    if agreed is None:
+        sock.sendall(b"\x00\x00\x00\x00")
+        return
+    sock.sendall(bytes([0, 0, agreed[1], agreed[0]]))
+    host, port = args.falkordb.rsplit(":", 1)
+    graph = Graph(host, int(port), args.graph)
+    failed = False
+    result = None  # (fields, rows, stats, wrote) of the last RUN
+    tx = None  # {"wrote": bool, "read_only": bool} inside BEGIN ... COMMIT/ROLLBACK
+    while True:
+        msg = conn.read_message()
+        if msg is None:
+            return
+        name, fields = msg
+        if name == "GOODBYE":
+            return
+        if name == "RESET":
+            failed, result, tx = False, None, None
+            conn.send("SUCCESS", [{}])
+            continue
+        if failed:
+            conn.send("IGNORED", [])
+            continue
+        try:
+            if name == "HELLO":
+                conn.send("SUCCESS", [{"server": "Neo4j/5.26.0", "connection_id": f"bolt-{next(CONNECTION_IDS)}", "hints": {}}])
+            elif name in ("LOGON", "LOGOFF", "TELEMETRY"):
+                conn.send("SUCCESS", [{}])
+            elif name == "ROUTE":
+                addresses = args.route or [f"127.0.0.1:{args.port}"]
+                writers = addresses[:1]
+                table = {"ttl": 300, "db": args.graph, "servers": [
+                    {"addresses": writers, "role": "WRITE"},
+                    {"addresses": addresses, "role": "READ"},
+                    {"addresses": addresses, "role": "ROUTE"},
+                ]}
+                conn.send("SUCCESS", [{"rt": table}])
+            elif name == "BEGIN":
+                extra = fields[0] if fields else {}
+                tx = {"wrote": False, "read_only": extra.get("mode") == "r"}
+                conn.send("SUCCESS", [{}])
+            elif name in ("COMMIT", "ROLLBACK"):
+                if tx is None:
+                    raise FalkorError(f"{name} outside a transaction")
+                wrote, tx = tx["wrote"], None
+                if name == "ROLLBACK" and wrote:
+                    code = "Neo.DatabaseError.Transaction.TransactionRollbackFailed"
+                    conn.send("FAILURE", [{"code": code, "neo4j_code": code,
+                                           "message": "the gateway cannot roll back writes already executed on FalkorDB"}])
+                    failed = True
+                else:
+                    conn.send("SUCCESS", [{"bookmark": f"FB:{next(BOOKMARKS)}"} if name == "COMMIT" and wrote else {}])
+            elif name == "RUN":
+                text, params = fields[0], fields[1] or {}
+                extra = fields[2] if len(fields) > 2 else {}
+                read_only = tx["read_only"] if tx is not None else extra.get("mode") == "r"
+                try:
+                    cols, rows, stats = graph.query(text, params, read_only)
+                except FalkorError as e:
+                    message = str(e)
+                    if read_only and ("read-only" in message.lower() or "is not allowed" in message.lower()):
+                        raise FalkorError("AccessMode:" + message)
+                    raise
+                wrote = any(stats.values())
+                if wrote and args.role in ("reader", "router"):
+                    raise FalkorError("NotALeader:this server is not the cluster's writer")
+                if tx is not None and wrote:
+                    tx["wrote"] = True
+                result = (cols, rows, stats, wrote)
+                conn.send("SUCCESS", [{"fields": cols, "t_first": 0}])
+            elif name in ("PULL", "DISCARD"):
+                if result is None:
+                    raise FalkorError(f"{name} without a RUN")
+                n = (fields[0] if fields else {}).get("n", -1)
+                cols, rows, stats, wrote = result
+                take = len(rows) if n < 0 or name == "DISCARD" else min(n, len(rows))
+                if name == "PULL":
+                    for row in rows[:take]:
+                        conn.send("RECORD", [row])
+                rest = rows[take:] if name == "PULL" else []
+                if rest:
+                    result = (cols, rest, stats, wrote)
+                    conn.send("SUCCESS", [{"has_more": True}])
+                else:
+                    meta = {"type": "rw" if wrote else "r", "t_last": 0, "db": args.graph}
+                    if stats:
+                        meta["stats"] = stats
+                    if wrote and tx is None:
+                        meta["bookmark"] = f"FB:{next(BOOKMARKS)}"
+                    result = None
+                    conn.send("SUCCESS", [meta])
+            else:
+                raise FalkorError(f"the gateway does not serve {name}")
+        except FalkorError as e:
+            message = str(e)
+            if message.startswith("NotALeader:"):
+                code, message = "Neo.ClientError.Cluster.NotALeader", message[len("NotALeader:"):]
+            elif message.startswith("AccessMode:"):
+                code, message = "Neo.ClientError.Statement.AccessMode", message[len("AccessMode:"):]
+            else:
+                code = failure_code(message)
+            conn.send("FAILURE", [{"code": code, "neo4j_code": code, "message": message}])
+            failed, result = True, None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--falkordb", required=True)
+    parser.add_argument("--graph", required=True)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--route", nargs="*", default=[])
+    parser.add_argument("--role", default="all", choices=["all", "writer", "reader", "router"])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", args.port))
+    srv.listen(64)
+    args.port = srv.getsockname()[1]
+    print(args.port, flush=True)
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls[0], args.tls[1])
+
+    def handle(sock):
+        try:
+            if context is not None:
+                sock = context.wrap_socket(sock, server_side=True)
+            serve(sock, args)
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    while True:
+        sock, _ = srv.accept()
+        threading.Thread(target=handle, args=(sock,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
