@@ -8,14 +8,16 @@ public final class BoltGateway {
     private let stderr = Pipe()
 
     /// Serves `graph` of the FalkorDB at `falkordb` (host:port); `tls` a certificate chain and key,
-    /// `route` the addresses its routing table names, `role` what it plays in that cluster.
+    /// `route` the addresses its routing table names, `role` what it plays in that cluster; or `cluster`,
+    /// a JSON file naming the writer and the members, read at every ROUTE and write.
     public init(falkordb: String = "127.0.0.1:56380", graph: String, tls: (cert: String, key: String)? = nil,
-                route: [String] = [], role: String = "all", port: Int = 0) throws {
+                route: [String] = [], role: String = "all", cluster: String? = nil, port: Int = 0) throws {
         let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordGraphTests/Python/bolt_gateway.py")
         process.executableURL = URL(fileURLWithPath: TestStores.python)
         var args = [script.path, "--falkordb", falkordb, "--graph", graph, "--role", role, "--port", String(port)]
         if let tls { args += ["--tls", tls.cert, tls.key] }
         if !route.isEmpty { args += ["--route"] + route }
+        if let cluster { args += ["--cluster", cluster] }
         process.arguments = args
         let out = Pipe()
         process.standardOutput = out

@@ -15,6 +15,10 @@ final class BoltConnection {
     private(set) var inTransaction = false
     /// Whether RUN/BEGIN may carry `mode: "r"` (false for FalkorDB's Bolt listener, which hangs on it).
     private(set) var honoursReadMode = true
+    /// Bookmarks the next auto-commit RUN or BEGIN waits for (causal consistency in a cluster).
+    var bookmarks: [String] = []
+    /// The bookmark of the last write this connection committed, if the server gave one.
+    private(set) var lastBookmark: String?
 
     static let userAgent = "concord/0.1"
 
@@ -136,6 +140,7 @@ final class BoltConnection {
         if !inTransaction {
             if let database { extra.append(("db", .string(database))) }
             if readOnly && honoursReadMode { extra.append(("mode", "r")) }
+            if !bookmarks.isEmpty { extra.append(("bookmarks", .list(bookmarks.map { .string($0) }))) }
         }
         let pull = PackStreamValue.structure(tag: BoltMessage.pull, fields: [BoltMessage.map([("n", .int(Int64(fetchSize)))])])
         try send(.structure(tag: BoltMessage.run, fields: [.string(query), parameters, BoltMessage.map(extra)]), pull)
@@ -164,6 +169,7 @@ final class BoltConnection {
                     continue
                 }
                 if let abandoned { throw abandoned }
+                if !inTransaction, let b = meta["bookmark"]?.string { lastBookmark = b }
                 return meta
             case .failure(let f):
                 try reset()
@@ -179,13 +185,26 @@ final class BoltConnection {
         var extra: [(String, PackStreamValue?)] = []
         if let database { extra.append(("db", .string(database))) }
         if readOnly && honoursReadMode { extra.append(("mode", "r")) }
+        if !bookmarks.isEmpty { extra.append(("bookmarks", .list(bookmarks.map { .string($0) }))) }
         try simple(.structure(tag: BoltMessage.begin, fields: [BoltMessage.map(extra)]), "BEGIN")
         inTransaction = true
     }
 
     func commit() throws {
         defer { inTransaction = false }
-        try simple(.structure(tag: BoltMessage.commit, fields: []), "COMMIT")
+        let meta = try simple(.structure(tag: BoltMessage.commit, fields: []), "COMMIT")
+        if let b = meta["bookmark"]?.string { lastBookmark = b }
+    }
+
+    /// ROUTE: the routing table for the database (`rt`: ttl, servers by role).
+    func route(address: String, bookmarks: [String]) throws -> PackStreamValue {
+        var extra: [(String, PackStreamValue?)] = []
+        if let database { extra.append(("db", .string(database))) }
+        let meta = try simple(.structure(tag: BoltMessage.route, fields: [
+            BoltMessage.map([("address", .string(address))]), .list(bookmarks.map { .string($0) }), BoltMessage.map(extra),
+        ]), "ROUTE")
+        guard let rt = meta["rt"] else { throw ConcordError(.protocolViolation, "the ROUTE answer has no routing table", store: "graph") }
+        return rt
     }
 
     func rollback() throws {
@@ -194,10 +213,11 @@ final class BoltConnection {
         try simple(.structure(tag: BoltMessage.rollback, fields: []), "ROLLBACK")
     }
 
-    private func simple(_ message: PackStreamValue, _ name: String) throws {
+    @discardableResult
+    private func simple(_ message: PackStreamValue, _ name: String) throws -> PackStreamValue {
         try send(message)
         switch try receive() {
-        case .success: return
+        case .success(let meta): return meta
         case .failure(let f):
             try reset()
             throw f.error(query: name)

@@ -12,6 +12,7 @@ enum BoltMessage {
     static let discard: UInt8 = 0x2F
     static let pull: UInt8 = 0x3F
     static let logon: UInt8 = 0x6A
+    static let route: UInt8 = 0x66
     static let success: UInt8 = 0x70
     static let record: UInt8 = 0x71
     static let ignored: UInt8 = 0x7E

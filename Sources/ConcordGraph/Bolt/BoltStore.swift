@@ -4,19 +4,44 @@ import Foundation
 
 /// Neo4j (or any Bolt 5.0–5.7 / 4.4 server) through the Bolt client written here.
 ///
-/// `neo4j://` is accepted and treated as a direct connection to the named
-/// server (no cluster routing). The database comes from the URL path
-/// (`bolt://host:7687/mydb`) or `?database=`; without it, the server's default.
-/// Transactions are real: BEGIN/COMMIT, rolled back when the body throws.
+/// `bolt://` talks to the one server named. `neo4j://` routes: the routing
+/// table comes from the server named (Bolt `ROUTE`), read-only work goes to a
+/// reader, the rest to the writer; the table is fetched again when its TTL
+/// runs out, when no server of a role can be reached (another router is asked),
+/// and after a write is refused with `Neo.ClientError.Cluster.NotALeader` (the
+/// statement, or the whole transaction, is then run once more on the new
+/// writer). Bookmarks of committed writes go with the next reads, so a read
+/// after a write sees it on any member. `+s` / `+ssc` encrypt every connection.
+/// The database comes from the URL path (`bolt://host:7687/mydb`) or
+/// `?database=`; without it, the server's default. Transactions are real:
+/// BEGIN/COMMIT, rolled back when the body throws.
 public final class BoltStore: GraphStore, @unchecked Sendable {
-    // @unchecked: the connection is only used under `lock`.
+    // @unchecked: connections, the table and the bookmark are only used under `lock`.
     public let engine = "neo4j"
     public let displayURL: String
     private let endpoint: Endpoint
     private let connectTimeout: Double
     private let ioTimeout: Double
-    private var connection: BoltConnection?
     private let lock = NSRecursiveLock()
+    /// Open connections by address ("host:port").
+    private var pool: [String: BoltConnection] = [:]
+    /// The address of the last connection used (the one `bolt://` names, or the last routed to).
+    private var lastAddress: String
+    private let routing: Bool
+    private var table: RoutingTable?
+    private var rotation = 0
+    /// The connection of the transaction in progress: its statements stay on it.
+    private var txConnection: BoltConnection?
+    /// The newest bookmark of a committed write, sent with what follows.
+    public private(set) var bookmark: String?
+
+    /// A routing table: who writes, who reads, who routes, until when.
+    public struct RoutingTable: Sendable, Equatable {
+        public var writers: [String]
+        public var readers: [String]
+        public var routers: [String]
+        public var expires: Date
+    }
 
     /// The URL schemes, each with its port and how it encrypts: `+s` verifies the server's
     /// certificate (the system's CAs, or `caFile`), `+ssc` accepts any certificate unverified.
@@ -29,7 +54,10 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
         self.connectTimeout = connectTimeout
         self.ioTimeout = ioTimeout
         trust = try Self.trust(scheme: endpoint.scheme, caFile: caFile)
-        connection = try BoltConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout, trust: trust)
+        routing = endpoint.scheme.hasPrefix("neo4j")
+        lastAddress = "\(endpoint.serverName):\(endpoint.port)"
+        // Connect now, so a wrong URL, password or certificate fails here.
+        _ = try lock.withLock { try connection(readOnly: false) }
     }
 
     /// How a scheme encrypts (nil: plaintext).
@@ -42,27 +70,130 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
 
     private let trust: TLSTrust?
 
-    /// Whether the connection is encrypted, and how ("TLSv1.3"), or nil.
-    public var tlsVersion: String? { lock.withLock { connection?.socket.tls?.version } }
+    /// The server ("host:port") the last statement went to.
+    public var lastServer: String { lock.withLock { lastAddress } }
 
-    deinit { connection?.goodbye() }
+    /// The routing table in use (`neo4j://`), or nil.
+    public var routingTable: RoutingTable? { lock.withLock { table } }
 
-    public func close() { lock.withLock { connection?.goodbye(); connection = nil } }
+    /// Whether the last connection is encrypted, and how ("TLSv1.3"), or nil.
+    public var tlsVersion: String? { lock.withLock { pool[lastAddress]?.socket.tls?.version } }
+
+    deinit { for c in pool.values { c.goodbye() } }
+
+    public func close() {
+        lock.withLock {
+            for c in pool.values { c.goodbye() }
+            pool = [:]
+        }
+    }
 
     /// The negotiated Bolt version, e.g. "5.4".
-    public var protocolVersion: String { lock.withLock { connection?.version ?? "" } }
+    public var protocolVersion: String { lock.withLock { pool[lastAddress]?.version ?? "" } }
 
     public func serverVersion() throws -> String {
-        try lock.withLock { try live().serverAgent + " (Bolt \(try live().version))" }
+        try lock.withLock {
+            let c = try connection(readOnly: true)
+            return c.serverAgent + " (Bolt \(c.version))"
+        }
     }
 
-    /// The open connection; a new one when the last was lost.
-    private func live() throws -> BoltConnection {
-        if let c = connection, c.socket.isOpen { return c }
-        let c = try BoltConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
-        connection = c
+    // MARK: Connections and routing
+
+    /// The open connection to `address`; a new one when there is none or it was lost.
+    private func connect(_ address: String) throws -> BoltConnection {
+        if let c = pool[address], c.socket.isOpen { return c }
+        pool[address] = nil
+        var e = endpoint
+        if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
+            let host = String(address[..<colon])
+            e.serverName = host
+            e.host = host == "localhost" ? "127.0.0.1" : host
+            e.port = port
+        }
+        let c = try BoltConnection(endpoint: e, connectTimeout: connectTimeout, ioTimeout: ioTimeout, trust: trust)
+        pool[address] = c
         return c
     }
+
+    private func forget(_ address: String) {
+        pool[address]?.goodbye()
+        pool[address] = nil
+        table?.readers.removeAll { $0 == address }
+        table?.writers.removeAll { $0 == address }
+        table?.routers.removeAll { $0 == address }
+    }
+
+    /// A connection for work of this kind: the one server (`bolt://`), or a reader / the writer of the routing table.
+    private func connection(readOnly: Bool) throws -> BoltConnection {
+        guard routing else {
+            let c = try connect(lastAddress)
+            return c
+        }
+        var tried: [String] = []
+        for attempt in 0..<2 {
+            let t = try routingTable(refresh: attempt > 0)
+            let candidates = readOnly ? (t.readers.isEmpty ? t.writers : t.readers) : t.writers
+            rotation &+= 1
+            for i in candidates.indices {
+                let address = candidates[(i + rotation) % candidates.count]
+                do {
+                    let c = try connect(address)
+                    lastAddress = address
+                    return c
+                } catch let e as ConcordError where e.code == .connection {
+                    tried.append(address)
+                    forget(address)
+                }
+            }
+        }
+        throw ConcordError(.connection, "no \(readOnly ? "reader" : "writer") of \(displayURL) can be reached (tried \(tried.isEmpty ? "none: the routing table names none" : tried.joined(separator: ", ")))",
+                           store: "graph")
+    }
+
+    /// The routing table, fetched (from a router it names, else the server in the URL) when there is none,
+    /// it expired, or `refresh`.
+    private func routingTable(refresh: Bool) throws -> RoutingTable {
+        if !refresh, let t = table, t.expires > Date() { return t }
+        let initial = "\(endpoint.serverName):\(endpoint.port)"
+        var routers = table?.routers ?? []
+        if !routers.contains(initial) { routers.append(initial) }
+        var failures: [String] = []
+        for router in routers {
+            do {
+                let c = try connect(router)
+                let rt = try c.route(address: initial, bookmarks: bookmark.map { [$0] } ?? [])
+                var t = RoutingTable(writers: [], readers: [], routers: [], expires: Date().addingTimeInterval(Double(rt["ttl"]?.int ?? 300)))
+                for server in rt["servers"]?.list ?? [] {
+                    let addresses = server["addresses"]?.list?.compactMap(\.string) ?? []
+                    switch server["role"]?.string {
+                    case "WRITE": t.writers = addresses
+                    case "READ": t.readers = addresses
+                    case "ROUTE": t.routers = addresses
+                    default: break
+                    }
+                }
+                guard !t.routers.isEmpty else {
+                    failures.append("\(router): its routing table names no router")
+                    continue
+                }
+                table = t
+                return t
+            } catch let e as ConcordError where e.code == .connection || e.code == .server || e.code == .protocolViolation {
+                failures.append("\(router): \(e.message)")
+                forget(router)
+            }
+        }
+        table = nil
+        throw ConcordError(.connection, "no router of \(displayURL) answered with a routing table (\(failures.joined(separator: "; ")))", store: "graph")
+    }
+
+    /// A write refused because the server is not (any more) the writer: route again and retry.
+    static func isNotLeader(_ e: ConcordError) -> Bool {
+        e.serverCode == "Neo.ClientError.Cluster.NotALeader" || e.serverCode == "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase"
+    }
+
+    // MARK: Queries
 
     @discardableResult
     public func stream(
@@ -70,26 +201,59 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
         _ body: (GraphRecord) throws -> Void
     ) throws -> GraphSummary {
         try lock.withLock {
-            let c = try live()
             let params = try PackStreamValue(.map(parameters))
-            let meta = try c.run(query, parameters: params, readOnly: readOnly, fetchSize: fetchSize) { columns, values in
-                try body(GraphRecord(columns: columns, values: try values.map { try $0.graphValue() }))
+            if let c = txConnection {
+                return Self.summary(try c.run(query, parameters: params, readOnly: readOnly, fetchSize: fetchSize) { columns, values in
+                    try body(GraphRecord(columns: columns, values: try values.map { try $0.graphValue() }))
+                })
             }
-            return Self.summary(meta)
+            var attempt = 0
+            while true {
+                let c = try connection(readOnly: readOnly)
+                c.bookmarks = bookmark.map { [$0] } ?? []
+                var delivered = false
+                do {
+                    let meta = try c.run(query, parameters: params, readOnly: readOnly, fetchSize: fetchSize) { columns, values in
+                        delivered = true
+                        try body(GraphRecord(columns: columns, values: try values.map { try $0.graphValue() }))
+                    }
+                    if let b = c.lastBookmark { bookmark = b }
+                    return Self.summary(meta)
+                } catch let e as ConcordError where routing && attempt == 0
+                    && (Self.isNotLeader(e) || (readOnly && !delivered && e.code == .connection)) {
+                    // Not the writer any more, or a reader gone before it answered: route again, once.
+                    forget(lastAddress)
+                    table?.expires = .distantPast
+                    attempt += 1
+                }
+            }
         }
     }
 
     public func transaction<T>(readOnly: Bool, _ body: (GraphTransaction) throws -> T) throws -> T {
         try lock.withLock {
-            let c = try live()
-            try c.begin(readOnly: readOnly)
-            do {
-                let value = try body(BoltTransaction(store: self))
-                try c.commit()
-                return value
-            } catch {
-                if c.socket.isOpen { try? c.rollback() }
-                throw error
+            var attempt = 0
+            while true {
+                let c = try connection(readOnly: readOnly)
+                c.bookmarks = bookmark.map { [$0] } ?? []
+                try c.begin(readOnly: readOnly)
+                txConnection = c
+                defer { txConnection = nil }
+                do {
+                    let value = try body(BoltTransaction(store: self))
+                    try c.commit()
+                    if let b = c.lastBookmark { bookmark = b }
+                    return value
+                } catch let e as ConcordError where routing && attempt == 0 && Self.isNotLeader(e) {
+                    // The server refused the transaction's writes (it rolled it back): the new writer runs it again.
+                    if c.socket.isOpen { try? c.rollback() }
+                    forget(lastAddress)
+                    table?.expires = .distantPast
+                    attempt += 1
+                } catch {
+                    if c.socket.isOpen { try? c.rollback() }
+                    throw error
+                }
             }
         }
     }

@@ -2,8 +2,8 @@
 stand-in for the tests (no Neo4j server can be installed here). Written on the
 official Neo4j Python driver's PackStream codec (through bolt_peer's framing).
 
-  bolt_gateway.py --falkordb HOST:PORT --graph NAME [--tls CERT KEY]
-                  [--route ADDRESS...] [--role router|writer|reader|all]
+  bolt_gateway.py --falkordb HOST:PORT --graph NAME [--tls CERT KEY] [--port N]
+                  [--route ADDRESS...] [--role router|writer|reader|all] [--cluster FILE]
 
 Listens on 127.0.0.1 (a free port, printed as the first line of stdout) and
 serves connections until killed. Answers like Neo4j where a client can tell:
@@ -21,7 +21,11 @@ serves connections until killed. Answers like Neo4j where a client can tell:
   a FalkorDB error            FAILURE with a Neo4j-shaped code, then IGNORED until RESET
   a write in read mode        FAILURE Neo.ClientError.Statement.AccessMode
   --role reader/router        writes answer FAILURE Neo.ClientError.Cluster.NotALeader
+  --cluster FILE              the cluster as JSON {"writer": ADDRESS, "members": [ADDRESS...], "ttl": S},
+                              read at every ROUTE and write: this gateway is the writer while the file
+                              names its address, a reader otherwise (so a test can move the writer)
 """
+import json
 import argparse
 import itertools
 import math
@@ -162,7 +166,9 @@ class Graph:
         prefix = ("CYPHER " + " ".join(f"{k}={literal(v)}" for k, v in params.items()) + " ") if params else ""
         r = self.resp.command("GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY", self.name, prefix + text, "--compact")
         if isinstance(r, FalkorError) and read_only and "empty key" in str(r):
-            r = self.resp.command("GRAPH.QUERY", self.name, prefix + text, "--compact")
+            # No graph yet: create it empty, then the read-only query (which still refuses a write).
+            self.resp.command("GRAPH.QUERY", self.name, "RETURN 0", "--compact")
+            r = self.resp.command("GRAPH.RO_QUERY", self.name, prefix + text, "--compact")
         if isinstance(r, FalkorError):
             raise r
         stats_lines = r[-1]
@@ -239,8 +245,11 @@ def serve(sock, args):
                 conn.send("SUCCESS", [{}])
             elif name == "ROUTE":
                 addresses = args.route or [f"127.0.0.1:{args.port}"]
-                writers = addresses[:1]
-                table = {"ttl": 300, "db": args.graph, "servers": [
+                writers, ttl = addresses[:1], 300
+                if args.cluster:
+                    cluster = json.load(open(args.cluster))
+                    addresses, writers, ttl = cluster["members"], [cluster["writer"]], cluster.get("ttl", 300)
+                table = {"ttl": ttl, "db": args.graph, "servers": [
                     {"addresses": writers, "role": "WRITE"},
                     {"addresses": addresses, "role": "READ"},
                     {"addresses": addresses, "role": "ROUTE"},
@@ -265,16 +274,21 @@ def serve(sock, args):
                 text, params = fields[0], fields[1] or {}
                 extra = fields[2] if len(fields) > 2 else {}
                 read_only = tx["read_only"] if tx is not None else extra.get("mode") == "r"
+                role = args.role
+                if args.cluster:
+                    role = "writer" if json.load(open(args.cluster))["writer"] == f"127.0.0.1:{args.port}" else "reader"
+                follower = role in ("reader", "router")
                 try:
-                    cols, rows, stats = graph.query(text, params, read_only)
+                    # A follower runs everything read-only: a write is refused before it happens, as on Neo4j.
+                    cols, rows, stats = graph.query(text, params, read_only or follower)
                 except FalkorError as e:
                     message = str(e)
-                    if read_only and ("read-only" in message.lower() or "is not allowed" in message.lower()):
+                    if "read-only" in message.lower() or "ro_query" in message.lower():
+                        if follower and not read_only:
+                            raise FalkorError("NotALeader:this server is not the cluster's writer")
                         raise FalkorError("AccessMode:" + message)
                     raise
                 wrote = any(stats.values())
-                if wrote and args.role in ("reader", "router"):
-                    raise FalkorError("NotALeader:this server is not the cluster's writer")
                 if tx is not None and wrote:
                     tx["wrote"] = True
                 result = (cols, rows, stats, wrote)
@@ -322,6 +336,7 @@ def main():
     parser.add_argument("--route", nargs="*", default=[])
     parser.add_argument("--role", default="all", choices=["all", "writer", "reader", "router"])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cluster")
     args = parser.parse_args()
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -27,7 +27,7 @@ from neo4j._codec.packstream._common import PackableBuffer, UnpackableBuffer
 from neo4j._codec.packstream.v1 import Packer, Unpacker
 
 TAGS = {"HELLO": 0x01, "GOODBYE": 0x02, "RESET": 0x0F, "RUN": 0x10, "BEGIN": 0x11, "COMMIT": 0x12,
-        "ROLLBACK": 0x13, "DISCARD": 0x2F, "PULL": 0x3F, "TELEMETRY": 0x54, "LOGON": 0x6A, "LOGOFF": 0x6B,
+        "ROLLBACK": 0x13, "DISCARD": 0x2F, "PULL": 0x3F, "TELEMETRY": 0x54, "ROUTE": 0x66, "LOGON": 0x6A, "LOGOFF": 0x6B,
         "SUCCESS": 0x70, "RECORD": 0x71, "IGNORED": 0x7E, "FAILURE": 0x7F}
 NAMES = {v: k for k, v in TAGS.items()}
 
