@@ -1,4 +1,7 @@
 import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a TLS client decides to trust the server.
 public enum TLSTrust: Sendable, Equatable {
@@ -30,7 +33,12 @@ public final class TLSChannel: @unchecked Sendable {
     /// The negotiated protocol, e.g. "TLSv1.3".
     public private(set) var version = ""
 
+    /// OpenSSL writes to the socket with write(2): a peer that went away would raise SIGPIPE and kill the
+    /// process (plaintext sockets send with MSG_NOSIGNAL). Ignored once, process-wide, before the first session.
+    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     public init(fd: Int32, host: String, port: Int, trust: TLSTrust) throws {
+        _ = Self.ignoreSIGPIPE
         peer = "\(host):\(port)"
         guard let c = SSL_CTX_new(TLS_client_method()) else { throw TLSError(kind: .setup, message: "OpenSSL: cannot create a TLS context: \(Self.queue())") }
         ctx = c

@@ -146,6 +146,13 @@ extension GraphStore {
 
 /// Opens a graph store from a URL: `bolt://`, `neo4j://` or `falkordb://host:port/GRAPH`.
 public enum Graph {
+    /// Another connection to the graph `store` reaches: a Bolt store's sibling (its routing table and
+    /// bookmark carried over), else a new connection to `url`.
+    public static func another(_ store: any GraphStore, url: String, connectTimeout: Double = 5, caFile: String? = nil) throws -> any GraphStore {
+        if let bolt = store as? BoltStore { return try bolt.sibling() }
+        return try connect(url: url, connectTimeout: connectTimeout, caFile: caFile)
+    }
+
     /// `caFile`: CA certificate(s) to verify a `bolt+s://` / `neo4j+s://` server with, instead of the system's.
     public static func connect(url: String, connectTimeout: Double = 5, caFile: String? = nil) throws -> any GraphStore {
         let lower = url.lowercased()

@@ -162,11 +162,12 @@ struct Audit: ParsableCommand {
                 trees = collector.trees
             }
         } else {
-            let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+            let graph = try stores.connectGraph()
+            let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: graph)
             reader.progress = ReadProgress()
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
             let graphURL = stores.graphURL, timeout = stores.connectTimeout, ca = stores.graphCAFile
-            reader.openGraph = { try Graph.connect(url: graphURL, connectTimeout: timeout, caFile: ca) }
+            reader.openGraph = { try Graph.another(graph, url: graphURL, connectTimeout: timeout, caFile: ca) }
             if incremental || full || state != nil {
                 let store: AuditStateStore = try state.map { .file(URL(fileURLWithPath: $0)) } ?? .table(try stores.connectPostgres())
                 report = try Auditor.audit(live: reader, request, recheck: recheck, mode: incremental ? .incremental : .full, state: store, snapshot: writer)

@@ -14,14 +14,20 @@ import Testing
 /// names), a FalkorDB graph, and the shared PostgreSQL test database.
 final class FlowFixture {
     let redisURL: String
+    /// The graph over RESP (the test's own writes and checks).
     let graphURL: String
+    /// Through Bolt gateways, as Neo4j in production (`neo4j+s://`), when the test asks for it.
+    private(set) var cluster: GatewayCluster?
+    /// Concord's graph flags: the graph over RESP, or the gateways' `neo4j+s://` and CA.
+    var graphArgs: [String] { cluster?.arguments ?? ["--graph", graphURL] }
     let postgresURL = TestStores.postgresURL
     let redis: RedisConnection
     let graph: FalkorDBStore
     let postgres: PostgresConnection
 
-    convenience init(db: Int) throws {
+    convenience init(db: Int, overBolt: Bool = false) throws {
         try self.init(redisURL: "redis://127.0.0.1:56379/\(db)")
+        if overBolt { cluster = try GatewayCluster(graph: graph.graph) }
     }
 
     init(redisURL: String) throws {
@@ -40,6 +46,7 @@ final class FlowFixture {
     }
 
     deinit {
+        cluster?.stop()
         _ = try? redis.run("FLUSHDB")
         _ = try? graph.command(["GRAPH.DELETE", graph.graph])
     }

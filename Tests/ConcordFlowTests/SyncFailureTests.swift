@@ -14,12 +14,14 @@ import Testing
 @Suite(.serialized) struct SyncFailureTests {
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
-    @Test func sigkillAtRandomPointsWhileEventsFlow() throws {
-        let f = try FlowFixture(db: 5)
+    /// Once with the graph over RESP, once through Bolt gateways as Neo4j (`neo4j+s://`, routed).
+    @Test(arguments: [(false, 5), (true, 54)] as [(Bool, Int)])
+    func sigkillAtRandomPointsWhileEventsFlow(overBolt: Bool, db: Int) throws {
+        let f = try FlowFixture(db: db, overBolt: overBolt)
         let workload = Workload.generate(seed: UInt64.random(in: 1...1_000_000), runs: 40, eventsPerRun: 100,
                                          baseTime: nowMilliseconds() - 60_000)
         let events = workload.runs.flatMap(\.events)
-        let redisURL = f.redisURL, graphURL = f.graphURL, pgURL = f.postgresURL
+        let redisURL = f.redisURL, graphArgs = f.graphArgs, pgURL = f.postgresURL
 
         // A producer publishes all 4,000 events in small slices while the sync is killed again and again.
         let produced = DispatchSemaphore(value: 0)
@@ -39,7 +41,7 @@ import Testing
         while kills < 12 {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.concord)
-            p.arguments = ["sync", "--redis", redisURL, "--graph", graphURL, "--postgres", pgURL, "--batch-size", "37", "--log-level", "error"]
+            p.arguments = ["sync", "--redis", redisURL, "--postgres", pgURL, "--batch-size", "37", "--log-level", "error"] + graphArgs
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -52,7 +54,7 @@ import Testing
         }
         if !producerDone { produced.wait() }
         // A last run drains what is left, recovering what the killed ones had in hand.
-        let last = try TestStores.run(Self.concord, ["sync", "--once", "--redis", redisURL, "--graph", graphURL, "--postgres", pgURL])
+        let last = try TestStores.run(Self.concord, ["sync", "--once", "--redis", redisURL, "--postgres", pgURL] + graphArgs)
         #expect(last.status == 0, "\(last.stderr)")
         let check = Consistency(f: f)
         try check.expectEventsPersisted(events)

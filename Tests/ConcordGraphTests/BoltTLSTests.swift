@@ -5,38 +5,6 @@ import ConcordTestSupport
 import Foundation
 import Testing
 
-/// Certificates made at test time with the `openssl` command: a throwaway CA,
-/// a server certificate it signs for 127.0.0.1 and localhost, one it signs
-/// for another name only, and a self-signed one.
-final class TestCertificates {
-    let dir: URL
-    var ca: String { dir.appendingPathComponent("ca.pem").path }
-    func cert(_ name: String) -> (cert: String, key: String) {
-        (dir.appendingPathComponent("\(name).pem").path, dir.appendingPathComponent("\(name).key").path)
-    }
-
-    init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("certs"))
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let openssl = "/usr/bin/openssl"
-        func run(_ args: [String]) throws {
-            let r = try TestStores.run(openssl, args, directory: dir)
-            guard r.status == 0 else { throw ConcordError(.usage, "openssl \(args.joined(separator: " ")): \(r.stderr)") }
-        }
-        try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Concord Test CA"])
-        for (name, san) in [("server", "IP:127.0.0.1,DNS:localhost"), ("elsewhere", "DNS:other.example")] {
-            try run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
-            try Data("subjectAltName=\(san)\n".utf8).write(to: dir.appendingPathComponent("\(name).ext"))
-            try run(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "\(name).pem",
-                     "-days", "2", "-extfile", "\(name).ext"])
-        }
-        try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "selfsigned.key", "-out", "selfsigned.pem", "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-    }
-
-    deinit { try? FileManager.default.removeItem(at: dir) }
-}
-
 /// `bolt+s://` (verified against the system's CAs or `--graph-ca`) and
 /// `bolt+ssc://` (any certificate) against a scripted Bolt peer behind TLS —
 /// the official driver completes the conversation over TLS first — and a clear

@@ -17,7 +17,7 @@ import Testing
 @Suite struct EmergencyTests {
     static var concord: String { RepairTests.concord }
 
-    func storeArgs(_ f: AuditFixture) -> [String] { ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL] }
+    func storeArgs(_ f: AuditFixture) -> [String] { ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs }
 
     func tempDir(_ name: String) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique(name))

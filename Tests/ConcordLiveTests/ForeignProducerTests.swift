@@ -59,7 +59,7 @@ import Testing
     }
 
     func stores(_ f: AuditFixture) throws -> RepairStores {
-        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try FalkorDBStore(url: f.graphURL))
+        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try f.concordGraph())
     }
 
     @Test func foreignJSONIsAuditedAndRepairedByteForByte() throws {

@@ -16,7 +16,7 @@ import Testing
         defer { withExtendedLifetime(f) { try? FileManager.default.removeItem(at: out) } }
         // The password is not checked by the test server; it must never be written to the log.
         let pgWithSecret = f.postgresURL.replacingOccurrences(of: "postgres@", with: "postgres:hunter2@")
-        let stores = ["--postgres", pgWithSecret, "--redis", f.redisURL, "--graph", f.graphURL]
+        let stores = ["--postgres", pgWithSecret, "--redis", f.redisURL] + f.graphArgs
         let report = out.appendingPathComponent("audit.json").path
         #expect(try TestStores.run(Self.concord, ["audit", "--output-dir", out.path, "--format", "json", "--json-output", report, "--fail-on", "never"] + stores).status == 0)
         let planFile = out.appendingPathComponent("plan.json").path

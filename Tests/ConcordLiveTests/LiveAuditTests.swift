@@ -14,26 +14,56 @@ import Testing
 
 /// Stores of a test's own, so the audit reads nothing else: a Redis
 /// database, a FalkorDB graph, and a PostgreSQL schema (via search_path).
+/// How Concord reaches the fixture's graph: FalkorDB over RESP, or Bolt through
+/// a gateway (the tests' Neo4j: `neo4j+s://`, routed, over TLS).
+enum GraphTransport: String, CaseIterable, CustomStringConvertible {
+    case falkordb, bolt
+    var description: String { rawValue }
+}
+
 final class AuditFixture {
     let redisURL: String
+    /// The graph URL Concord is given (falkordb:// or neo4j+s:// through the gateway).
     let graphURL: String
+    /// The graph over RESP, for the test's own setup and checks.
+    let falkorURL: String
     let postgresURL: String
     let schema: String
     let redis: RedisConnection
     let graph: FalkorDBStore
     let postgres: PostgresConnection
     let rules: RuleSet
+    let transport: GraphTransport
+    private(set) var cluster: GatewayCluster?
 
-    init(db: Int) throws {
+    /// The CA file Concord needs for the graph (`--graph-ca`), or nil.
+    var graphCA: String? { cluster?.caFile }
+
+    /// Concord's graph store flags: --graph, and --graph-ca over TLS.
+    var graphArgs: [String] { cluster?.arguments ?? ["--graph", graphURL] }
+
+    /// The graph as Concord reaches it.
+    func concordGraph() throws -> any GraphStore { try Graph.connect(url: graphURL, caFile: graphCA) }
+
+    init(db: Int, transport: GraphTransport = .falkordb) throws {
+        self.transport = transport
         redisURL = "redis://127.0.0.1:56379/\(db)"
-        graphURL = TestStores.falkorURL + "/" + TestStores.unique("audit")
+        let graphName = TestStores.unique("audit")
+        falkorURL = TestStores.falkorURL + "/" + graphName
+        if transport == .bolt {
+            let c = try GatewayCluster(graph: graphName)
+            cluster = c
+            graphURL = c.url
+        } else {
+            graphURL = falkorURL
+        }
         schema = TestStores.unique("audit").lowercased()
         let admin = try PostgresConnection(url: TestStores.postgresURL)
         try admin.execute("CREATE SCHEMA \(schema)")
         postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
         redis = try RedisConnection(url: redisURL)
         _ = try redis.run("FLUSHDB")
-        graph = try FalkorDBStore(url: graphURL)
+        graph = try FalkorDBStore(url: falkorURL)
         _ = try GraphSchema.ensure(on: graph)
         postgres = try PostgresConnection(url: postgresURL)
         for s in PostgresSchema.statements { try postgres.execute(s) }
@@ -41,6 +71,7 @@ final class AuditFixture {
     }
 
     deinit {
+        cluster?.stop()
         _ = try? redis.run("FLUSHDB")
         _ = try? graph.command(["GRAPH.DELETE", graph.graph])
         if let admin = try? PostgresConnection(url: TestStores.postgresURL) { _ = try? admin.execute("DROP SCHEMA \(schema) CASCADE") }
@@ -48,9 +79,10 @@ final class AuditFixture {
 
     /// A reader on connections of its own (the audit runs beside other work).
     func reader() throws -> LiveReader {
-        let r = LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL))
-        let url = graphURL
-        r.openGraph = { try FalkorDBStore(url: url) }
+        let graph = try concordGraph()
+        let r = LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try RedisConnection(url: redisURL), graph: graph)
+        let (url, ca) = (graphURL, graphCA)
+        r.openGraph = { try Graph.another(graph, url: url, caFile: ca) }
         return r
     }
 
@@ -91,8 +123,9 @@ final class AuditFixture {
 
     /// Every fault kind injected: the audit finds exactly the ground truth,
     /// live and from a snapshot of the same data.
-    @Test func findsExactlyTheInjectedFaultsLiveAndFromItsSnapshot() throws {
-        let f = try AuditFixture(db: 11)
+    @Test(arguments: [(GraphTransport.falkordb, 11), (.bolt, 50)] as [(GraphTransport, Int)])
+    func findsExactlyTheInjectedFaultsLiveAndFromItsSnapshot(transport: GraphTransport, db: Int) throws {
+        let f = try AuditFixture(db: db, transport: transport)
         let seed = UInt64.random(in: 1...1_000_000)
         let injector = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8, faults: "all=1")
         let truth = Set(injector.truth.map { "\($0.rule) \($0.key)" })

@@ -10,7 +10,7 @@ import Testing
 
     @Test func queueStatsAndDeadLetters() throws {
         let f = try AuditFixture(db: 4)
-        let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
         let old = nowMilliseconds() - 600_000
         // Waiting: two events of one run written the way another producer writes them, one of another run.
         try f.redis.run("RPUSH", "persistence:queue",

@@ -17,7 +17,7 @@ import Testing
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
     func stores(_ f: AuditFixture) throws -> RepairStores {
-        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try FalkorDBStore(url: f.graphURL))
+        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try f.concordGraph())
     }
 
     /// The report's JSON, as `concord plan` reads it.
@@ -51,8 +51,9 @@ import Testing
         return out
     }
 
-    @Test func everyRepairableFaultIsRepairedAndNothingElseChanges() throws {
-        let f = try AuditFixture(db: 16)
+    @Test(arguments: [(GraphTransport.falkordb, 16), (.bolt, 51)] as [(GraphTransport, Int)])
+    func everyRepairableFaultIsRepairedAndNothingElseChanges(transport: GraphTransport, db: Int) throws {
+        let f = try AuditFixture(db: db, transport: transport)
         let seed = UInt64.random(in: 1...1_000_000)
         let injector = try f.simulate(seed: seed, runs: 80, eventsPerRun: 8, faults: "all=1")
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("repair"))
@@ -67,7 +68,7 @@ import Testing
         // The dry run (the CLI's default) changes nothing.
         let planFile = tmp.appendingPathComponent("plan.json")
         try Data(plan.encoded().utf8).write(to: planFile)
-        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
         let dryRun = try TestStores.run(Self.concord, ["apply", planFile.path] + storeArgs)
         #expect(dryRun.status == 0, "\(dryRun.stderr)")
         #expect(String(decoding: dryRun.stdout, as: UTF8.self).contains("manual: \(manual.count) step(s)"))
@@ -124,8 +125,9 @@ import Testing
     /// Apply a plan, then `concord undo` it: for the actions with an inverse (state and content
     /// fixes, confirmations both ways, requeues), all three stores are back to their pre-apply dumps;
     /// a record changed since is skipped, the rest undone.
-    @Test func undoRestoresThePreApplyStores() throws {
-        let f = try AuditFixture(db: 26)
+    @Test(arguments: [(GraphTransport.falkordb, 26), (.bolt, 53)] as [(GraphTransport, Int)])
+    func undoRestoresThePreApplyStores(transport: GraphTransport, db: Int) throws {
+        let f = try AuditFixture(db: db, transport: transport)
         let seed = UInt64.random(in: 1...1_000_000)
         _ = try f.simulate(seed: seed, runs: 40, eventsPerRun: 6, faults: "run-state-mismatch=2,persisted-not-confirmed=1,redis-status-mismatch=1,"
                            + "published-not-synced=1,graph-published-without-draft=1,confirmed-not-persisted=1,stuck-in-queue=1")
@@ -137,7 +139,7 @@ import Testing
         #expect(!plan.operations.contains { $0.store == "manual" }, "\(plan.operations.filter { $0.store == "manual" }.map(\.rule))")
         let planFile = tmp.appendingPathComponent("plan.json"), undoFile = tmp.appendingPathComponent("undo.json")
         try Data(plan.encoded().utf8).write(to: planFile)
-        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
         let applied = try TestStores.run(Self.concord, ["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", tmp.path] + storeArgs)
         #expect(applied.status == 0, "\(String(decoding: applied.stdout, as: UTF8.self)) \(applied.stderr)")
 
@@ -187,7 +189,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("plans"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
 
         let good = dir.appendingPathComponent("good.json")
         try Data(plan.encoded().utf8).write(to: good)
@@ -214,8 +216,9 @@ import Testing
 
     /// `concord apply` SIGKILLed at random points in a large plan, then run
     /// again until it completes: every operation applied once, journal consistent.
-    @Test func applierKilledAtRandomPointsResumes() throws {
-        let f = try AuditFixture(db: 19)
+    @Test(arguments: [(GraphTransport.falkordb, 19), (.bolt, 52)] as [(GraphTransport, Int)])
+    func applierKilledAtRandomPointsResumes(transport: GraphTransport, db: Int) throws {
+        let f = try AuditFixture(db: db, transport: transport)
         _ = try f.simulate(seed: 77, runs: 150, eventsPerRun: 10)
         // 1,200 unconfirmed events and 60 events missing from the graph.
         var ids: [String] = []
@@ -232,7 +235,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         try Data(plan.encoded().utf8).write(to: file)
         let args = ["apply", file.path, "--yes", "--batch-size", "20", "--operator", "killer", "--output-dir", FileManager.default.temporaryDirectory.path,
-                    "--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+                    "--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
         let kills = try TestStores.killRepeatedly(Self.concord, args, times: 4, window: 0.2...0.9)
         let last = try TestStores.run(Self.concord, args)
         #expect(last.status == 0, "\(last.stderr)")

@@ -27,7 +27,7 @@ import Testing
     func faultyStores(db: Int, seed: UInt64, runs: Int) throws -> (AuditFixture, URL, [String]) {
         let f = try AuditFixture(db: db)
         _ = try f.simulate(seed: seed, runs: runs, eventsPerRun: 5, faults: "all=1")
-        return (f, try tempDir(), ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL])
+        return (f, try tempDir(), ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs)
     }
 
     @Test func incrementalAndStateFromTheCommandLine() throws {

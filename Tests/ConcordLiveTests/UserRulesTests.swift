@@ -224,7 +224,7 @@ import Testing
         let inverse = plan.inverse(applied: Set(results.filter { $0.outcome == .applied }.map(\.operation.id)))
         #expect(inverse.operations.count == 6 && !inverse.operations.contains { $0.store == "manual" })
         let undoFile = dir.appendingPathComponent("undo.json")
-        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL, "--rules", dir.path]
+        let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs + ["--rules", dir.path]
         let undo = try TestStores.run(RepairTests.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
         #expect(undo.status == 0, "\(undo.stderr)")
         let undoPlan = try RepairPlan(file: undoFile.path)

@@ -48,16 +48,31 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
     public static let schemes = ["bolt": 7687, "neo4j": 7687, "bolt+s": 7687, "neo4j+s": 7687, "bolt+ssc": 7687, "neo4j+ssc": 7687]
 
     /// `caFile`: PEM CA certificate(s) to trust instead of the system's (`--graph-ca`), for `+s` schemes.
-    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300, caFile: String? = nil) throws {
-        endpoint = try Endpoint(parsing: url, defaultPorts: Self.schemes)
+    public convenience init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300, caFile: String? = nil) throws {
+        let endpoint = try Endpoint(parsing: url, defaultPorts: Self.schemes)
+        try self.init(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout,
+                      trust: try Self.trust(scheme: endpoint.scheme, caFile: caFile), table: nil, bookmark: nil)
+    }
+
+    private init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double, trust: TLSTrust?, table: RoutingTable?, bookmark: String?) throws {
+        self.endpoint = endpoint
         displayURL = endpoint.description
         self.connectTimeout = connectTimeout
         self.ioTimeout = ioTimeout
-        trust = try Self.trust(scheme: endpoint.scheme, caFile: caFile)
+        self.trust = trust
         routing = endpoint.scheme.hasPrefix("neo4j")
         lastAddress = "\(endpoint.serverName):\(endpoint.port)"
+        self.table = table
+        self.bookmark = bookmark
         // Connect now, so a wrong URL, password or certificate fails here.
         _ = try lock.withLock { try connection(readOnly: false) }
+    }
+
+    /// Another store on connections of its own, starting from this one's routing table and
+    /// bookmark (so it routes even when the server in the URL is gone, and sees this one's writes).
+    public func sibling() throws -> BoltStore {
+        let (t, b) = lock.withLock { (table, bookmark) }
+        return try BoltStore(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout, trust: trust, table: t, bookmark: b)
     }
 
     /// How a scheme encrypts (nil: plaintext).
