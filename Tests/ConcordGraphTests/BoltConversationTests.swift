@@ -94,6 +94,17 @@ final class BoltPeer {
         #expect(rows == [[.int(1)]])
     }
 
+    /// `concord setup` on Neo4j 5: constraints and indexes with IF NOT EXISTS, one existing, one blocked by duplicates.
+    @Test func setupOnNeo4j5() throws {
+        let outcomes = try swiftClient("setup-neo4j") { store in try GraphSchema.ensure(on: store) }
+        #expect(outcomes.map { o -> String in
+            switch o.status { case .existed: "existed"; case .created: "created"; case .blocked: "blocked" }
+        } == ["existed", "blocked", "created"], "\(outcomes)")
+        if case .blocked(let why) = outcomes[1].status {
+            #expect(why.contains("1 WorkflowRun.id value(s) occur more than once") && why.contains("concord setup again"))
+        }
+    }
+
     @Test func fallsBackToBolt44() throws {
         let official = try officialDriver("bolt44", credentials: ("neo4j", "secret"))
         #expect(official["rows"] == [[1]])
