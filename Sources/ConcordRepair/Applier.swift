@@ -103,7 +103,35 @@ public final class Applier {
     }
 
     /// A batch of one phase, grouped by kind; each kind applies its operations.
+    /// A batch of graph operations on an engine with real transactions (Neo4j): one explicit
+    /// transaction, each operation's precondition read inside it. A transient failure
+    /// (`Neo.TransientError.*`, a deadlock, a leader switch) retries the batch; an operation that
+    /// fails rolls the whole batch back, which then runs one operation at a time so each gets its
+    /// own outcome. FalkorDB has no multi-statement transaction: there each statement is atomic.
     func applyBatch(_ ops: [RepairOperation]) throws -> [Result] {
+        guard stores.graph.engine == "neo4j", ops.allSatisfy({ $0.store == RepairStore.graph.rawValue }) else { return try applyKinds(ops) }
+        struct RolledBack: Error {}
+        for attempt in 1...3 {
+            do {
+                var out: [Result] = []
+                try stores.graph.transaction(readOnly: false) { _ in
+                    out = try applyKinds(ops)
+                    if out.contains(where: { $0.outcome == .failed }) { throw RolledBack() }
+                }
+                return out
+            } catch is RolledBack {
+                break
+            } catch let e as ConcordError where e.serverCode?.hasPrefix("Neo.TransientError") == true && attempt < 3 {
+                Thread.sleep(forTimeInterval: 0.1 * Double(attempt))
+            }
+        }
+        // One at a time, each operation's statements on their own (what was written before the rollback is gone;
+        // an operation the server already holds in its planned state counts as applied).
+        return try ops.flatMap { try applyKinds([$0]) }
+    }
+
+    /// The operations of one batch, grouped by kind; each kind applies its own.
+    func applyKinds(_ ops: [RepairOperation]) throws -> [Result] {
         var out: [Result] = []
         let context = ApplyContext(stores: stores, planId: plan.planId)
         var order: [String] = []

@@ -247,6 +247,8 @@ public final class BoltStore: GraphStore, @unchecked Sendable {
 
     public func transaction<T>(readOnly: Bool, _ body: (GraphTransaction) throws -> T) throws -> T {
         try lock.withLock {
+            // Inside a transaction already (on this thread): the inner one joins it.
+            if txConnection != nil { return try body(BoltTransaction(store: self)) }
             var attempt = 0
             while true {
                 let c = try connection(readOnly: readOnly)
