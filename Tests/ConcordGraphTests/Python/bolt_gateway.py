@@ -33,11 +33,16 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from bolt_peer import Conn
 from neo4j._codec.packstream._python._common import Structure
 
 CONNECTION_IDS = itertools.count(1)
+# Where the time goes, for the benchmarks: seconds waiting on FalkorDB, seconds handling messages in all.
+# `CALL gateway.stats()` answers [falkordb, handling, statements].
+STATS = {"falkordb": 0.0, "handling": 0.0, "statements": 0}
+STATS_LOCK = threading.Lock()
 BOOKMARKS = itertools.count(1)
 STAT_NAMES = {
     "nodes created": "nodes-created", "nodes deleted": "nodes-deleted",
@@ -61,6 +66,14 @@ class Resp:
         self.file = self.sock.makefile("rb")
 
     def command(self, *args):
+        start = time.perf_counter()
+        try:
+            return self._command(*args)
+        finally:
+            with STATS_LOCK:
+                STATS["falkordb"] += time.perf_counter() - start
+
+    def _command(self, *args):
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             b = a.encode("utf-8") if isinstance(a, str) else a
@@ -231,101 +244,119 @@ def serve(sock, args):
         name, fields = msg
         if name == "GOODBYE":
             return
-        if name == "RESET":
-            failed, result, tx = False, None, None
-            conn.send("SUCCESS", [{}])
-            continue
-        if failed:
-            conn.send("IGNORED", [])
-            continue
+        started = time.perf_counter()
         try:
-            if name == "HELLO":
-                conn.send("SUCCESS", [{"server": "Neo4j/5.26.0", "connection_id": f"bolt-{next(CONNECTION_IDS)}", "hints": {}}])
-            elif name in ("LOGON", "LOGOFF", "TELEMETRY"):
-                conn.send("SUCCESS", [{}])
-            elif name == "ROUTE":
-                addresses = args.route or [f"127.0.0.1:{args.port}"]
-                writers, ttl = addresses[:1], 300
-                if args.cluster:
-                    cluster = json.load(open(args.cluster))
-                    addresses, writers, ttl = cluster["members"], [cluster["writer"]], cluster.get("ttl", 300)
-                table = {"ttl": ttl, "db": args.graph, "servers": [
-                    {"addresses": writers, "role": "WRITE"},
-                    {"addresses": addresses, "role": "READ"},
-                    {"addresses": addresses, "role": "ROUTE"},
-                ]}
-                conn.send("SUCCESS", [{"rt": table}])
-            elif name == "BEGIN":
-                extra = fields[0] if fields else {}
-                tx = {"wrote": False, "read_only": extra.get("mode") == "r"}
-                conn.send("SUCCESS", [{}])
-            elif name in ("COMMIT", "ROLLBACK"):
-                if tx is None:
-                    raise FalkorError(f"{name} outside a transaction")
-                wrote, tx = tx["wrote"], None
-                if name == "ROLLBACK" and wrote:
-                    code = "Neo.DatabaseError.Transaction.TransactionRollbackFailed"
-                    conn.send("FAILURE", [{"code": code, "neo4j_code": code,
-                                           "message": "the gateway cannot roll back writes already executed on FalkorDB"}])
-                    failed = True
-                else:
-                    conn.send("SUCCESS", [{"bookmark": f"FB:{next(BOOKMARKS)}"} if name == "COMMIT" and wrote else {}])
-            elif name == "RUN":
-                text, params = fields[0], fields[1] or {}
-                extra = fields[2] if len(fields) > 2 else {}
-                read_only = tx["read_only"] if tx is not None else extra.get("mode") == "r"
-                role = args.role
-                if args.cluster:
-                    role = "writer" if json.load(open(args.cluster))["writer"] == f"127.0.0.1:{args.port}" else "reader"
-                follower = role in ("reader", "router")
-                try:
-                    # A follower runs everything read-only: a write is refused before it happens, as on Neo4j.
-                    cols, rows, stats = graph.query(text, params, read_only or follower)
-                except FalkorError as e:
-                    message = str(e)
-                    if "read-only" in message.lower() or "ro_query" in message.lower():
-                        if follower and not read_only:
-                            raise FalkorError("NotALeader:this server is not the cluster's writer")
-                        raise FalkorError("AccessMode:" + message)
-                    raise
-                wrote = any(stats.values())
-                if tx is not None and wrote:
-                    tx["wrote"] = True
-                result = (cols, rows, stats, wrote)
-                conn.send("SUCCESS", [{"fields": cols, "t_first": 0}])
-            elif name in ("PULL", "DISCARD"):
-                if result is None:
-                    raise FalkorError(f"{name} without a RUN")
-                n = (fields[0] if fields else {}).get("n", -1)
-                cols, rows, stats, wrote = result
-                take = len(rows) if n < 0 or name == "DISCARD" else min(n, len(rows))
-                if name == "PULL":
-                    for row in rows[:take]:
-                        conn.send("RECORD", [row])
-                rest = rows[take:] if name == "PULL" else []
-                if rest:
-                    result = (cols, rest, stats, wrote)
-                    conn.send("SUCCESS", [{"has_more": True}])
-                else:
-                    meta = {"type": "rw" if wrote else "r", "t_last": 0, "db": args.graph}
-                    if stats:
-                        meta["stats"] = stats
-                    if wrote and tx is None:
-                        meta["bookmark"] = f"FB:{next(BOOKMARKS)}"
-                    result = None
-                    conn.send("SUCCESS", [meta])
+            failed, result, tx = handle(conn, graph, args, name, fields, failed, result, tx)
+        finally:
+            with STATS_LOCK:
+                STATS["handling"] += time.perf_counter() - started
+
+
+def handle(conn, graph, args, name, fields, failed, result, tx):
+    """One client message; returns the session's (failed, result, tx) after it."""
+    if name == "RESET":
+        failed, result, tx = False, None, None
+        conn.send("SUCCESS", [{}])
+        return failed, result, tx
+    if failed:
+        conn.send("IGNORED", [])
+        return failed, result, tx
+    try:
+        if name == "HELLO":
+            conn.send("SUCCESS", [{"server": "Neo4j/5.26.0", "connection_id": f"bolt-{next(CONNECTION_IDS)}", "hints": {}}])
+        elif name in ("LOGON", "LOGOFF", "TELEMETRY"):
+            conn.send("SUCCESS", [{}])
+        elif name == "ROUTE":
+            addresses = args.route or [f"127.0.0.1:{args.port}"]
+            writers, ttl = addresses[:1], 300
+            if args.cluster:
+                cluster = json.load(open(args.cluster))
+                addresses, writers, ttl = cluster["members"], [cluster["writer"]], cluster.get("ttl", 300)
+            table = {"ttl": ttl, "db": args.graph, "servers": [
+                {"addresses": writers, "role": "WRITE"},
+                {"addresses": addresses, "role": "READ"},
+                {"addresses": addresses, "role": "ROUTE"},
+            ]}
+            conn.send("SUCCESS", [{"rt": table}])
+        elif name == "BEGIN":
+            extra = fields[0] if fields else {}
+            tx = {"wrote": False, "read_only": extra.get("mode") == "r"}
+            conn.send("SUCCESS", [{}])
+        elif name in ("COMMIT", "ROLLBACK"):
+            if tx is None:
+                raise FalkorError(f"{name} outside a transaction")
+            wrote, tx = tx["wrote"], None
+            if name == "ROLLBACK" and wrote:
+                code = "Neo.DatabaseError.Transaction.TransactionRollbackFailed"
+                conn.send("FAILURE", [{"code": code, "neo4j_code": code,
+                                       "message": "the gateway cannot roll back writes already executed on FalkorDB"}])
+                failed = True
             else:
-                raise FalkorError(f"the gateway does not serve {name}")
-        except FalkorError as e:
-            message = str(e)
-            if message.startswith("NotALeader:"):
-                code, message = "Neo.ClientError.Cluster.NotALeader", message[len("NotALeader:"):]
-            elif message.startswith("AccessMode:"):
-                code, message = "Neo.ClientError.Statement.AccessMode", message[len("AccessMode:"):]
+                conn.send("SUCCESS", [{"bookmark": f"FB:{next(BOOKMARKS)}"} if name == "COMMIT" and wrote else {}])
+        elif name == "RUN" and fields[0].strip() == "CALL gateway.stats()":
+            with STATS_LOCK:
+                row = [STATS["falkordb"], STATS["handling"], STATS["statements"]]
+            result = (["falkordb", "handling", "statements"], [row], {}, False)
+            conn.send("SUCCESS", [{"fields": result[0], "t_first": 0}])
+        elif name == "RUN":
+            with STATS_LOCK:
+                STATS["statements"] += 1
+            text, params = fields[0], fields[1] or {}
+            extra = fields[2] if len(fields) > 2 else {}
+            read_only = tx["read_only"] if tx is not None else extra.get("mode") == "r"
+            role = args.role
+            if args.cluster:
+                role = "writer" if json.load(open(args.cluster))["writer"] == f"127.0.0.1:{args.port}" else "reader"
+            follower = role in ("reader", "router")
+            try:
+                # A follower runs everything read-only: a write is refused before it happens, as on Neo4j.
+                cols, rows, stats = graph.query(text, params, read_only or follower)
+            except FalkorError as e:
+                message = str(e)
+                if "read-only" in message.lower() or "ro_query" in message.lower():
+                    if follower and not read_only:
+                        raise FalkorError("NotALeader:this server is not the cluster's writer")
+                    raise FalkorError("AccessMode:" + message)
+                raise
+            wrote = any(stats.values())
+            if tx is not None and wrote:
+                tx["wrote"] = True
+            result = (cols, rows, stats, wrote)
+            conn.send("SUCCESS", [{"fields": cols, "t_first": 0}])
+        elif name in ("PULL", "DISCARD"):
+            if result is None:
+                raise FalkorError(f"{name} without a RUN")
+            n = (fields[0] if fields else {}).get("n", -1)
+            cols, rows, stats, wrote = result
+            take = len(rows) if n < 0 or name == "DISCARD" else min(n, len(rows))
+            if name == "PULL":
+                for row in rows[:take]:
+                    conn.send("RECORD", [row])
+            rest = rows[take:] if name == "PULL" else []
+            if rest:
+                result = (cols, rest, stats, wrote)
+                conn.send("SUCCESS", [{"has_more": True}])
             else:
-                code = failure_code(message)
-            conn.send("FAILURE", [{"code": code, "neo4j_code": code, "message": message}])
-            failed, result = True, None
+                meta = {"type": "rw" if wrote else "r", "t_last": 0, "db": args.graph}
+                if stats:
+                    meta["stats"] = stats
+                if wrote and tx is None:
+                    meta["bookmark"] = f"FB:{next(BOOKMARKS)}"
+                result = None
+                conn.send("SUCCESS", [meta])
+        else:
+            raise FalkorError(f"the gateway does not serve {name}")
+    except FalkorError as e:
+        message = str(e)
+        if message.startswith("NotALeader:"):
+            code, message = "Neo.ClientError.Cluster.NotALeader", message[len("NotALeader:"):]
+        elif message.startswith("AccessMode:"):
+            code, message = "Neo.ClientError.Statement.AccessMode", message[len("AccessMode:"):]
+        else:
+            code = failure_code(message)
+        conn.send("FAILURE", [{"code": code, "neo4j_code": code, "message": message}])
+        failed, result = True, None
+    return failed, result, tx
 
 
 def main():
