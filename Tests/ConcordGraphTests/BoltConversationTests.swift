@@ -105,6 +105,17 @@ final class BoltPeer {
         }
     }
 
+    @Test func aCommittedWritesBookmarkGoesWithTheNextRead() throws {
+        let official = try officialDriver("bookmarks", credentials: ("neo4j", "secret"))
+        #expect(official["rows"] == [[1]])
+        let rows = try swiftClient("bookmarks") { store -> [[GraphValue]] in
+            try store.transaction(readOnly: false) { tx in try tx.run("CREATE (:T {v: $v})", parameters: ["v": .int(1)]) }
+            #expect(store.bookmark == "FB:neo4j:bm-1")
+            return try store.run("MATCH (n:T) RETURN count(n) AS c", readOnly: true).records.map(\.values)
+        }
+        #expect(rows == [[.int(1)]])
+    }
+
     @Test func fallsBackToBolt44() throws {
         let official = try officialDriver("bolt44", credentials: ("neo4j", "secret"))
         #expect(official["rows"] == [[1]])

@@ -103,6 +103,22 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
     }
 
+    @Test func aClusterWithNoRouterLeftIsAClearError() throws {
+        let c = try Cluster(2)
+        let url = "neo4j://neo4j:pw@\(c.members[1].address)"
+        let store = try BoltStore(url: url, ioTimeout: 20)
+        defer { store.close() }
+        for m in c.members { m.stop() }
+        Thread.sleep(forTimeInterval: 0.2)
+        do {
+            try store.run("MATCH (n) RETURN count(n)", readOnly: true)
+            Issue.record("a read with every member gone succeeded")
+        } catch let e as ConcordError {
+            #expect(e.code == .connection && e.message.contains("no router of neo4j://neo4j:***@") && e.message.contains("answered with a routing table"), "\(e.message)")
+        }
+        #expect(throws: ConcordError.self) { try BoltStore(url: url, connectTimeout: 2) }
+    }
+
     @Test func routingOverTLS() throws {
         let certs = try TestCertificates()
         let c = try Cluster(2, tls: certs.cert("server"))

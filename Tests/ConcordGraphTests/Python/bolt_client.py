@@ -61,6 +61,13 @@ def main():
                 tx.run("CREATE (:GWTX {v: 1})").consume()
                 tx.commit()
                 out["bookmark"] = bool(list(s.last_bookmarks().raw_values))
+        elif scenario == "bookmarks":
+            with driver.session(fetch_size=1000) as s:
+                tx = s.begin_transaction()
+                tx.run("CREATE (:T {v: $v})", v=1).consume()
+                tx.commit()
+            with driver.session(fetch_size=1000, default_access_mode=neo4j.READ_ACCESS, bookmarks=s.last_bookmarks()) as r:
+                out["rows"] = [rec.values() for rec in r.run("MATCH (n:T) RETURN count(n) AS c")]
         elif scenario == "read-mode":
             with driver.session(fetch_size=1000, default_access_mode=neo4j.READ_ACCESS) as s:
                 out["rows"] = [r.values() for r in s.run("RETURN 1 AS x")]

@@ -20,12 +20,14 @@ serves connections until killed. Answers like Neo4j where a client can tell:
                               --role writer ones as WRITE, all as READ and ROUTE), ttl 300
   a FalkorDB error            FAILURE with a Neo4j-shaped code, then IGNORED until RESET
   a write in read mode        FAILURE Neo.ClientError.Statement.AccessMode
+  Neo4j-only syntax           COUNT { (n)<-[:T]-() } (a node's degree) becomes indegree(n, 'T')
   --role reader/router        writes answer FAILURE Neo.ClientError.Cluster.NotALeader
   --cluster FILE              the cluster as JSON {"writer": ADDRESS, "members": [ADDRESS...], "ttl": S},
                               read at every ROUTE and write: this gateway is the writer while the file
                               names its address, a reader otherwise (so a test can move the writer)
 """
 import json
+import re
 import argparse
 import itertools
 import math
@@ -175,7 +177,18 @@ class Graph:
             return [float(x) for x in v]
         raise FalkorError(f"the gateway does not translate FalkorDB value type {t}")
 
+    # Neo4j's COUNT { pattern } subqueries that Concord writes for a node's degree, in FalkorDB's terms.
+    DEGREE = re.compile(r"COUNT \{ \((\w+)\)(<-|-)\[:`?(\w+)`?\](->|-)\(\) \}")
+
+    @staticmethod
+    def falkor_dialect(text):
+        def degree(m):
+            v, left, rtype, _ = m.groups()
+            return f"{'indegree' if left == '<-' else 'outdegree'}({v}, '{rtype}')"
+        return Graph.DEGREE.sub(degree, text)
+
     def query(self, text, params, read_only):
+        text = self.falkor_dialect(text)
         prefix = ("CYPHER " + " ".join(f"{k}={literal(v)}" for k, v in params.items()) + " ") if params else ""
         r = self.resp.command("GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY", self.name, prefix + text, "--compact")
         if isinstance(r, FalkorError) and read_only and "empty key" in str(r):
