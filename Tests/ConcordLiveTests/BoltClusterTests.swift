@@ -49,8 +49,11 @@ import Testing
             // The writer changes twice while graph batches are still to come.
             if batch == 1 || batch == 3 { moved += 1; try? cluster.setWriter(moved % 2 == 1 ? 1 : 0) }
         }
+        // And the first two committing batches meet a transient error (a deadlock victim): retried, not lost.
+        try cluster.setWriter(0, transientCommits: 2)
         let results = try applier.apply()
         #expect(moved == 2)
+        #expect((try? JSON.parse([UInt8](Data(contentsOf: cluster.file))))?["transientCommits"]?.intValue == 0, "the transient failures were not met")
         #expect(!results.contains { $0.outcome == .failed || $0.outcome == .skipped }, "seed \(seed): \(results.filter { $0.outcome == .failed || $0.outcome == .skipped }.map { "\($0.operation.action): \($0.reason ?? "")" })")
         let manual = Set(plan.operations.filter { $0.store == "manual" }.map { "\($0.rule) \($0.key)" })
         let remaining = LiveAuditTests.keys(try f.audit().findings)

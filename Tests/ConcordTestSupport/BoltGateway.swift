@@ -69,9 +69,10 @@ public final class GatewayCluster: @unchecked Sendable {
     }
 
     /// Makes member `i` the writer (the others answer writes with NotALeader).
-    public func setWriter(_ i: Int, ttl: Int = 300) throws {
+    public func setWriter(_ i: Int, ttl: Int = 300, transientCommits: Int = 0) throws {
         let members = self.members.map { "\"\($0.address)\"" }.joined(separator: ",")
-        try Data("{\"writer\": \"\(self.members[i].address)\", \"members\": [\(members)], \"ttl\": \(ttl)}".utf8).write(to: file, options: .atomic)
+        try Data("{\"writer\": \"\(self.members[i].address)\", \"members\": [\(members)], \"ttl\": \(ttl), \"transientCommits\": \(transientCommits)}".utf8)
+            .write(to: file, options: .atomic)
     }
 
     /// The URL Concord is given: the last member, a router that is not the writer.

@@ -24,9 +24,12 @@ serves connections until killed. Answers like Neo4j where a client can tell:
   --role reader/router        writes answer FAILURE Neo.ClientError.Cluster.NotALeader
   --cluster FILE              the cluster as JSON {"writer": ADDRESS, "members": [ADDRESS...], "ttl": S},
                               read at every ROUTE and write: this gateway is the writer while the file
-                              names its address, a reader otherwise (so a test can move the writer)
+                              names its address, a reader otherwise (so a test can move the writer);
+                              "transientCommits": N fails the next N committing writes with
+                              Neo.TransientError.Transaction.DeadlockDetected
 """
 import json
+import os
 import re
 import argparse
 import itertools
@@ -299,6 +302,15 @@ def handle(conn, graph, args, name, fields, failed, result, tx):
             if tx is None:
                 raise FalkorError(f"{name} outside a transaction")
             wrote, tx = tx["wrote"], None
+            if name == "COMMIT" and wrote and args.cluster:
+                # The cluster file may ask for transient failures of the next N commits (a deadlock, a leader switch).
+                cluster = json.load(open(args.cluster))
+                if cluster.get("transientCommits", 0) > 0:
+                    cluster["transientCommits"] -= 1
+                    with open(args.cluster + ".tmp", "w") as f:
+                        json.dump(cluster, f)
+                    os.replace(args.cluster + ".tmp", args.cluster)
+                    raise FalkorError("Transient:the transaction was chosen as a deadlock victim")
             if name == "ROLLBACK" and wrote:
                 code = "Neo.DatabaseError.Transaction.TransactionRollbackFailed"
                 conn.send("FAILURE", [{"code": code, "neo4j_code": code,
@@ -361,7 +373,9 @@ def handle(conn, graph, args, name, fields, failed, result, tx):
             raise FalkorError(f"the gateway does not serve {name}")
     except FalkorError as e:
         message = str(e)
-        if message.startswith("NotALeader:"):
+        if message.startswith("Transient:"):
+            code, message = "Neo.TransientError.Transaction.DeadlockDetected", message[len("Transient:"):]
+        elif message.startswith("NotALeader:"):
             code, message = "Neo.ClientError.Cluster.NotALeader", message[len("NotALeader:"):]
         elif message.startswith("AccessMode:"):
             code, message = "Neo.ClientError.Statement.AccessMode", message[len("AccessMode:"):]
