@@ -8,30 +8,15 @@ import Testing
 /// A scripted Bolt peer (Python, on the official driver's codec) serving one
 /// connection; `finish()` says whether the client went through the whole script.
 final class BoltPeer {
-    let process = Process()
+    let process: Process
     let port: Int
-    private let stdout = Pipe()
-    private let stderr = Pipe()
+    private let stderr: Pipe
 
     /// `tls`: serve over TLS with this certificate (chain) and key.
     init(script: String, tls: (cert: String, key: String)? = nil) throws {
         let dir = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordGraphTests")
-        process.executableURL = URL(fileURLWithPath: TestStores.python)
-        process.arguments = [dir.appendingPathComponent("Python/bolt_peer.py").path,
-                             dir.appendingPathComponent("BoltScripts/\(script).script").path] + (tls.map { ["--tls", $0.cert, $0.key] } ?? [])
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        guard let p = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw ConcordError(.usage, "bolt peer did not start: \(String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
-        }
-        port = p
+        (process, port, stderr) = try TestStores.startServer(dir.appendingPathComponent("Python/bolt_peer.py").path,
+                                                             [dir.appendingPathComponent("BoltScripts/\(script).script").path] + (tls.map { ["--tls", $0.cert, $0.key] } ?? []))
     }
 
     /// Waits for the peer to exit; returns nil when the script completed, else its complaint.

@@ -30,6 +30,30 @@ public enum TestStores {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
     }
 
+    /// Starts a Python helper of the tests (a server) and reads the port it prints as its first line.
+    /// Returns the running process, the port, and its standard error (for complaints).
+    public static func startServer(_ script: String, _ arguments: [String]) throws -> (process: Process, port: Int, stderr: Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script] + arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            if p.isRunning { p.terminate() }
+            throw NSError(domain: "TestStores", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                "\(URL(fileURLWithPath: script).lastPathComponent) did not start: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))"])
+        }
+        return (p, port, err)
+    }
+
     /// Starts a program `times` times, each killed with SIGKILL after a random moment in `window` seconds
     /// (unless it finished first); returns how many times it was killed.
     public static func killRepeatedly(_ executable: String, _ arguments: [String], times: Int, window: ClosedRange<Double>) throws -> Int {
