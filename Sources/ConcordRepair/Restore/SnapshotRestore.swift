@@ -259,9 +259,3 @@ public struct SnapshotRestore {
         "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
     }
 }
-
-extension Array {
-    func chunked(_ n: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: n).map { self[$0..<Swift.min($0 + n, count)] }
-    }
-}
