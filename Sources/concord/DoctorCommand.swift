@@ -135,6 +135,13 @@ struct Doctor: ParsableCommand {
                 throw ConcordError(.protocolViolation, "round trip changed the value", store: "graph")
             }
             c.roundTripMs = ms
+            if let bolt = graph as? BoltStore {
+                c.details.append(("connection", bolt.tlsVersion.map { "encrypted, \($0)" } ?? "plaintext"))
+                if let t = bolt.routingTable {
+                    c.details.append(("routing", "writer \(t.writers.joined(separator: ", ")); readers \(t.readers.joined(separator: ", ")); routers \(t.routers.joined(separator: ", "))"))
+                    if t.writers.isEmpty { c.warnings.append("the routing table names no writer: writes will fail until one is elected") }
+                }
+            }
             let counts = try graph.run(
                 "OPTIONAL MATCH (r:WorkflowRun) WITH count(r) AS runs OPTIONAL MATCH (n:Node) RETURN runs, count(n) AS nodes",
                 readOnly: true)

@@ -127,5 +127,11 @@ import Testing
         try store.run("CREATE (:Secure {i: 1})")
         #expect(store.lastServer == c.members[0].address && store.tlsVersion?.hasPrefix("TLSv1.") == true)
         #expect(try store.run("MATCH (n:Secure) RETURN count(n)", readOnly: true).records.first?[0].intValue == 1)
+        // concord doctor says how the graph is reached: encrypted, and who writes, reads and routes.
+        let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
+        let doctor = try TestStores.run(concord, ["doctor", "--postgres", TestStores.postgresURL, "--redis", TestStores.redisURL,
+                                                  "--graph", "neo4j+s://neo4j:pw@\(c.members[1].address)", "--graph-ca", certs.ca])
+        let text = String(decoding: doctor.stdout, as: UTF8.self)
+        #expect(text.contains("encrypted, TLSv1.") && text.contains("writer \(c.members[0].address)"), "\(text) \(doctor.stderr)")
     }
 }
