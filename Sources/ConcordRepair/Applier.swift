@@ -157,31 +157,21 @@ public final class Applier {
     func imaging(_ kind: any OperationKind, _ ops: [RepairOperation], _ context: ApplyContext) throws -> [Result] {
         let addresses = try kind.imaged(ops, stores)
         guard addresses.contains(where: { !$0.isEmpty }) else { return try kind.apply(ops, context) }
-        let flat = addresses.flatMap { $0 }
-        let before = try RecordAddress.readAll(flat, stores)
+        // (operation, record) pairs, each read before the write.
+        let pairs = zip(ops, addresses).flatMap { op, list in list.map { (op: op.id, address: $0) } }
+        let before = try RecordAddress.readAll(pairs.map(\.address), stores)
         var results = try kind.apply(ops, context)
         let written = Set(results.filter { $0.outcome == .applied && $0.reason == nil }.map(\.operation.id))
-        var offsets: [String: Int] = [:], index: [String: Int] = [:], offset = 0
-        for (k, (op, a)) in zip(ops, addresses).enumerated() {
-            offsets[op.id] = offset
-            index[op.id] = k
-            offset += a.count
+        let changed = pairs.indices.filter { written.contains(pairs[$0].op) }
+        let after = try RecordAddress.readAll(changed.map { pairs[$0].address }, edges: kind.edgesAfter, stores)
+        var images: [String: [JSON]] = [:]
+        for (i, image) in zip(changed, after) {
+            let a = pairs[i].address
+            images[pairs[i].op, default: []].append(["dataset": .string(a.dataset), "address": a.json, "before": before[i] ?? .null, "after": image ?? .null])
         }
-        let wanted = ops.indices.filter { written.contains(ops[$0].id) }.flatMap { k in (0..<addresses[k].count).map { offsets[ops[k].id]! + $0 } }
-        let afterImages = try RecordAddress.readAll(wanted.map { flat[$0] }, edges: kind.edgesAfter, stores)
-        var after: [Int: JSON?] = [:]
-        for (i, image) in zip(wanted, afterImages) { after[i] = image }
+        // Beside what the kind imaged itself while applying; applied without a write ("already so"): nothing to undo.
         for i in results.indices where results[i].outcome == .applied {
-            // Applied without a write ("already so"): nothing to undo.
-            guard written.contains(results[i].operation.id) else {
-                if results[i].operation.images.isNull { results[i].operation.images = [] }
-                continue
-            }
-            guard let start = offsets[results[i].operation.id], let k = index[results[i].operation.id] else { continue }
-            // Beside what the kind imaged itself while applying.
-            results[i].operation.images = .array((results[i].operation.images.arrayValue ?? []) + addresses[k].enumerated().map { j, address in
-                ["dataset": .string(address.dataset), "address": address.json, "before": before[start + j] ?? .null, "after": (after[start + j] ?? nil) ?? .null]
-            })
+            results[i].operation.images = .array((results[i].operation.images.arrayValue ?? []) + (images[results[i].operation.id] ?? []))
         }
         return results
     }

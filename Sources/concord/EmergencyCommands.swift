@@ -20,7 +20,7 @@ struct PlanOutputOptions: ParsableArguments {
     func finish(_ plan: RepairPlan, command: String, source: String, headline: String, stores: StoreOptions, repairStores: RepairStores) throws {
         if dryRun {
             Output.line("\(headline) (dry run: nothing is changed)")
-            for op in plan.operations.prefix(200) { Output.line("  \(op.store) \(op.action) \(op.key): \(RepairPlanText.brief(op.before)) → \(RepairPlanText.brief(op.after))") }
+            for op in plan.operations.prefix(200) { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
             if plan.operations.count > 200 { Output.line("  … and \(plan.operations.count - 200) more") }
             Output.line("write the plan for review with --output FILE, or apply it now with --yes")
             return

@@ -218,17 +218,13 @@ extension Maintain {
         func run() throws {
             let rules = try rulesOption.load()
             let rs = try Maintain.repairStores(stores)
-            let (chosen, notYet) = try Maintenance.archivable(before: try Maintain.cutoff(olderThan), rs, runs: runs.isEmpty ? nil : Set(runs))
+            let (chosen, ids, notYet) = try Maintenance.archivable(before: try Maintain.cutoff(olderThan), rs, runs: runs.isEmpty ? nil : Set(runs))
             for (run, why) in notYet.sorted(by: { $0.key < $1.key }) { Output.line("not archived: \(run): \(why)") }
             if !planOutput.dryRun && !chosen.isEmpty {
                 let dir = Maintain.archiveDirectory(archive, "runs")
                 let specs = ["redis.streams", "redis.status", "redis.confirmed"].compactMap { rules.datasets[$0] }
                 let writer = try SnapshotWriter(directory: dir, datasets: specs)
                 let reader = LiveReader(postgres: rs.postgres, redis: rs.redis, graph: rs.graph)
-                var ids = Set<String>()
-                for run in chosen { for e in try rs.redis.run("XRANGE", RedisKeys.events(run), "-", "+").array ?? [] {
-                    if let raw = e.array?[1].array?.last?.string, let id = RepairStores.eventId(raw) { ids.insert(id) }
-                } }
                 try reader.lookup(specs, runs: Set(chosen), ids: ids, into: writer)
                 for s in specs { try writer.touch(s.name) }
                 try writer.finish(extra: ["archive": ["runs": .array(chosen.map(JSON.string)), "olderThan": .string(olderThan)]])

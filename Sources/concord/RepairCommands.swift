@@ -112,7 +112,7 @@ struct Apply: ParsableCommand {
             for store in ["graph", "redis", "postgres"] {
                 let ops = byStore[store] ?? []
                 Output.line("\n\(store): \(ops.count) operation(s)")
-                for op in ops { Output.line("  \(op.action) \(op.key): \(RepairPlanText.brief(op.before)) → \(RepairPlanText.brief(op.after))") }
+                for op in ops { Output.line("  " + RepairPlanText.change(op)) }
             }
             let manual = byStore["manual"] ?? []
             Output.line("\nmanual: \(manual.count) step(s) for a person")
@@ -202,6 +202,11 @@ struct Journal: ParsableCommand {
 }
 
 enum RepairPlanText {
+    /// One operation for review: what it does to which key, before → after.
+    static func change(_ op: RepairOperation) -> String {
+        "\(op.action) \(op.key): \(brief(op.before)) → \(brief(op.after))"
+    }
+
     static func brief(_ j: JSON) -> String {
         if j.isNull { return "(absent)" }
         let s = j.encoded()

@@ -99,7 +99,9 @@ public enum Maintenance {
 
     /// The finished runs whose Redis state can be archived: finished (completed, error, timedOut, cancelled) before
     /// `cutoff` by their status's `updatedAt`, every event of their stream in the graph and confirmed, none waiting in the queues.
-    public static func archivable(before cutoff: Int64, _ stores: RepairStores, runs only: Set<String>? = nil) throws -> (runs: [String], notYet: [String: String]) {
+    /// Returns the runs, the ids of their events (for the archive's confirmations), and why others are not archived yet.
+    public static func archivable(before cutoff: Int64, _ stores: RepairStores, runs only: Set<String>? = nil)
+        throws -> (runs: [String], events: Set<String>, notYet: [String: String]) {
         var keys: [String] = []
         if let only { keys = only.sorted().map(RedisKeys.status) } else { try stores.redis.scan(match: "workflow:*:status", count: 1000, type: "hash") { keys += $0 } }
         var waiting = Set<String>()
@@ -107,6 +109,7 @@ public enum Maintenance {
             for raw in try stores.list(key) { if let run = (try? JSON.parse(raw))?["metadata"]?["workflowId"]?.stringValue { waiting.insert(run) } }
         }
         var out: [String] = []
+        var events = Set<String>()
         var notYet: [String: String] = [:]
         for key in keys.sorted() {
             guard let run = RedisKeys.workflowId(fromKey: key) else { continue }
@@ -127,8 +130,9 @@ public enum Maintenance {
             let scores = try stores.redis.pipeline(ids.map { ["ZSCORE", RedisKeys.confirmed, $0] })
             if let i = scores.firstIndex(where: { $0.isNull }) { notYet[run] = "event \(ids[i]) is not confirmed"; continue }
             out.append(run)
+            events.formUnion(ids)
         }
-        return (out, notYet)
+        return (out, events, notYet)
     }
 
     /// Trims an archived run from Redis: its stream and its status, each a delete guarded by its whole image

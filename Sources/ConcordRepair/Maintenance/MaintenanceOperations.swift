@@ -27,11 +27,12 @@ struct MoveEntryOperation: RedisOperationKind {
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
         let from = op.params["from"]?.stringValue, element = op.params["element"]?.stringValue
         let to = op.params["to"]?.stringValue, pushed = op.params["pushed"]?.stringValue
-        let there = try from.map { f in try element.map { try c.stores.list(f).contains($0) } ?? false } ?? true
-        if !there || from == nil {
+        // nil: there is no list to take from (putting a purged letter back).
+        let inFrom = try from.map { f in try element.map { try c.stores.list(f).contains($0) } ?? false }
+        if inFrom != true {
             // Nothing to take out: done if the entry already arrived (a crash after EXEC), else the list moved on.
             if let to, let pushed, try c.stores.list(to).contains(pushed) { return .settled(.applied, "already in \(to)") }
-            if from != nil { return .settled(.skipped, "the entry is no longer in \(from!) (byte for byte)") }
+            if let from { return .settled(.skipped, "the entry is no longer in \(from) (byte for byte)") }
             if to == nil { return .settled(.applied, "nothing to do") }
         }
         var writes: [[any RedisArgument]] = []
