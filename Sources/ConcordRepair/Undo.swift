@@ -16,7 +16,7 @@ extension RepairPlan {
             // The journaled images first: each record the operation wrote goes back to its whole before-image.
             let puts = (op.images.arrayValue ?? []).reversed().compactMap { image -> RepairOperation? in
                 guard let address = RecordAddress(json: image["address"] ?? .null, dataset: image["dataset"]?.stringValue ?? "") else { return nil }
-                let before = image["before"].flatMap { $0.isNull ? JSON?.none : $0 }, after = image["after"].flatMap { $0.isNull ? nil : $0 }
+                let before = image["before"].flatMap { $0.isNull ? nil : $0 }, after = image["after"].flatMap { $0.isNull ? nil : $0 }
                 if RecordAddress.identical(before, after, at: address) { return nil }
                 var put = PutRecordOperation.make(address, record: before, seen: after, findingId: op.findingId, rule: op.rule)
                 put.id = String(SHA256.hex("\(op.id)|undo|\(put.key)").prefix(16))

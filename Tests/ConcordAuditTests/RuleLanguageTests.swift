@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func expressions() throws {
-        let r: JSON = ["a": ["b": 3, "s": "x"], "list": [1, 2], "n": nil, "t": 900_000]
+        let r: JSON = ["a": ["b": 3, "s": "x"], "list": [1, 2], "n": .null, "t": 900_000]
         #expect(try eval("a.b == 3 and a.s == 'x'", r) == true)
         #expect(try eval("a.b < 2 or not (a.s != 'x')", r) == true)
         #expect(try eval("a.b in [1, 2, 3] and 4 not in list", r) == true)
@@ -26,14 +26,14 @@ import Testing
         #expect(try eval("digest(json('{\"b\":1, \"a\":2}')) == digest(json('{\"a\":2,\"b\":1}'))", r) == true)
         #expect(try eval("if(exists(n), 'yes', coalesce(n, a.s))", r) == "x")
         // digest(json(text)) hashes jansson's parse directly; it must agree with digest() of the same value.
-        let doc: JSON = ["payload": ["b": [1, 2.5, "ü\u{0}x", nil, true], "a": ["z": -7, "é": 1.0]], "text": #"{ "a" : {"é": 1, "z": -7}, "b": [1, 2.5, "ü\u0000x", null, true] }"#]
+        let doc: JSON = ["payload": ["b": [1, 2.5, "ü\u{0}x", .null, true], "a": ["z": -7, "é": 1.0]], "text": #"{ "a" : {"é": 1, "z": -7}, "b": [1, 2.5, "ü\u0000x", null, true] }"#]
         #expect(try eval("digest(json(text)) == digest(payload)", doc) == true)
         #expect(try eval("digest(json('null')) == digest(missing)", doc) == true)
         #expect(try eval("digest(json('{\"a\":1}')) != digest(json('{\"a\":2}'))", doc) == true)
         #expect(try eval("digest(json('not json'))", doc) == .null)
         #expect(try eval("[2, 'b'] > [2, 'a']", r) == true)
         // All fields at once: keys in order, values as text (as a Redis hash holds them), fields left out.
-        let prefs: JSON = ["pg": ["theme": "dark", "size": 14, "tags": ["a"], "none": nil], "hash": ["size": "14", "theme": "dark", "tags": #"["a"]"#, "key": "k"]]
+        let prefs: JSON = ["pg": ["theme": "dark", "size": 14, "tags": ["a"], "none": .null], "hash": ["size": "14", "theme": "dark", "tags": #"["a"]"#, "key": "k"]]
         #expect(try eval("keys(pg)", prefs) == ["none", "size", "tags", "theme"])
         #expect(try eval("values(omit(pg, 'none')) == values(omit(hash, 'key'))", prefs) == true)
         #expect(try eval("keys(omit(hash, 'key', 'tags'))", prefs) == ["size", "theme"])

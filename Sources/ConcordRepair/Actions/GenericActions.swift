@@ -200,7 +200,7 @@ struct DeleteRecordOperation: SingleOperationKind {
             return try s.postgres.transaction {
                 let rows = try s.postgres.query("SELECT row_to_json(t)::text FROM \(RecordAddress.qualified(table, s.postgres)) t WHERE \(s.postgres.quoteIdentifier(column))::text = $1 FOR UPDATE",
                                                 [value])
-                let now: JSON? = rows.rowCount == 0 ? JSON?.none : .array(try (0..<rows.rowCount).compactMap { try rows[$0].json(0) })
+                let now: JSON? = rows.rowCount == 0 ? nil : .array(try (0..<rows.rowCount).compactMap { try rows[$0].json(0) })
                 guard let now else { return .skipped(op, "the row is gone already; nothing was deleted") }
                 guard Self.same(now, expected, address) else { return .skipped(op, "the row changed since the plan was made") }
                 _ = try s.postgres.execute("DELETE FROM \(RecordAddress.qualified(table, s.postgres)) WHERE \(s.postgres.quoteIdentifier(column))::text = $1", [value])

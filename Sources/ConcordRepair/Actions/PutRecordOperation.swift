@@ -31,8 +31,8 @@ struct PutRecordOperation: SingleOperationKind {
         guard let address = RecordAddress(op), let target = op.params["record"], let seenJSON = op.precondition["record"] else {
             return .skipped(op, "bad parameters")
         }
-        let want: JSON? = target.isNull ? JSON?.none : target
-        let seen: JSON? = seenJSON.isNull ? JSON?.none : seenJSON
+        let want: JSON? = target.isNull ? nil : target
+        let seen: JSON? = seenJSON.isNull ? nil : seenJSON
         let s = c.stores
         /// nil: go ahead; else the outcome without a write.
         func settle(_ now: JSON?) -> Applier.Result? {
@@ -97,7 +97,7 @@ struct PutRecordOperation: SingleOperationKind {
                 let rows = try s.postgres.query("""
                     SELECT row_to_json(t)::text FROM \(RecordAddress.qualified(table, s.postgres)) t WHERE \(s.postgres.quoteIdentifier(column))::text = $1 FOR UPDATE
                     """, [value])
-                let now: JSON? = rows.rowCount == 0 ? JSON?.none : .array(try (0..<rows.rowCount).compactMap { try rows[$0].json(0) })
+                let now: JSON? = rows.rowCount == 0 ? nil : .array(try (0..<rows.rowCount).compactMap { try rows[$0].json(0) })
                 if let r = settle(now) { return r }
                 try address.remove(s)
                 if let want { try address.create(want, s) }

@@ -119,22 +119,22 @@ public struct RecordAddress: Sendable {
             switch type {
             case "hash":
                 let h = try s.redis.hgetall(k)
-                return h.isEmpty ? JSON?.none : .object(h.mapValues(JSON.string))
+                return h.isEmpty ? nil : .object(h.mapValues(JSON.string))
             case "string":
                 return try s.redis.run("GET", k).bytes.map { .string(String(decoding: $0, as: UTF8.self)) }
             case "set":
                 let members = (try s.redis.run("SMEMBERS", k).array ?? []).compactMap(\.string).sorted()
-                return members.isEmpty ? JSON?.none : .array(members.map(JSON.string))
+                return members.isEmpty ? nil : .array(members.map(JSON.string))
             case "list":
                 let items = try s.list(k)
-                return items.isEmpty ? JSON?.none : .array(items.map(JSON.string))
+                return items.isEmpty ? nil : .array(items.map(JSON.string))
             case "zset":
                 let flat = (try s.redis.run("ZRANGE", k, "0", "-1", "WITHSCORES").array ?? []).compactMap(\.string)
                 guard !flat.isEmpty else { return nil }
                 return .array(stride(from: 0, to: flat.count - 1, by: 2).map { ["member": .string(flat[$0]), "score": .string(flat[$0 + 1])] })
             default:
                 let entries = try RedisConnection.streamEntries(try s.redis.run("XRANGE", k, "-", "+"))
-                return entries.isEmpty ? JSON?.none : .array(entries.map { e in
+                return entries.isEmpty ? nil : .array(entries.map { e in
                     ["id": .string(e.id), "fields": .object(Dictionary(e.fields.map { ($0.0, JSON.string(String(decoding: $0.1, as: UTF8.self))) }, uniquingKeysWith: { a, _ in a }))]
                 })
             }
