@@ -52,8 +52,20 @@ public enum FuzzChecks {
     // MARK: JSON: parse, canonical encoding, digest
 
     static func json(_ data: [UInt8], _ fail: Fail) throws {
+        // The read path's tape parser accepts exactly what jansson accepts, with the same value and digest.
+        var tape = JSONTape()
+        let scanned = data.withUnsafeBytes { tape.scan($0) }
         let value: JSON
-        do { value = try JSON.parse(data) } catch is ConcordError { return } catch { throw fail("parse threw \(error)") }
+        do { value = try JSON.parse(data) } catch is ConcordError {
+            if scanned { throw fail("the tape accepts what jansson refuses") }
+            return
+        } catch { throw fail("parse threw \(error)") }
+        guard scanned else { throw fail("the tape refuses what jansson accepts") }
+        try data.withUnsafeBytes { buf in
+            _ = tape.scan(buf)
+            guard tape.value(at: 0) == value else { throw fail("the tape's value differs from jansson's") }
+            guard tape.digest(at: 0) == JSON.janssonDigest(ofText: String(decoding: data, as: UTF8.self)) else { throw fail("the tape's digest differs") }
+        }
         let text = value.encoded()
         guard let again = try? JSON.parse(Array(text.utf8)) else { throw fail("its canonical encoding does not parse: \(text.prefix(200))") }
         guard again == value else { throw fail("parse(encode(x)) != x for \(text.prefix(200))") }

@@ -47,9 +47,24 @@ extension JSON {
         }
     }
 
-    /// The content digest of JSON text, computed on jansson's parse without
-    /// building Swift values; nil when the text is not JSON.
+    /// The content digest of JSON text, computed on one scan of it without
+    /// building values (`JSONTape`); nil when the text is not JSON. `tape` is
+    /// scratch space a caller may reuse between calls.
+    public static func digest(ofText text: String, tape: inout JSONTape) -> UInt64? {
+        var t = text
+        return t.withUTF8 { buf in
+            guard tape.scan(UnsafeRawBufferPointer(buf)) else { return nil }
+            return tape.digest(at: 0)
+        }
+    }
+
     public static func digest(ofText text: String) -> UInt64? {
+        var tape = JSONTape()
+        return digest(ofText: text, tape: &tape)
+    }
+
+    /// The same digest computed on jansson's parse: the reference the tape is tested against.
+    public static func janssonDigest(ofText text: String) -> UInt64? {
         var t = text
         return t.withUTF8 { buf -> UInt64? in
             var error = json_error_t()

@@ -1,0 +1,98 @@
+/// How much of a JSON value a reader needs: all of it, only its content
+/// digest, only that it is there, or some members of an object. Built from
+/// the paths a rule set reads (`ConcordAudit`), applied by `JSONTape`.
+public indirect enum JSONProjection: Sendable, Equatable {
+    /// The value as it is.
+    case whole
+    /// A container as a marker holding its digest (see `JSON.projectedDigest`); a scalar as it is.
+    case digest
+    /// A container as a marker that says it is there; a scalar as it is.
+    case presence
+    /// An object with only these members (each as needed); any other value whole.
+    case members([String: JSONProjection])
+
+    /// The key of a marker object. No parsed document has it: a key holding NUL is refused by both parsers.
+    public static let markerKey = "\u{0}projected"
+
+    /// What both `self` and `other` need.
+    public func merged(with other: JSONProjection) -> JSONProjection {
+        switch (self, other) {
+        case (.whole, _), (_, .whole): return .whole
+        case (.members(let a), .members(let b)): return .members(a.merging(b) { $0.merged(with: $1) })
+        case (.members, .presence): return self
+        case (.presence, .members): return other
+        case (.members, .digest), (.digest, .members): return .whole
+        case (.digest, _), (_, .digest): return .digest
+        case (.presence, .presence): return .presence
+        }
+    }
+
+    /// The projection that reads `path` with `need` (and nothing else).
+    public static func path(_ path: ArraySlice<String>, _ need: JSONProjection) -> JSONProjection {
+        guard let first = path.first else { return need }
+        return .members([first: Self.path(path.dropFirst(), need)])
+    }
+
+    /// The member `name`'s projection, or nil when it is not needed.
+    public subscript(member name: String) -> JSONProjection? {
+        switch self {
+        case .whole: return .whole
+        case .members(let m): return m[name]
+        case .digest, .presence: return nil
+        }
+    }
+}
+
+extension JSON {
+    /// The digest a projected container carries in place of its content;
+    /// nil for any other value.
+    @inline(__always) public var projectedDigest: JSON? {
+        if case .object(let o) = self, o.count == 1, let d = o[JSONProjection.markerKey] { return d }
+        return nil
+    }
+}
+
+extension JSONTape {
+    /// The value at token `at` built as far as `projection` needs.
+    public func value(at: Int, _ projection: JSONProjection) -> JSON {
+        let t = tokens[at]
+        switch projection {
+        case .whole: return value(at: at)
+        case .digest, .presence:
+            guard t.kind == .array || t.kind == .object else { return value(at: at) }
+            let mark: JSON = projection == .digest ? .string(String(digest(at: at), radix: 16)) : .null
+            return .object([JSONProjection.markerKey: mark])
+        case .members(let wanted):
+            guard t.kind == .object else { return value(at: at) }
+            var o: [String: JSON] = [:]
+            var k = at + 1
+            while k < Int(t.b) {
+                let key = tokens[k]
+                let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let bytes = UnsafeBufferPointer(start: base + key.a, count: Int(key.b) - key.a)
+                if !key.escaped, bytes.allSatisfy({ $0 < 0x80 }) {
+                    // An ASCII key is matched on its bytes: no String is made for a member nobody reads.
+                    for (name, p) in wanted where name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes) {
+                        o[name] = value(at: k + 1, p)
+                        break
+                    }
+                } else {
+                    // Any other key as Swift compares it (canonical equivalence), as the parsed object's lookup would.
+                    let name = string(key)
+                    if let p = wanted[name] { o[name] = value(at: k + 1, p) }
+                }
+                k = end(k + 1)
+            }
+            return .object(o)
+        }
+    }
+}
+
+extension JSON {
+    /// JSON text parsed as far as `projection` needs; nil when it is not JSON
+    /// (exactly when `parse` throws).
+    public static func parse(_ text: UnsafeRawBufferPointer, projection: JSONProjection, tape: inout JSONTape) -> JSON? {
+        guard tape.scan(text) else { return nil }
+        return tape.value(at: 0, projection)
+    }
+}

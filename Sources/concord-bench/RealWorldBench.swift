@@ -1,0 +1,210 @@
+import ConcordCore
+import ConcordGraph
+import ConcordJSON
+import ConcordModel
+import ConcordPostgres
+import ConcordRedis
+import Foundation
+
+/// Stores of the bench's own loaded with producer-shaped data (issue 12):
+/// `events` events in runs of 50, 1–3 KB payloads in four producers' JSON
+/// styles, the graph's copy of each payload in another style than its
+/// stream's, 2.5 drafts per run. A few faults, so the audit has findings to
+/// report: every 997th event never reached the graph (nor its
+/// confirmation), every 1,009th has other content in the graph, every
+/// 4,999th stream entry is truncated JSON.
+struct ProducerStores {
+    var pg: String, redis: String, graph: String
+    var events: Int, runs: Int, drafts: Int
+    var streamKeys: [String], statusKeys: [String]
+    var graphName: String
+    var storeArgs: [String] { ["--postgres", pg, "--redis", redis, "--graph", graph] }
+}
+
+@MainActor func loadProducerStores(events: Int, postgresBase: String, redisBase: String, falkor: String, redisDB: Int = 14) throws -> ProducerStores {
+    let perRun = 50
+    let runs = max(1, events / perRun)
+    let name = "realworld"
+    let redisURL = redisBase + "/\(redisDB)"
+    let graphName = "concord_bench_\(name)"
+    let graphURL = falkor + "/" + graphName
+    let schema = "concord_bench_\(name)"
+    let admin = try PostgresConnection(url: postgresBase)
+    try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+    try admin.execute("CREATE SCHEMA \(schema)")
+    let pgURL = postgresBase + "?options=-csearch_path%3D\(schema)"
+    let pg = try PostgresConnection(url: pgURL)
+    for s in PostgresSchema.statements { try pg.execute(s) }
+    let redis = try RedisConnection(url: redisURL)
+    _ = try redis.run("FLUSHDB")
+    let graph = try FalkorDBStore(url: graphURL)
+    _ = try? graph.command(["GRAPH.DELETE", graph.graph])
+    _ = try GraphSchema.ensure(on: graph)
+
+    var gen = ProducerData(seed: 12)
+    let base = nowMilliseconds() - 7_200_000
+    var streamKeys: [String] = [], statusKeys: [String] = []
+    var payloadBytes = 0
+    let loadTime = try Bench.time {
+        try graph.writeBatches(
+            "UNWIND $rows AS row CREATE (:WorkflowRun {id: row.id, state: 'running', contentStatus: 'none', createdAt: row.t, run_bucket: row.b})",
+            rows: (0..<runs).map { r in .map(["id": .string("wr_\(r)"), "t": .int(base + Int64(r)), "b": .int(Int64(RunBucket.of("wr_\(r)")))]) },
+            batchSize: 5_000)
+        var nodes: [GraphValue] = [], edges: [GraphValue] = []
+        var commands: [[any RedisArgument]] = []
+        func flush() throws {
+            if !nodes.isEmpty {
+                try graph.writeBatches("""
+                    UNWIND $rows AS row CREATE (:Node {id: row.id, workflow_id: row.run, type: row.type, content: row.content,
+                      metadata: row.metadata, timestamp: row.t, persisted_at: row.p, run_bucket: row.b})
+                    """, rows: nodes, batchSize: 1_000)
+                try graph.writeBatches("""
+                    UNWIND $rows AS row MATCH (c:Node {id: row.id})
+                    OPTIONAL MATCH (r:WorkflowRun {id: row.parent}) OPTIONAL MATCH (p:Node {id: row.parent})
+                    FOREACH (_ IN CASE WHEN r IS NULL THEN [] ELSE [1] END | CREATE (r)-[:PARENT_OF]->(c))
+                    FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END | CREATE (p)-[:PARENT_OF]->(c))
+                    """, rows: edges, batchSize: 2_000)
+            }
+            if !commands.isEmpty { _ = try redis.pipeline(commands, chunkSize: 1_000) }
+            nodes.removeAll(keepingCapacity: true)
+            edges.removeAll(keepingCapacity: true)
+            commands.removeAll(keepingCapacity: true)
+        }
+        for r in 0..<runs {
+            let run = "wr_\(r)"
+            let key = RedisKeys.events(run)
+            streamKeys.append(key)
+            var parent = run
+            for i in 0..<perRun {
+                let n = r * perRun + i
+                let id = "01J\(String(format: "%09d", r))\(String(format: "%03d", i))evt\(n % 7)"
+                let ts = base + Int64(r) + Int64(i) * 10
+                let type = i == 0 ? "workflowStarted" : ProducerData.types[n % ProducerData.types.count]
+                let payload = gen.payload(n, target: 900 + Int(gen.rng.next() % 2_000))
+                let event = gen.event(id: id, run: run, type: type, parent: parent, timestamp: ts, payload: payload)
+                var text = ProducerData.encode(event, gen.style())
+                if n % 4_999 == 4_998 { text = String(text.prefix(text.utf8.count / 2)) }  // a producer crashed mid-write
+                payloadBytes += text.utf8.count
+                commands.append(["XADD", key, "*", "event", text])
+                if n % 997 != 996 {
+                    commands.append(["ZADD", RedisKeys.confirmed, ts + 100, id])
+                    let content = n % 1_009 == 1_008 ? ProducerData.Value.object([("edited", .bool(true))]) : payload
+                    guard case .object(let envelope) = event, case .object(let metadata)? = envelope.first(where: { $0.0 == "metadata" })?.1 else { continue }
+                    nodes.append(.map([
+                        "id": .string(id), "run": .string(run), "type": .string(type), "content": .string(ProducerData.encode(content, gen.style())),
+                        "metadata": .string(ProducerData.encode(.object(metadata), gen.style())), "t": .int(ts), "p": .int(ts + 50),
+                        "b": .int(Int64(RunBucket.of(run))),
+                    ]))
+                    edges.append(.map(["id": .string(id), "parent": .string(parent)]))
+                }
+                parent = id
+            }
+            statusKeys.append(RedisKeys.status(run))
+            if nodes.count >= 5_000 { try flush() }
+        }
+        try flush()
+        var status: [[any RedisArgument]] = []
+        _ = try pg.copyIn("COPY draft_content (id, workflow_run_id, content_type, content, status, metadata, created_at, updated_at) FROM STDIN") { w in
+            for r in 0..<runs {
+                let n = r % 2 == 0 ? 2 : 3
+                for d in 0..<n {
+                    let stamp = Timestamp.rfc3339(Date(timeIntervalSince1970: Double(base + Int64(d) * 1000) / 1000))
+                    try w.writeRow(["dr_\(r)_\(d)", "wr_\(r)", "comment", "## Review of run \(r)\n\n" + gen.text(80), "draft",
+                                    #"{"githubIssueId": \#(r), "githubRepo": "acme/widgets", "userId": "u_1", "timestamp": 0, "labels": ["ai", "draft"]}"#,
+                                    stamp, stamp])
+                }
+                status.append(["HSET", RedisKeys.status("wr_\(r)"), "state", "running", "contentStatus", "draft", "draftId", "dr_\(r)_\(n - 1)",
+                               "updatedAt", base])
+            }
+        }
+        _ = try pg.copyIn("COPY draft_content_history (draft_id, version, status, content, changed_by) FROM STDIN") { w in
+            for r in 0..<runs {
+                for d in 0..<(r % 2 == 0 ? 2 : 3) {
+                    for v in 1...2 { try w.writeRow(["dr_\(r)_\(d)", String(v), "draft", "version \(v): " + gen.text(40), "u_1"]) }
+                }
+            }
+        }
+        _ = try redis.pipeline(status)
+    }
+    let drafts = (0..<runs).reduce(0) { $0 + ($1 % 2 == 0 ? 2 : 3) }
+    print("\nloaded \(runs * perRun) producer-shaped events (\(payloadBytes / 1_048_576) MiB of event JSON) in \(runs) runs and \(drafts) drafts in \(String(format: "%.1f", loadTime)) s")
+    return ProducerStores(pg: pgURL, redis: redisURL, graph: graphURL, events: runs * perRun, runs: runs, drafts: drafts,
+                          streamKeys: streamKeys, statusKeys: statusKeys, graphName: graphName)
+}
+
+/// The native clients' raw read of what the audit reads, one store after
+/// the other, output to /dev/null: `psql COPY … TO STDOUT` of both tables;
+/// one `redis-cli` pipe of `XRANGE` / `HGETALL` / `ZRANGE` / `LRANGE` for
+/// every key; one `GRAPH.RO_QUERY … --compact` per label (nodes with their
+/// parent edge, runs). Returns seconds per store.
+func nativeFloor(_ s: ProducerStores, pgURL: String, redisPort: String, redisDB: Int, falkorHost: String, falkorPort: String) throws -> [String: Double] {
+    var out: [String: Double] = [:]
+    let psql = Bench.which("psql"), cli = Bench.which("redis-cli")
+    out["postgres"] = try Bench.time {
+        for t in ["draft_content", "draft_content_history"] {
+            _ = try Bench.timeCommand(psql, [pgURL, "-qAt", "-c", "COPY \(t) TO STDOUT"])
+        }
+    }
+    // Every key's read as RESP commands on redis-cli's stdin (raw replies to /dev/null).
+    var script = ""
+    for k in s.streamKeys { script += "XRANGE \(k) - +\n" }
+    for k in s.statusKeys { script += "HGETALL \(k)\n" }
+    script += "ZRANGE persistence:confirmed 0 -1 WITHSCORES\nLRANGE persistence:queue 0 -1\nLRANGE persistence:processing 0 -1\nLRANGE persistence:deadletter 0 -1\n"
+    let scriptURL = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-floor-\(getpid()).txt")
+    try Data(script.utf8).write(to: scriptURL)
+    defer { try? FileManager.default.removeItem(at: scriptURL) }
+    out["redis"] = try Bench.time {
+        _ = try Bench.timeCommand("/bin/sh", ["-c", "'\(cli)' -p \(redisPort) -n \(redisDB) < '\(scriptURL.path)' > /dev/null"])
+    }
+    out["graph"] = try Bench.time {
+        for q in ["MATCH (n:Node) OPTIONAL MATCH (p)-[:PARENT_OF]->(n) RETURN n.id, n.workflow_id, n.type, n.content, n.metadata, n.timestamp, n.persisted_at, n.placeholder, p.id, p.workflow_id",
+                  "MATCH (n:WorkflowRun) RETURN n.id, n.state, n.stateAt, n.contentStatus, n.publishedAt, n.createdAt"] {
+            _ = try Bench.timeCommand(cli, ["-h", falkorHost, "-p", falkorPort, "GRAPH.RO_QUERY", s.graphName, q, "--compact"])
+        }
+    }
+    return out
+}
+
+/// Issue 12 and 16: the live audit, the snapshot and the audit from it on
+/// producer-shaped data, beside the native clients' floor, in one run.
+@MainActor func realWorldBench(events: Int, postgresBase: String, redisBase: String, falkor: String, falkorHost: String, falkorPort: String) throws {
+    let s = try loadProducerStores(events: events, postgresBase: postgresBase, redisBase: redisBase, falkor: falkor)
+    let redisPort = URL(string: redisBase)?.port.map(String.init) ?? "56379"
+    let floor = try nativeFloor(s, pgURL: s.pg, redisPort: redisPort, redisDB: 14, falkorHost: falkorHost, falkorPort: falkorPort)
+    let floorTotal = floor.values.reduce(0, +)
+    let concord = Bench.concord
+    let work = try Bench.workDirectory("realworld")
+    defer { try? FileManager.default.removeItem(at: work) }
+
+    let liveJSON = work.appendingPathComponent("live.json").path
+    let liveTime = try Bench.timeCommand(concord, ["audit", "--format", "json", "--output-dir", work.path, "--json-output", liveJSON,
+                                                   "--fail-on", "never"] + s.storeArgs)
+    let liveRSS = childPeakRSSMiB()
+    let live = try JSON.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: liveJSON))))
+
+    let snapDir = work.appendingPathComponent("snapshot").path
+    let snapTime = try Bench.timeCommand(concord, ["snapshot", "--output", snapDir] + s.storeArgs)
+    let fromSnapJSON = work.appendingPathComponent("snap.json").path
+    let fromSnapTime = try Bench.timeCommand(concord, ["audit", "--snapshot", snapDir, "--format", "json", "--output-dir", work.path,
+                                                       "--json-output", fromSnapJSON, "--fail-on", "never"])
+    let fromSnapRSS = childPeakRSSMiB()
+    let fromSnap = try JSON.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: fromSnapJSON))))
+    func storeSeconds(_ report: JSON, _ store: String) -> Double { report["stores"]?[store]?["seconds"]?.doubleValue ?? 0 }
+
+    let rows = [
+        BenchRow(name: "native clients' raw read, one store after another (floor)", records: s.events, seconds: floorTotal, floorName: "—", floorSeconds: nil),
+        BenchRow(name: "concord audit (live, whole command)", records: s.events, seconds: liveTime, floorName: "native floor", floorSeconds: floorTotal),
+        BenchRow(name: "concord snapshot (whole command)", records: s.events, seconds: snapTime, floorName: "native floor", floorSeconds: floorTotal),
+        BenchRow(name: "concord audit --snapshot (whole command)", records: s.events, seconds: fromSnapTime, floorName: "—", floorSeconds: nil),
+    ]
+    Bench.printTable("Producer-shaped data: \(s.events) events, \(s.runs) runs, \(s.drafts) drafts", rows)
+    print("\n| store | native floor s | live audit read s |\n|---|---:|---:|")
+    for st in ["postgres", "redis", "graph"] {
+        print("| \(st) | \(String(format: "%.2f", floor[st] ?? 0)) | \(String(format: "%.2f", storeSeconds(live, st))) |")
+    }
+    print("\npeak RSS (children): \(Int(liveRSS)) MiB after the live audit, \(Int(fromSnapRSS)) MiB after the audit from the snapshot")
+    print("findings: live \(live["summary"]?["findings"]?.encoded() ?? "?"), from snapshot \(fromSnap["summary"]?["findings"]?.encoded() ?? "?")")
+    print("live audit timings: \(live["timings"]?.encoded() ?? "")")
+    print("snapshot audit timings: \(fromSnap["timings"]?.encoded() ?? "")")
+    print("snapshot size: \(snapshotBytes(snapDir) / 1_048_576) MiB")
+}
