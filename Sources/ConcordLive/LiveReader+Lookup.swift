@@ -27,7 +27,7 @@ extension LiveReader {
                     var seq = 0
                     let captures = pattern.match(key) ?? [:]
                     try redis.xrange(key, batch: pageSize) { entries in
-                        for e in entries { try emit(Self.streamRecord(key, captures, e, seq, field, name)); seq += 1 }
+                        for e in entries { try sink.append(Self.streamRecord(key, captures, e, seq, field, name), to: spec.name); n += 1; seq += 1 }
                     }
                 }
             case .redisHash(let pattern, let name):
@@ -94,7 +94,7 @@ extension LiveReader {
             for ((spec, key, name), reply) in zip(lists, replies) {
                 let items = reply.array ?? []
                 for (i, item) in items.enumerated() {
-                    try sink.append(Self.parsed(item.bytes ?? [], as: name, into: ["key": .string(key), "index": .int(Int64(i))]), to: spec.name)
+                    try sink.append(Self.listRecord(key, i, item.bytes, as: name), to: spec.name)
                 }
                 try sink.finished(spec.name, records: items.count)
             }

@@ -132,16 +132,21 @@ public final class LiveReader: @unchecked Sendable {
                 n += 1
                 progress?.add("redis")
             }
+            func emitText(_ record: TextRecord) throws {
+                try sink.append(record, to: spec.name)
+                n += 1
+                progress?.add("redis")
+            }
             switch spec.source {
             case .redisStream(let pattern, let field, let name):
                 try redis.scan(match: pattern.glob, count: 1000, type: "stream") { keys in
-                    try readStreams(mine(keys, pattern, spec), pattern, field, name, emit)
+                    try readStreams(mine(keys, pattern, spec), pattern, field, name, emitText)
                 }
             case .redisList(let key, let name):
                 var index = 0
                 try redis.lrange(key) { batch in
                     for item in batch {
-                        try emit(Self.parsed(item.bytes ?? [], as: name, into: ["key": .string(key), "index": .int(Int64(index))]))
+                        try emitText(Self.listRecord(key, index, item.bytes, as: name))
                         index += 1
                     }
                 }
@@ -193,7 +198,7 @@ public final class LiveReader: @unchecked Sendable {
         newestEntry = (ms, seq)
     }
 
-    func readStreams(_ keys: [String], _ pattern: KeyPattern, _ field: String, _ name: String, _ emit: (JSON) throws -> Void) throws {
+    func readStreams(_ keys: [String], _ pattern: KeyPattern, _ field: String, _ name: String, _ emit: (TextRecord) throws -> Void) throws {
         let matching = keys.filter { pattern.match($0) != nil }
         var i = 0
         while i < matching.count {
@@ -247,14 +252,10 @@ public final class LiveReader: @unchecked Sendable {
         }
     }
 
-    /// A list element or stream field: parsed under `name` (null if not
-    /// JSON) and, always, the stored text as `raw`, so evidence and repair
-    /// preconditions carry exactly the bytes the store holds.
-    static func parsed(_ bytes: [UInt8], as name: String, into base: [String: JSON]) -> JSON {
-        var o = base
-        o[name] = (try? JSON.parse(bytes)) ?? .null
-        o["raw"] = .string(String(decoding: bytes, as: UTF8.self))
-        return .object(o)
+    /// A list element: parsed under `name` (null if not JSON) and, always,
+    /// the stored text as `raw` (see `TextRecord`).
+    static func listRecord(_ key: String, _ index: Int, _ bytes: [UInt8]?, as name: String) -> TextRecord {
+        TextRecord(base: ["key": .string(key), "index": .int(Int64(index))], text: bytes ?? [], field: name)
     }
 
     static func stringRecord(_ key: String, _ pattern: KeyPattern, _ bytes: [UInt8], _ name: String?) -> JSON {
@@ -265,15 +266,10 @@ public final class LiveReader: @unchecked Sendable {
     }
 
     /// A stream entry's record; `captures` are its key's (matched once per stream).
-    static func streamRecord(_ key: String, _ captures: [String: String], _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> JSON {
+    static func streamRecord(_ key: String, _ captures: [String: String], _ entry: RedisConnection.StreamEntry, _ seq: Int, _ field: String, _ name: String) -> TextRecord {
         var base: [String: JSON] = ["key": .string(key), "entry": .string(entry.id), "seq": .int(Int64(seq))]
         for (k, v) in captures { base[k] = .string(v) }
-        guard let bytes = entry.field(field) else {
-            base[name] = .null
-            base["raw"] = .null
-            return .object(base)
-        }
-        return parsed(bytes, as: name, into: base)
+        return TextRecord(base: base, text: entry.field(field), field: name)
     }
 
     static func zsetRecord(_ key: String, _ member: String, _ score: Double) -> JSON {

@@ -70,21 +70,37 @@ final class RecordMemo: @unchecked Sendable {
     let exprs: [Expr]
     let table: CellTable
     let ctx: EvalContext
+    let scratch: TapeScratch
     private var record: [JSON] = [.null]
     private var values: [JSON?]
     private var cells: [Cell?]
+    /// The whole record, when `record` is a projection of it (valid during one ingest).
+    private var whole: (() -> JSON)?
 
     init(exprs: [Expr], table: CellTable, ctx: EvalContext) {
         self.exprs = exprs
         self.table = table
+        var ctx = ctx
+        scratch = TapeScratch()
+        ctx.scratch = scratch
         self.ctx = ctx
         values = Array(repeating: nil, count: exprs.count)
         cells = Array(repeating: nil, count: exprs.count)
     }
 
-    func reset(_ r: JSON) {
+    func reset(_ r: JSON, whole: (() -> JSON)? = nil) {
         record[0] = r
+        self.whole = whole
         for i in values.indices { values[i] = nil; cells[i] = nil }
+    }
+
+    /// Switches to the whole record: a schema failure's key and values may
+    /// read what the projection left out (`raw`, `canonical(event)`).
+    func dropWhole() { whole = nil }
+
+    func useWholeRecord() {
+        guard let w = whole else { return }
+        reset(w())
     }
 
     var current: JSON { record[0] }
@@ -117,6 +133,8 @@ final class Consumer: @unchecked Sendable {
     let valueExprs: [Expr]
     /// For schema checks: the validation, run as records arrive; only failures are kept.
     let validate: ((JSON) -> String?)?
+    /// What the validation reads of a record.
+    let validationNeeds: JSONProjection?
     let stride: Int
     var cells: [Cell] = []
     var count: Int { cells.count / stride }
@@ -142,10 +160,11 @@ final class Consumer: @unchecked Sendable {
         valueSlots = valueExprs.map(slot)
     }
 
-    init(_ s: Selection, table: CellTable, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil) {
+    init(_ s: Selection, table: CellTable, keysOnly: Bool = false, validate: ((JSON) -> String?)? = nil, validationNeeds: JSONProjection? = nil) {
         selection = s
         self.table = table
         self.keysOnly = keysOnly
+        self.validationNeeds = validationNeeds
         roleNames = s.roles.keys.sorted()
         roleExprs = roleNames.map { s.roles[$0]! }
         valueExprs = s.values.map(\.expr)
@@ -162,6 +181,28 @@ final class Consumer: @unchecked Sendable {
     func problem(_ i: Int) -> JSON { table.json(cells[i * stride + stride - 1]) }
 
     func roleIndex(_ name: String) -> Int? { roleNames.firstIndex(of: name) }
+
+    /// What this selection reads of every record it is fed (a schema
+    /// check's key and values only for the records it keeps: on the whole record).
+    var needs: JSONProjection? {
+        var exprs: [Expr?] = [selection.filter]
+        if validate != nil {
+            return exprs.reduce(validationNeeds) { Expr.union($0, $1?.needs(slot: 0)) }
+        }
+        exprs.append(selection.key)
+        if !keysOnly { exprs += [selection.workflowId, selection.report] + roleExprs + valueExprs }
+        return exprs.reduce(nil) { Expr.union($0, $1?.needs(slot: 0)) }
+    }
+
+    /// What a schema check's validation reads of a record: the value (kept an
+    /// object), the required fields (only presence for `any`) and what the assertions read.
+    static func validationNeeds(_ value: Expr, _ require: [(path: [String], type: String)], _ asserts: [(expr: Expr, message: String)]) -> JSONProjection? {
+        guard case .path(0, let at) = value else { return value.needs(slot: 0) }
+        var p = JSONProjection.path(at[...], .members([:]))
+        for r in require { p = p.merged(with: .path((at + r.path)[...], r.type == "any" ? .presence : .whole)) }
+        for a in asserts { if let n = a.expr.needs(slot: 1) { p = p.merged(with: .path(at[...], n)) } }
+        return p
+    }
 
     /// The row's named values (plus key and workflowId) as one object, for expressions and evidence.
     func object(_ i: Int) -> JSON {
@@ -183,6 +224,7 @@ final class Consumer: @unchecked Sendable {
         if let validate {
             guard let p = validate(m.current) else { return }
             problem = .string(p)
+            m.useWholeRecord()
         }
         cells.append(m.cell(keySlot))
         cells.append(workflowSlot.map(m.cell) ?? .null)
@@ -220,6 +262,8 @@ public final class AuditEngine: @unchecked Sendable {
     let memos: [String: RecordMemo]
     /// Per dataset split by run: the newest time its records' `age()` was asked about, per run.
     let watches: [String: DatasetWatch]
+    /// Per dataset, what the rules read of every record: the read path parses only that.
+    public let projections: [String: JSONProjection]
     let table: CellTable
     private var counts: [String: Int] = [:]
     private let lock = NSLock()
@@ -237,8 +281,10 @@ public final class AuditEngine: @unchecked Sendable {
                 let consumers: [Consumer]
                 if case .schema(let sels, let value, let require, let asserts) = check {
                     let ctx = context
+                    let needs = Consumer.validationNeeds(value, require, asserts)
                     consumers = sels.map { s in
-                        Consumer(s, table: table) { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) }
+                        Consumer(s, table: table, validate: { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) },
+                                 validationNeeds: needs)
                     }
                 } else {
                     // Lookup sets are shared by every check that reads the same dataset, filter and key.
@@ -276,15 +322,25 @@ public final class AuditEngine: @unchecked Sendable {
         }
         self.memos = memos
         self.watches = watches
+        var projections: [String: JSONProjection] = [:]
+        for (dataset, consumers) in byDataset {
+            var need = consumers.reduce(JSONProjection?.none) { Expr.union($0, $1.needs) }
+            if let split = watches[dataset]?.split { need = Expr.union(need, .path(split.split(separator: ".").map(String.init)[...], .whole)) }
+            projections[dataset] = need ?? .members([:])
+        }
+        self.projections = projections
     }
 
     /// The datasets the rules read.
     public var datasets: Set<String> { Set(byDataset.keys) }
 
     /// Feeds one record of `dataset`.
-    public func ingest(_ record: JSON, dataset: String) {
+    /// `whole`, when `record` is a projection (`projections`), gives the whole
+    /// record (called only during this call).
+    public func ingest(_ record: JSON, dataset: String, whole: (() -> JSON)? = nil) {
         guard let consumers = byDataset[dataset], let memo = memos[dataset] else { return }
-        memo.reset(record)
+        memo.reset(record, whole: whole)
+        defer { memo.dropWhole() }
         guard let watch = watches[dataset] else {
             for c in consumers { c.ingest(memo) }
             return

@@ -7,13 +7,74 @@ import Foundation
 /// different datasets may be fed concurrently.
 public protocol RecordSink: AnyObject, Sendable {
     func append(_ record: JSON, to dataset: String) throws
+    /// A record that holds JSON text as the store keeps it (a stream entry,
+    /// a list element). By default the record built whole; a sink that reads
+    /// a few fields parses only those.
+    func append(_ record: TextRecord, to dataset: String) throws
+    /// One record as JSON text (a snapshot's line); throws when it is not JSON.
+    func append(line: UnsafeRawBufferPointer, to dataset: String) throws
     /// Called once per dataset when it has been read completely.
     func finished(_ dataset: String, records: Int) throws
+}
+
+extension RecordSink {
+    public func append(_ record: TextRecord, to dataset: String) throws { try append(record.record, to: dataset) }
+    public func append(line: UnsafeRawBufferPointer, to dataset: String) throws { try append(JSON.parse(line), to: dataset) }
+}
+
+/// A record whose member `field` is JSON text: `base`, plus the text parsed
+/// under `field` (null if not JSON, or if there is no text) and, verbatim,
+/// as `raw` — so evidence and repair preconditions carry exactly the bytes
+/// the store holds.
+public struct TextRecord {
+    public var base: [String: JSON]
+    public var text: [UInt8]?
+    public var field: String
+
+    public init(base: [String: JSON], text: [UInt8]?, field: String) {
+        self.base = base
+        self.text = text
+        self.field = field
+    }
+
+    /// The whole record.
+    public var record: JSON {
+        var o = base
+        guard let text else {
+            o[field] = .null
+            o["raw"] = .null
+            return .object(o)
+        }
+        o[field] = (try? JSON.parse(text)) ?? .null
+        o["raw"] = .string(String(decoding: text, as: UTF8.self))
+        return .object(o)
+    }
 }
 
 extension AuditEngine: RecordSink {
     public func append(_ record: JSON, to dataset: String) throws { ingest(record, dataset: dataset) }
     public func finished(_ dataset: String, records: Int) throws { setCount(dataset, records) }
+
+    /// Parses only what the rules read of every record (`projections`); the
+    /// whole record is built only for a record a schema check finds wrong.
+    public func append(_ record: TextRecord, to dataset: String) throws {
+        guard let memo = memos[dataset] else { return }
+        guard let text = record.text, case .members(let wanted)? = projections[dataset] else { return ingest(record.record, dataset: dataset) }
+        var o = record.base
+        if let p = wanted[record.field] {
+            o[record.field] = text.withUnsafeBytes { JSON.parse($0, projection: p, tape: &memo.scratch.tape) } ?? .null
+        }
+        if wanted["raw"] != nil { o["raw"] = .string(String(decoding: text, as: UTF8.self)) }
+        ingest(.object(o), dataset: dataset) { record.record }
+    }
+
+    public func append(line: UnsafeRawBufferPointer, to dataset: String) throws {
+        guard let memo = memos[dataset] else { return }
+        guard let projection = projections[dataset], let projected = JSON.parse(line, projection: projection, tape: &memo.scratch.tape) else {
+            return ingest(try JSON.parse(line), dataset: dataset)  // not JSON: jansson's error, with line and column
+        }
+        ingest(projected, dataset: dataset) { (try? JSON.parse(line)) ?? .null }
+    }
 }
 
 extension SnapshotWriter: RecordSink {
@@ -25,6 +86,7 @@ public final class TeeSink: RecordSink {
     let sinks: [any RecordSink]
     public init(_ sinks: [any RecordSink]) { self.sinks = sinks }
     public func append(_ record: JSON, to dataset: String) throws { for s in sinks { try s.append(record, to: dataset) } }
+    public func append(_ record: TextRecord, to dataset: String) throws { for s in sinks { try s.append(record, to: dataset) } }
     public func finished(_ dataset: String, records: Int) throws { for s in sinks { try s.finished(dataset, records: records) } }
 }
 
@@ -82,7 +144,7 @@ public enum SnapshotSource {
         DispatchQueue.concurrentPerform(iterations: min(2, max(names.count, 1))) { _ in
             while let i = take() {
                 do {
-                    let n = try snapshot.read(names[i]) { try sink.append($0, to: names[i]) }
+                    let n = try snapshot.readLines(names[i]) { try sink.append(line: $0, to: names[i]) }
                     try sink.finished(names[i], records: n)
                 } catch { errors.withLock { $0.append(error) } }
             }
@@ -116,6 +178,14 @@ public final class PartitionFilter: RecordSink, @unchecked Sendable {
 
     public func append(_ record: JSON, to dataset: String) throws {
         if let path = runFields[dataset], let run = record.value(atPath: path)?.keyText, !partition.contains(run: run) { return }
+        counters[dataset]?.kept += 1
+        try inner.append(record, to: dataset)
+    }
+
+    public func append(_ record: TextRecord, to dataset: String) throws {
+        // The run is most often one of the key's captures: decided without parsing.
+        guard let path = runFields[dataset], !path.contains("."), path != record.field, path != "raw" else { return try append(record.record, to: dataset) }
+        if let run = record.base[path]?.keyText, !partition.contains(run: run) { return }
         counters[dataset]?.kept += 1
         try inner.append(record, to: dataset)
     }

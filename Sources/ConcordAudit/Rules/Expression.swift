@@ -71,6 +71,32 @@ public indirect enum Expr: Sendable, CustomStringConvertible {
         }
     }
 
+    /// What the expression reads of binding `slot`: each path, with how much
+    /// of its value — whole, or only a container's digest (`digest(path)`)
+    /// or that it is there (`exists(path)`). What the read path parses of a
+    /// record is the union of these (`JSONProjection`).
+    public func needs(slot: Int) -> JSONProjection? {
+        switch self {
+        case .path(let s, let p): return s == slot ? .path(p[...], .whole) : nil
+        case .call(.digest, let args):
+            if case .path(let s, let p) = args[0] { return s == slot ? .path(p[...], .digest) : nil }
+            return args[0].needs(slot: slot)
+        case .call(.exists, let args):
+            if case .path(let s, let p) = args[0] { return s == slot ? .path(p[...], .presence) : nil }
+            return args[0].needs(slot: slot)
+        case .literal, .now, .grace: return nil
+        case .not(let e), .negate(let e): return e.needs(slot: slot)
+        case .binary(_, let a, let b): return Self.union(a.needs(slot: slot), b.needs(slot: slot))
+        case .list(let items), .call(_, let items): return items.reduce(nil) { Self.union($0, $1.needs(slot: slot)) }
+        }
+    }
+
+    static func union(_ a: JSONProjection?, _ b: JSONProjection?) -> JSONProjection? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return a.merged(with: b)
+    }
+
     /// Whether the expression reads any binding other than the implicit record.
     public var usesBindings: Bool { paths.contains { $0.slot != 0 } }
 }
@@ -82,6 +108,8 @@ public struct EvalContext: Sendable {
     public var grace: Int64
     /// Notes the times `age()` is asked about (the engine's per-record watch).
     var watch: ClockWatch?
+    /// A parser's scratch space, reused record after record (one per dataset feed).
+    var scratch: TapeScratch?
     public init(now: Int64, grace: Int64) {
         self.now = now
         self.grace = grace
@@ -95,6 +123,11 @@ final class ClockWatch: @unchecked Sendable {
     @inline(__always) func note(_ t: Double) {
         if youngest == nil || t > youngest! { youngest = t }
     }
+}
+
+/// A tape reused by one dataset's feed (not shared between threads).
+final class TapeScratch: @unchecked Sendable {
+    var tape = JSONTape()
 }
 
 /// A parse error with its offset (in characters) into the expression text.
@@ -412,7 +445,9 @@ extension Expr {
         }
         if f == .digest, case .call(.json, let inner) = args[0] {
             // digest(json(text)): hashed on jansson's parse, no Swift values built.
-            guard let text = inner[0].evaluate(slots, ctx).stringValue, let h = JSON.digest(ofText: text) else { return .null }
+            guard let text = inner[0].evaluate(slots, ctx).stringValue else { return .null }
+            let digest = ctx.scratch.map { scratch in JSON.digest(ofText: text, tape: &scratch.tape) } ?? JSON.digest(ofText: text)
+            guard let h = digest else { return .null }
             return .string(String(h, radix: 16))
         }
         let v = args.map { $0.evaluate(slots, ctx) }
@@ -432,6 +467,8 @@ extension Expr {
             return .string(v[0].typeName)
         case .canonical: return v[0].isNull ? .null : .string(v[0].encoded())
         case .digest:
+            // A container the read path did not build carries its digest (JSONProjection.digest).
+            if let projected = v[0].projectedDigest { return projected }
             // For comparing values, not for security: see JSONDigest.
             return .string(String(v[0].digest, radix: 16))
         case .json:

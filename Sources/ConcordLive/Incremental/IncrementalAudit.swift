@@ -283,6 +283,8 @@ final class CountingSink: RecordSink, @unchecked Sendable {
     init(_ inner: any RecordSink) { self.inner = inner }
 
     func append(_ record: JSON, to dataset: String) throws { try inner.append(record, to: dataset) }
+    func append(_ record: TextRecord, to dataset: String) throws { try inner.append(record, to: dataset) }
+    func append(line: UnsafeRawBufferPointer, to dataset: String) throws { try inner.append(line: line, to: dataset) }
 
     func finished(_ dataset: String, records: Int) throws {
         lock.lock()
