@@ -1,49 +1,88 @@
 import CJansson
 import ConcordCore
 
-/// A 64-bit digest of a JSON value's content (FNV-1a over a typed walk, object
-/// keys in byte order): equal for values that are equal as JSON whatever their
-/// formatting or key order, `1` and `1.0` alike. For comparing, not security.
+/// A 64-bit digest of a JSON value's content: equal for values that are
+/// equal as JSON whatever their formatting or key order, `1` and `1.0`
+/// alike. For comparing, not security.
+///
+/// Computed bottom-up: a scalar hashes its type and value, an array its
+/// elements' digests in order, an object the sum of its members' hashes (a
+/// member: its key's bytes and its value's digest), so key order needs no
+/// sorting and a parser can digest a document in the pass that reads it.
+/// Words are mixed eight bytes at a time (rotate, xor, one multiply by an
+/// odd constant), with murmur's finalizer at the end of each value. Digests
+/// are compared within one process; none is stored.
 public struct JSONDigest {
-    var fnv = FNV1a()
-    var h: UInt64 { fnv.value }
+    var state: UInt64 = 0xcbf2_9ce4_8422_2325
+    var h: UInt64 {
+        var z = state
+        z = (z ^ (z >> 33)) &* 0xFF51_AFD7_ED55_8CCD
+        z = (z ^ (z >> 33)) &* 0xC4CE_B9FE_1A85_EC53
+        return z ^ (z >> 33)
+    }
 
-    @inline(__always) mutating func byte(_ b: UInt8) { fnv.add(b) }
-    @inline(__always) mutating func word(_ w: UInt64) { for i in 0..<8 { byte(UInt8(truncatingIfNeeded: w >> (8 * UInt64(i)))) } }
+    @inline(__always) mutating func word(_ w: UInt64) {
+        state = ((state << 23 | state >> 41) ^ w) &* 0x9FB2_1C65_1E98_DF25
+    }
+    @inline(__always) mutating func byte(_ b: UInt8) { word(UInt64(b) | 0x100) }
     mutating func bytes(_ p: UnsafeBufferPointer<UInt8>) {
         word(UInt64(p.count))
-        for b in p { byte(b) }
+        guard let base = p.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while p.count - i >= 8 {
+            word(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i += 8
+        }
+        if i < p.count {
+            var tail: UInt64 = 0
+            for k in i..<p.count { tail |= UInt64(base[k]) << (8 * UInt64(k - i)) }
+            word(tail)
+        }
     }
     mutating func double(_ d: Double) {
         if d.rounded() == d, abs(d) < 9.2e18 { byte(3); word(UInt64(bitPattern: Int64(d))) } else { byte(4); word(d.bitPattern) }
     }
+
+    // The digests of the kinds of value, each from a fresh state.
+    static let null: UInt64 = { var d = JSONDigest(); d.byte(0); return d.h }()
+    static let falseValue: UInt64 = { var d = JSONDigest(); d.byte(1); return d.h }()
+    static let trueValue: UInt64 = { var d = JSONDigest(); d.byte(2); return d.h }()
+    @inline(__always) static func int(_ i: Int64) -> UInt64 { var d = JSONDigest(); d.byte(3); d.word(UInt64(bitPattern: i)); return d.h }
+    @inline(__always) static func double(_ x: Double) -> UInt64 { var d = JSONDigest(); d.double(x); return d.h }
+    @inline(__always) static func string(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 { var d = JSONDigest(); d.byte(5); d.bytes(p); return d.h }
+    /// An object member's share of its object's sum.
+    @inline(__always) static func member(_ key: UnsafeBufferPointer<UInt8>, _ value: UInt64) -> UInt64 {
+        var d = JSONDigest(); d.bytes(key); d.word(value); return d.h
+    }
+    @inline(__always) static func object(count: Int, sum: UInt64) -> UInt64 {
+        var d = JSONDigest(); d.byte(7); d.word(UInt64(count)); d.word(sum); return d.h
+    }
+    /// An array: start with `arrayStart()`, `word` each element's digest, end with `arrayEnd(count:)`.
+    @inline(__always) static func arrayStart() -> JSONDigest { var d = JSONDigest(); d.byte(6); return d }
+    @inline(__always) mutating func arrayEnd(count: Int) -> UInt64 { word(UInt64(count)); return h }
 }
 
 extension JSON {
     /// The content digest of this value.
     public var digest: UInt64 {
-        var d = JSONDigest()
-        digest(into: &d)
-        return d.h
-    }
-
-    func digest(into d: inout JSONDigest) {
         switch self {
-        case .null: d.byte(0)
-        case .bool(let b): d.byte(b ? 2 : 1)
-        case .int(let i): d.byte(3); d.word(UInt64(bitPattern: i))
-        case .double(let x): d.double(x)
-        case .string(var s): d.byte(5); s.withUTF8 { d.bytes($0) }
+        case .null: return JSONDigest.null
+        case .bool(let b): return b ? JSONDigest.trueValue : JSONDigest.falseValue
+        case .int(let i): return JSONDigest.int(i)
+        case .double(let x): return JSONDigest.double(x)
+        case .string(var s): return s.withUTF8 { JSONDigest.string($0) }
         case .array(let a):
-            d.byte(6); d.word(UInt64(a.count))
-            for v in a { v.digest(into: &d) }
+            var d = JSONDigest.arrayStart()
+            for v in a { d.word(v.digest) }
+            return d.arrayEnd(count: a.count)
         case .object(let o):
-            d.byte(7); d.word(UInt64(o.count))
-            for k in o.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            var sum: UInt64 = 0
+            for (k, v) in o {
                 var key = k
-                key.withUTF8 { d.bytes($0) }
-                o[k]!.digest(into: &d)
+                sum &+= key.withUTF8 { JSONDigest.member($0, v.digest) }
             }
+            return JSONDigest.object(count: o.count, sum: sum)
         }
     }
 
@@ -52,10 +91,7 @@ extension JSON {
     /// scratch space a caller may reuse between calls.
     public static func digest(ofText text: String, tape: inout JSONTape) -> UInt64? {
         var t = text
-        return t.withUTF8 { buf in
-            guard tape.scan(UnsafeRawBufferPointer(buf)) else { return nil }
-            return tape.digest(at: 0)
-        }
+        return t.withUTF8 { tape.digest(of: UnsafeRawBufferPointer($0)) }
     }
 
     public static func digest(ofText text: String) -> UInt64? {
@@ -72,43 +108,35 @@ extension JSON {
                 let root = json_loadb(base, buf.count, concord_decode_flags(), &error)
             else { return nil }
             defer { concord_json_decref(root) }
-            var d = JSONDigest()
-            digest(root, into: &d)
-            return d.h
+            return digest(root)
         }
     }
 
-    private static func digest(_ node: UnsafeMutablePointer<json_t>, into d: inout JSONDigest) {
+    private static func digest(_ node: UnsafeMutablePointer<json_t>) -> UInt64 {
         switch json_type(rawValue: UInt32(concord_json_type(node))) {
         case JSON_OBJECT:
-            d.byte(7); d.word(UInt64(json_object_size(node)))
-            var entries: [(key: UnsafeBufferPointer<UInt8>, value: UnsafeMutablePointer<json_t>)] = []
+            var sum: UInt64 = 0
             var iter = json_object_iter(node)
             while let it = iter {
-                let length = json_object_iter_key_len(it)
                 let key = UnsafeRawPointer(json_object_iter_key(it)!).assumingMemoryBound(to: UInt8.self)
-                entries.append((UnsafeBufferPointer(start: key, count: length), json_object_iter_value(it)!))
+                sum &+= JSONDigest.member(UnsafeBufferPointer(start: key, count: json_object_iter_key_len(it)), digest(json_object_iter_value(it)!))
                 iter = json_object_iter_next(node, it)
             }
-            entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
-            for e in entries { d.bytes(e.key); digest(e.value, into: &d) }
+            return JSONDigest.object(count: json_object_size(node), sum: sum)
         case JSON_ARRAY:
             let n = json_array_size(node)
-            d.byte(6); d.word(UInt64(n))
-            for i in 0..<n { digest(json_array_get(node, i)!, into: &d) }
+            var d = JSONDigest.arrayStart()
+            for i in 0..<n { d.word(digest(json_array_get(node, i)!)) }
+            return d.arrayEnd(count: n)
         case JSON_STRING:
-            d.byte(5)
             let length = json_string_length(node)
-            if let p = json_string_value(node) {
-                d.bytes(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: length))
-            } else {
-                d.word(0)
-            }
-        case JSON_INTEGER: d.byte(3); d.word(UInt64(bitPattern: Int64(json_integer_value(node))))
-        case JSON_REAL: d.double(json_real_value(node))
-        case JSON_TRUE: d.byte(2)
-        case JSON_FALSE: d.byte(1)
-        default: d.byte(0)
+            guard let p = json_string_value(node) else { return JSONDigest.string(UnsafeBufferPointer(start: nil, count: 0)) }
+            return JSONDigest.string(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: length))
+        case JSON_INTEGER: return JSONDigest.int(Int64(json_integer_value(node)))
+        case JSON_REAL: return JSONDigest.double(json_real_value(node))
+        case JSON_TRUE: return JSONDigest.trueValue
+        case JSON_FALSE: return JSONDigest.falseValue
+        default: return JSONDigest.null
         }
     }
 }

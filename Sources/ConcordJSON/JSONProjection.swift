@@ -53,38 +53,19 @@ extension JSON {
 }
 
 extension JSONTape {
-    /// The value at token `at` built as far as `projection` needs.
+    /// The value at token `at` of a tape scanned with `projection`.
     public func value(at: Int, _ projection: JSONProjection) -> JSON {
         let t = tokens[at]
-        switch projection {
-        case .whole: return value(at: at)
-        case .digest, .presence:
-            guard t.kind == .array || t.kind == .object else { return value(at: at) }
-            let mark: JSON = projection == .digest ? .string(String(digest(at: at), radix: 16)) : .null
-            return .object([JSONProjection.markerKey: mark])
-        case .members(let wanted):
-            guard t.kind == .object else { return value(at: at) }
-            var o: [String: JSON] = [:]
-            var k = at + 1
-            while k < Int(t.b) {
-                let key = tokens[k]
-                let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                let bytes = UnsafeBufferPointer(start: base + key.a, count: Int(key.b) - key.a)
-                if !key.escaped, bytes.allSatisfy({ $0 < 0x80 }) {
-                    // An ASCII key is matched on its bytes: no String is made for a member nobody reads.
-                    for (name, p) in wanted where name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes) {
-                        o[name] = value(at: k + 1, p)
-                        break
-                    }
-                } else {
-                    // Any other key as Swift compares it (canonical equivalence), as the parsed object's lookup would.
-                    let name = string(key)
-                    if let p = wanted[name] { o[name] = value(at: k + 1, p) }
-                }
-                k = end(k + 1)
-            }
-            return .object(o)
+        guard case .members(let wanted) = projection, t.kind == .object else { return value(at: at) }
+        // Only wanted members are on the tape.
+        var o: [String: JSON] = [:]
+        var k = at + 1
+        while k < Int(t.b) {
+            let name = string(tokens[k])
+            if let p = wanted[name] { o[name] = value(at: k + 1, p) }
+            k = end(k + 1)
         }
+        return .object(o)
     }
 }
 
@@ -92,7 +73,7 @@ extension JSON {
     /// JSON text parsed as far as `projection` needs; nil when it is not JSON
     /// (exactly when `parse` throws).
     public static func parse(_ text: UnsafeRawBufferPointer, projection: JSONProjection, tape: inout JSONTape) -> JSON? {
-        guard tape.scan(text) else { return nil }
+        guard tape.scan(text, projection: projection) else { return nil }
         return tape.value(at: 0, projection)
     }
 }

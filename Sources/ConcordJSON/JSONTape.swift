@@ -14,7 +14,11 @@ import Foundation
 /// Strings stay as byte ranges of the text until a value is built; numbers
 /// are converted during the scan (reals by `strtod`, as jansson does).
 public struct JSONTape {
-    public enum Kind: UInt8 { case null, `false`, `true`, int, double, string, array, object }
+    public enum Kind: UInt8 {
+        case null, `false`, `true`, int, double, string, array, object
+        /// A container a projection wanted only the digest of (`b`), or only to know it is there.
+        case digested, present
+    }
 
     /// A token: scalars carry their value (`b`), strings their byte range
     /// (`a..<b`, escapes undecoded), containers their member count (`a`) and
@@ -36,20 +40,55 @@ public struct JSONTape {
 
     static let maxDepth = 2048
 
-    /// Scans `text` (which must stay alive while the tape is used); false when it is not JSON.
-    public mutating func scan(_ text: UnsafeRawBufferPointer) -> Bool {
+    /// Scans `text` (which must stay alive while the tape is used); false
+    /// when it is not JSON. With a projection, only what it needs is kept on
+    /// the tape (the rest is still read and checked).
+    public mutating func scan(_ text: UnsafeRawBufferPointer, projection: JSONProjection = .whole) -> Bool {
         tokens.removeAll(keepingCapacity: true)
         self.text = text
         guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
-        var s = Scanner(p: base, n: text.count)
-        let ok = s.run(&tokens)
-        return ok
+        var s = Scanner(p: base, n: text.count, members: members)
+        defer { members = s.members }
+        return s.run(&tokens, projection)
     }
+
+    /// The content digest of JSON text, in the pass that reads it (no
+    /// tokens); nil when it is not JSON.
+    public mutating func digest(of text: UnsafeRawBufferPointer) -> UInt64? {
+        guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        var s = Scanner(p: base, n: text.count, members: members)
+        defer { members = s.members }
+        s.ws()
+        guard let d = s.digest(depth: 1) else { return nil }
+        s.ws()
+        return s.i == n(s) ? d : nil
+    }
+
+    @inline(__always) private func n(_ s: Scanner) -> Int { s.n }
+
+    /// The digest pass's stack of object members (reused).
+    var members: [Scanner.Member] = []
 
     struct Scanner {
         let p: UnsafePointer<UInt8>
         let n: Int
         var i = 0
+        /// Members of the objects being digested, innermost last.
+        var members: [Member]
+        var bytes: [UInt8] = []
+
+        struct Member {
+            var start: Int, end: Int, escaped: Bool
+            var keyHash: UInt64
+            var share: UInt64
+        }
+
+        init(p: UnsafePointer<UInt8>, n: Int, members: [Member]) {
+            self.p = p
+            self.n = n
+            self.members = members
+            self.members.removeAll(keepingCapacity: true)
+        }
 
         @inline(__always) mutating func ws() {
             while i < n {
@@ -59,15 +98,28 @@ public struct JSONTape {
             }
         }
 
-        mutating func run(_ t: inout [Token]) -> Bool {
+        mutating func run(_ t: inout [Token], _ projection: JSONProjection) -> Bool {
             ws()
-            guard value(&t, depth: 1) else { return false }
+            guard value(&t, depth: 1, projection) else { return false }
             ws()
             return i == n
         }
 
-        mutating func value(_ t: inout [Token], depth: Int) -> Bool {
+        /// A value's tokens, as far as `projection` needs: a container wanted
+        /// for its digest or presence is one token, an object's unwanted members none.
+        mutating func value(_ t: inout [Token], depth: Int, _ projection: JSONProjection = .whole) -> Bool {
             guard depth <= JSONTape.maxDepth, i < n else { return false }
+            if case .whole = projection {} else if p[i] == UInt8(ascii: "{") || p[i] == UInt8(ascii: "[") {
+                switch projection {
+                case .digest, .presence:
+                    guard let d = digest(depth: depth, hashing: projection == .digest) else { return false }
+                    t.append(Token(kind: projection == .digest ? .digested : .present, escaped: false, a: 0, b: Int64(bitPattern: d)))
+                    return true
+                case .members(let wanted) where p[i] == UInt8(ascii: "{"):
+                    return object(&t, depth: depth, wanted)
+                default: break
+                }
+            }
             switch p[i] {
             case UInt8(ascii: "{"):
                 i += 1
@@ -132,14 +184,165 @@ public struct JSONTape {
         }
 
         mutating func literal(_ word: StaticString, _ kind: Kind, _ t: inout [Token]) -> Bool {
+            guard lexLiteral(word) else { return false }
+            t.append(Token(kind: kind, escaped: false, a: 0, b: 0))
+            return true
+        }
+
+        mutating func lexLiteral(_ word: StaticString) -> Bool {
             let w = word.utf8Start, len = word.utf8CodeUnitCount
             guard n - i >= len, memcmp(p + i, w, len) == 0 else { return false }
             i += len
             // jansson reads a keyword as a run of letters: "truex" is not "true".
             if i < n, (p[i] | 0x20) >= UInt8(ascii: "a"), (p[i] | 0x20) <= UInt8(ascii: "z") { return false }
-            t.append(Token(kind: kind, escaped: false, a: 0, b: 0))
             skipUngotNUL()
             return true
+        }
+
+        /// An object keeping only the members `wanted` names (each as it needs); `i` at its `{`.
+        mutating func object(_ t: inout [Token], depth: Int, _ wanted: [String: JSONProjection]) -> Bool {
+            i += 1
+            let at = t.count
+            t.append(Token(kind: .object, escaped: false, a: 0, b: 0))
+            var count = 0
+            ws()
+            if i < n, p[i] == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    guard i < n, p[i] == UInt8(ascii: "\""), let key = lexString() else { return false }
+                    if key.escaped, JSONTape.keyHasNUL(Token(kind: .string, escaped: true, a: key.start, b: Int64(key.end)), p) { return false }
+                    ws()
+                    guard i < n, p[i] == UInt8(ascii: ":") else { return false }
+                    i += 1
+                    ws()
+                    if let sub = member(key, wanted) {
+                        t.append(Token(kind: .string, escaped: key.escaped, a: key.start, b: Int64(key.end)))
+                        guard value(&t, depth: depth + 1, sub) else { return false }
+                        count += 1
+                    } else {
+                        guard digest(depth: depth + 1, hashing: false) != nil else { return false }
+                    }
+                    ws()
+                    guard i < n else { return false }
+                    if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
+                    guard p[i] == UInt8(ascii: "}") else { return false }
+                    i += 1
+                    break
+                }
+            }
+            t[at].a = count
+            t[at].b = Int64(t.count)
+            return true
+        }
+
+        /// The projection of the member named by the key at `key`, if wanted:
+        /// an ASCII key matched on its bytes, any other as Swift compares
+        /// strings (canonical equivalence), as a parsed object's lookup would.
+        func member(_ key: (start: Int, end: Int, escaped: Bool), _ wanted: [String: JSONProjection]) -> JSONProjection? {
+            let bytes = UnsafeBufferPointer(start: p + key.start, count: key.end - key.start)
+            if !key.escaped, bytes.allSatisfy({ $0 < 0x80 }) {
+                for (name, sub) in wanted where name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes) { return sub }
+                return nil
+            }
+            var decoded: [UInt8] = []
+            JSONTape.decode(p, key.start, key.end, into: &decoded)
+            return wanted[String(decoding: decoded, as: UTF8.self)]
+        }
+
+        /// Reads and checks one value, returning its content digest (see
+        /// `JSONDigest`); with `hashing` false only reads and checks it. nil when it is not JSON.
+        mutating func digest(depth: Int, hashing: Bool = true) -> UInt64? {
+            guard depth <= JSONTape.maxDepth, i < n else { return nil }
+            switch p[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                let from = members.count
+                defer { members.removeSubrange(from...) }
+                var sum: UInt64 = 0
+                ws()
+                if i < n, p[i] == UInt8(ascii: "}") {
+                    i += 1
+                } else {
+                    while true {
+                        guard i < n, p[i] == UInt8(ascii: "\""), let key = lexString() else { return nil }
+                        if key.escaped, JSONTape.keyHasNUL(Token(kind: .string, escaped: true, a: key.start, b: Int64(key.end)), p) { return nil }
+                        ws()
+                        guard i < n, p[i] == UInt8(ascii: ":") else { return nil }
+                        i += 1
+                        ws()
+                        guard let v = digest(depth: depth + 1, hashing: hashing) else { return nil }
+                        if hashing {
+                            // A repeated key: only its last value counts (as in jansson's object).
+                            let (keyHash, share) = withKey(key) { (JSONDigest.string($0), JSONDigest.member($0, v)) }
+                            var repeated = false
+                            for m in from..<members.count where members[m].keyHash == keyHash && sameKey(members[m], key) {
+                                sum &-= members[m].share
+                                members[m].share = share
+                                repeated = true
+                                break
+                            }
+                            if !repeated { members.append(Member(start: key.start, end: key.end, escaped: key.escaped, keyHash: keyHash, share: share)) }
+                            sum &+= share
+                        }
+                        ws()
+                        guard i < n else { return nil }
+                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
+                        guard p[i] == UInt8(ascii: "}") else { return nil }
+                        i += 1
+                        break
+                    }
+                }
+                return hashing ? JSONDigest.object(count: members.count - from, sum: sum) : 0
+            case UInt8(ascii: "["):
+                i += 1
+                var d = JSONDigest.arrayStart()
+                var count = 0
+                ws()
+                if i < n, p[i] == UInt8(ascii: "]") {
+                    i += 1
+                } else {
+                    while true {
+                        guard let v = digest(depth: depth + 1, hashing: hashing) else { return nil }
+                        d.word(v)
+                        count += 1
+                        ws()
+                        guard i < n else { return nil }
+                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
+                        guard p[i] == UInt8(ascii: "]") else { return nil }
+                        i += 1
+                        break
+                    }
+                }
+                return d.arrayEnd(count: count)
+            case UInt8(ascii: "\""):
+                guard let s = lexString() else { return nil }
+                return hashing ? withKey(s) { JSONDigest.string($0) } : 0
+            case UInt8(ascii: "t"): return lexLiteral("true") ? JSONDigest.trueValue : nil
+            case UInt8(ascii: "f"): return lexLiteral("false") ? JSONDigest.falseValue : nil
+            case UInt8(ascii: "n"): return lexLiteral("null") ? JSONDigest.null : nil
+            default:
+                guard let t = lexNumber() else { return nil }
+                return t.kind == .int ? JSONDigest.int(t.b) : JSONDigest.double(Double(bitPattern: UInt64(bitPattern: t.b)))
+            }
+        }
+
+        /// A string's decoded bytes, handed to `body`.
+        @inline(__always) mutating func withKey<R>(_ s: (start: Int, end: Int, escaped: Bool), _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            if !s.escaped { return body(UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)) }
+            bytes.removeAll(keepingCapacity: true)
+            JSONTape.decode(p, s.start, s.end, into: &bytes)
+            return bytes.withUnsafeBufferPointer(body)
+        }
+
+        func sameKey(_ m: Member, _ k: (start: Int, end: Int, escaped: Bool)) -> Bool {
+            if !m.escaped && !k.escaped {
+                return m.end - m.start == k.end - k.start && memcmp(p + m.start, p + k.start, k.end - k.start) == 0
+            }
+            var a: [UInt8] = [], b: [UInt8] = []
+            JSONTape.decode(p, m.start, m.end, into: &a)
+            JSONTape.decode(p, k.start, k.end, into: &b)
+            return a == b
         }
 
         /// jansson's quirk, kept so both parsers accept the same texts: the
@@ -152,27 +355,33 @@ public struct JSONTape {
         @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }
 
         mutating func number(_ t: inout [Token]) -> Bool {
+            guard let token = lexNumber() else { return false }
+            t.append(token)
+            return true
+        }
+
+        mutating func lexNumber() -> Token? {
             let start = i
             var negative = false
             if p[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-            guard i < n, Self.isDigit(p[i]) else { return false }
+            guard i < n, Self.isDigit(p[i]) else { return nil }
             if p[i] == UInt8(ascii: "0") {
                 i += 1
-                if i < n, Self.isDigit(p[i]) { return false }
+                if i < n, Self.isDigit(p[i]) { return nil }
             } else {
                 while i < n, Self.isDigit(p[i]) { i += 1 }
             }
             var real = false
             if i < n, p[i] == UInt8(ascii: ".") {
                 i += 1
-                guard i < n, Self.isDigit(p[i]) else { return false }
+                guard i < n, Self.isDigit(p[i]) else { return nil }
                 while i < n, Self.isDigit(p[i]) { i += 1 }
                 real = true
             }
             if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
                 i += 1
                 if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i += 1 }
-                guard i < n, Self.isDigit(p[i]) else { return false }
+                guard i < n, Self.isDigit(p[i]) else { return nil }
                 while i < n, Self.isDigit(p[i]) { i += 1 }
                 real = true
             }
@@ -182,18 +391,17 @@ public struct JSONTape {
                 for k in (negative ? start + 1 : start)..<i {
                     let (m, o1) = v.multipliedReportingOverflow(by: 10)
                     let (s, o2) = m.addingReportingOverflow(UInt64(p[k] &- 0x30))
-                    if o1 || o2 { return false }
+                    if o1 || o2 { return nil }
                     v = s
                 }
                 if negative {
-                    guard v <= UInt64(Int64.max) + 1 else { return false }
-                    t.append(Token(kind: .int, escaped: false, a: 0, b: v == UInt64(Int64.max) + 1 ? .min : -Int64(v)))
-                } else {
-                    guard v <= UInt64(Int64.max) else { return false }
-                    t.append(Token(kind: .int, escaped: false, a: 0, b: Int64(v)))
+                    guard v <= UInt64(Int64.max) + 1 else { return nil }
+                    skipUngotNUL()
+                    return Token(kind: .int, escaped: false, a: 0, b: v == UInt64(Int64.max) + 1 ? .min : -Int64(v))
                 }
+                guard v <= UInt64(Int64.max) else { return nil }
                 skipUngotNUL()
-                return true
+                return Token(kind: .int, escaped: false, a: 0, b: Int64(v))
             }
             // strtod on a NUL-terminated copy, as jansson does; an overflow to infinity is an error there.
             let len = i - start
@@ -202,10 +410,9 @@ public struct JSONTape {
                 buf[len] = 0
                 return strtod(buf.baseAddress!, nil)
             }
-            guard d.isFinite else { return false }
-            t.append(Token(kind: .double, escaped: false, a: 0, b: Int64(bitPattern: d.bitPattern)))
+            guard d.isFinite else { return nil }
             skipUngotNUL()
-            return true
+            return Token(kind: .double, escaped: false, a: 0, b: Int64(bitPattern: d.bitPattern))
         }
 
         @inline(__always) static func hex(_ c: UInt8) -> UInt32? {
@@ -225,6 +432,13 @@ public struct JSONTape {
 
         /// A string token; `i` at its opening quote.
         mutating func string(_ t: inout [Token]) -> Bool {
+            guard let s = lexString() else { return false }
+            t.append(Token(kind: .string, escaped: s.escaped, a: s.start, b: Int64(s.end)))
+            return true
+        }
+
+        /// A string's byte range (escapes undecoded); `i` at its opening quote, then after the closing one.
+        mutating func lexString() -> (start: Int, end: Int, escaped: Bool)? {
             i += 1
             let start = i
             var escaped = false
@@ -240,18 +454,17 @@ public struct JSONTape {
                     if high | ctrl | quote | slash != 0 { break }
                     i += 8
                 }
-                guard i < n else { return false }
+                guard i < n else { return nil }
                 let c = p[i]
                 if c == UInt8(ascii: "\"") {
-                    t.append(Token(kind: .string, escaped: escaped, a: start, b: Int64(i)))
                     i += 1
-                    return true
+                    return (start, i - 1, escaped)
                 }
-                if c < 0x20 { return false }
+                if c < 0x20 { return nil }
                 if c == UInt8(ascii: "\\") {
                     escaped = true
                     i += 1
-                    guard i < n else { return false }
+                    guard i < n else { return nil }
                     let e = p[i]
                     i += 1
                     switch e {
@@ -259,21 +472,21 @@ public struct JSONTape {
                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         continue
                     case UInt8(ascii: "u"):
-                        guard let v = u4() else { return false }
+                        guard let v = u4() else { return nil }
                         if v >= 0xD800 && v <= 0xDBFF {
-                            guard n - i >= 2, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else { return false }
+                            guard n - i >= 2, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else { return nil }
                             i += 2
-                            guard let w = u4(), w >= 0xDC00 && w <= 0xDFFF else { return false }
+                            guard let w = u4(), w >= 0xDC00 && w <= 0xDFFF else { return nil }
                         } else if v >= 0xDC00 && v <= 0xDFFF {
-                            return false
+                            return nil
                         }
                         continue
-                    default: return false
+                    default: return nil
                     }
                 }
                 if c < 0x80 { i += 1; continue }
                 // Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-                guard Self.utf8(p, &i, n) else { return false }
+                guard Self.utf8(p, &i, n) else { return nil }
             }
         }
 
@@ -391,6 +604,8 @@ extension JSONTape {
         case .int: return .int(t.b)
         case .double: return .double(Double(bitPattern: UInt64(bitPattern: t.b)))
         case .string: return .string(string(t))
+        case .digested: return .object([JSONProjection.markerKey: .string(String(UInt64(bitPattern: t.b), radix: 16))])
+        case .present: return .object([JSONProjection.markerKey: .null])
         case .array:
             var a: [JSON] = []
             a.reserveCapacity(t.a)
@@ -409,64 +624,43 @@ extension JSONTape {
         }
     }
 
-    /// The content digest of the value at token `at`: the same as
-    /// `JSON.digest(ofText:)` of its text (keys in byte order, a repeated key's last value).
+    /// The content digest of the value at token `at` (see `JSONDigest`).
     public func digest(at: Int) -> UInt64 {
-        var d = JSONDigest()
-        digest(at, into: &d)
-        return d.h
-    }
-
-    func digest(_ at: Int, into d: inout JSONDigest) {
         let t = tokens[at]
+        let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
         switch t.kind {
-        case .null: d.byte(0)
-        case .false: d.byte(1)
-        case .true: d.byte(2)
-        case .int: d.byte(3); d.word(UInt64(bitPattern: t.b))
-        case .double: d.double(Double(bitPattern: UInt64(bitPattern: t.b)))
-        case .string: d.byte(5); withBytes(of: t) { d.bytes($0) }
+        case .null: return JSONDigest.null
+        case .false: return JSONDigest.falseValue
+        case .true: return JSONDigest.trueValue
+        case .int: return JSONDigest.int(t.b)
+        case .double: return JSONDigest.double(Double(bitPattern: UInt64(bitPattern: t.b)))
+        case .digested, .present: return UInt64(bitPattern: t.b)
+        case .string: return withBytes(of: t) { JSONDigest.string($0) }
         case .array:
-            d.byte(6); d.word(UInt64(t.a))
+            var d = JSONDigest.arrayStart()
             var k = at + 1
-            while k < Int(t.b) { digest(k, into: &d); k = end(k) }
+            while k < Int(t.b) { d.word(digest(at: k)); k = end(k) }
+            return d.arrayEnd(count: t.a)
         case .object:
-            // Members by key bytes; of a repeated key only the last counts (as in jansson's object).
-            var members: [(key: Int, value: Int)] = []
-            members.reserveCapacity(t.a)
+            // A repeated key: only its last value counts (as in jansson's object).
+            var shares: [(key: [UInt8], share: UInt64)] = []
+            var sum: UInt64 = 0
             var k = at + 1
-            while k < Int(t.b) { members.append((k, k + 1)); k = end(k + 1) }
-            let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let anyEscaped = members.contains { tokens[$0.key].escaped }
-            if anyEscaped {
-                let keys = members.map { m in withBytes(of: tokens[m.key]) { Array($0) } }
-                var order = Array(members.indices)
-                order.sort { a, b in
-                    keys[a].lexicographicallyPrecedes(keys[b]) || (keys[a] == keys[b] && a < b)
+            while k < Int(t.b) {
+                let keyToken = tokens[k]
+                let share = withBytes(of: keyToken) { JSONDigest.member($0, digest(at: k + 1)) }
+                let key = withBytes(of: keyToken) { Array($0) }
+                if let r = shares.firstIndex(where: { $0.key == key }) {
+                    sum &-= shares[r].share
+                    shares[r].share = share
+                } else {
+                    shares.append((key, share))
                 }
-                var kept: [Int] = []
-                for (j, m) in order.enumerated() where j + 1 == order.count || keys[order[j + 1]] != keys[m] { kept.append(m) }
-                d.byte(7); d.word(UInt64(kept.count))
-                for m in kept { keys[m].withUnsafeBufferPointer { d.bytes($0) }; digest(members[m].value, into: &d) }
-                return
+                sum &+= share
+                k = end(k + 1)
             }
-            @inline(__always) func cmp(_ x: Token, _ y: Token) -> Int32 {
-                let lx = Int(x.b) - x.a, ly = Int(y.b) - y.a
-                let c = memcmp(base + x.a, base + y.a, min(lx, ly))
-                return c != 0 ? c : (lx < ly ? -1 : (lx == ly ? 0 : 1))
-            }
-            members.sort { a, b in
-                let c = cmp(tokens[a.key], tokens[b.key])
-                return c < 0 || (c == 0 && a.key < b.key)
-            }
-            var count = 0
-            for j in members.indices where j + 1 == members.count || cmp(tokens[members[j].key], tokens[members[j + 1].key]) != 0 { count += 1 }
-            d.byte(7); d.word(UInt64(count))
-            for j in members.indices where j + 1 == members.count || cmp(tokens[members[j].key], tokens[members[j + 1].key]) != 0 {
-                let key = tokens[members[j].key]
-                d.bytes(UnsafeBufferPointer(start: base + key.a, count: Int(key.b) - key.a))
-                digest(members[j].value, into: &d)
-            }
+            _ = base
+            return JSONDigest.object(count: shares.count, sum: sum)
         }
     }
 }

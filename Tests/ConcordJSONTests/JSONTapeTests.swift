@@ -15,6 +15,17 @@ import Testing
         let ok = bytes.withUnsafeBytes { tape.scan($0) }
         #expect(ok == (reference != nil), "accepts: tape \(ok), jansson \(reference != nil) for \(comment) \(String(decoding: bytes.prefix(200), as: UTF8.self).debugDescription)",
                 sourceLocation: sourceLocation)
+        // The projected scans and the one-pass digest read the rest of the text by other code: they accept the same.
+        let text = String(decoding: bytes, as: UTF8.self)
+        let reference2 = String(validating: bytes, as: UTF8.self) != nil ? reference : nil
+        for p in projections {
+            let projected = bytes.withUnsafeBytes { JSON.parse($0, projection: p, tape: &tape) }
+            #expect((projected != nil) == (reference != nil), "projected \(p) accepts \(projected != nil) for \(comment)", sourceLocation: sourceLocation)
+            if let projected, let reference { #expect(projected == cut(reference, p), "projected \(p) of \(comment)", sourceLocation: sourceLocation) }
+        }
+        let onePass = bytes.withUnsafeBytes { tape.digest(of: $0) }
+        #expect((onePass != nil) == (reference != nil), "one-pass digest accepts \(onePass != nil) for \(comment)", sourceLocation: sourceLocation)
+        if reference2 != nil { #expect(onePass == JSON.janssonDigest(ofText: text), "one-pass digest of \(comment)", sourceLocation: sourceLocation) }
         guard ok, let reference else { return false }
         bytes.withUnsafeBytes { buf in
             _ = tape.scan(buf)
@@ -24,6 +35,12 @@ import Testing
         }
         return true
     }
+
+    static let projections: [JSONProjection] = [
+        .digest, .presence, .members([:]),
+        .members(["id": .whole, "payload": .digest, "metadata": .members(["workflowId": .whole, "missing": .whole])]),
+        .members(["payload": .presence, "type": .digest, "timestamp": .whole, "extra": .members(["k0": .digest, "é0": .whole])]),
+    ]
 
     @Test func edgeCasesAreAcceptedAndRefusedAsJanssonDoes() {
         let cases: [String] = [
