@@ -552,8 +552,14 @@ extension JSONTape {
             return v
         }
         while k < to {
-            let c = p[k]
-            guard c == UInt8(ascii: "\\") else { out.append(c); k += 1; continue }
+            // The bytes up to the next backslash, copied at once.
+            guard let bs = memchr(p + k, 0x5C, to - k) else {
+                out.append(contentsOf: UnsafeBufferPointer(start: p + k, count: to - k))
+                return
+            }
+            let at = UnsafeRawPointer(p).distance(to: UnsafeRawPointer(bs))
+            if at > k { out.append(contentsOf: UnsafeBufferPointer(start: p + k, count: at - k)) }
+            k = at
             let e = p[k + 1]
             k += 2
             switch e {
