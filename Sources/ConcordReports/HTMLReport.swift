@@ -25,6 +25,7 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
     private let lock = NSLock()
     private var nodes: [String: (run: String, type: String, ts: Int64?)] = [:]
     private var parents: [String: [String]] = [:]
+    private var tape = JSONTape()
 
     public init(runs: Set<String>, source: Drilldown) {
         self.runs = runs
@@ -46,6 +47,16 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
     }
 
     public func finished(_ dataset: String, records: Int) throws {}
+
+    /// A snapshot line: only the fields the trees show are parsed.
+    public func append(line: UnsafeRawBufferPointer, to dataset: String) throws {
+        let paths = dataset == source.nodes ? [source.run, source.id, source.type, source.time, "placeholder"]
+            : dataset == source.edges ? [source.to, source.from, source.edgeRun] : []
+        let projection = paths.reduce(JSONProjection.members([:])) { $0.merged(with: .path($1.split(separator: ".").map(String.init)[...], .whole)) }
+        let record = lock.withLock { JSON.parse(line, projection: projection, tape: &tape) }
+        guard let record else { return try append(JSON.parse(line), to: dataset) }
+        try append(record, to: dataset)
+    }
 
     /// Per run, its nodes (a node with several parents appears under each).
     public var trees: [String: [TreeNode]] {

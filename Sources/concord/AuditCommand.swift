@@ -153,11 +153,12 @@ struct Audit: ParsableCommand {
         if let snapshot {
             let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
             report = try Auditor.audit(snapshot: snap, request)
-            let runs = Self.drillDownRuns(report)
+            // The HTML report's event trees: read again, only what they show.
+            let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
             if let source = rules.datasets.drilldown, !runs.isEmpty {
                 let collector = TreeCollector(runs: runs, source: source)
                 for d in collector.datasets where snap.datasets.contains(d) {
-                    try snap.read(d) { try collector.append($0, to: d) }
+                    try snap.readLines(d) { try collector.append(line: $0, to: d) }
                 }
                 trees = collector.trees
             }
@@ -174,7 +175,7 @@ struct Audit: ParsableCommand {
             } else {
                 report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
             }
-            let runs = Self.drillDownRuns(report)
+            let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
             if let source = rules.datasets.drilldown, !runs.isEmpty {
                 let collector = TreeCollector(runs: runs, source: source)
                 try reader.lookup(collector.datasets.compactMap { rules.datasets[$0] }, runs: runs, ids: [], into: collector)
