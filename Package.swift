@@ -106,7 +106,7 @@ let package = Package(
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator", "ConcordRepair"],
+            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator", "ConcordRepair", "ConcordAudit"],
             swiftSettings: swiftSettings
         ),
 
