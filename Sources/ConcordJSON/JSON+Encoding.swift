@@ -65,8 +65,13 @@ extension JSON {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func encodeString(_ s: String, into out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { encodeString($0, into: &out) }
+    }
+
+    static func encodeString(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
+        for b in bytes {
             switch b {
             case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])

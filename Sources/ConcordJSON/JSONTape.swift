@@ -670,3 +670,64 @@ extension JSONTape {
         }
     }
 }
+
+extension JSONTape {
+    /// Appends the canonical encoding of the value at token `at` (a tape
+    /// scanned whole): what `JSON.encode(into:)` writes for the parsed value
+    /// — keys in byte order, a repeated key's last value — without building it.
+    public func canonical(at: Int, into out: inout [UInt8]) {
+        var keys: [UInt8] = []
+        canonical(at, into: &out, &keys)
+    }
+
+    private func canonical(_ at: Int, into out: inout [UInt8], _ scratch: inout [UInt8]) {
+        let t = tokens[at]
+        let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        switch t.kind {
+        case .null, .digested, .present: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        case .false: out.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])
+        case .true: out.append(contentsOf: [0x74, 0x72, 0x75, 0x65])
+        case .int: out.append(contentsOf: String(t.b).utf8)
+        case .double: JSON.double(Double(bitPattern: UInt64(bitPattern: t.b))).encode(into: &out)
+        case .string:
+            if t.escaped {
+                scratch.removeAll(keepingCapacity: true)
+                JSONTape.decode(base, t.a, Int(t.b), into: &scratch)
+                scratch.withUnsafeBufferPointer { JSON.encodeString($0, into: &out) }
+            } else {
+                JSON.encodeString(UnsafeBufferPointer(start: base + t.a, count: Int(t.b) - t.a), into: &out)
+            }
+        case .array:
+            out.append(UInt8(ascii: "["))
+            var k = at + 1
+            var first = true
+            while k < Int(t.b) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                canonical(k, into: &out, &scratch)
+                k = end(k)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object:
+            var members: [(key: [UInt8], at: Int)] = []
+            members.reserveCapacity(t.a)
+            var k = at + 1
+            while k < Int(t.b) {
+                members.append((withBytes(of: tokens[k]) { Array($0) }, k))
+                k = end(k + 1)
+            }
+            // Stable: of equal keys the later stays last, and only it is written.
+            members.sort { $0.key.lexicographicallyPrecedes($1.key) || ($0.key == $1.key && $0.at < $1.at) }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for (j, m) in members.enumerated() where j + 1 == members.count || members[j + 1].key != m.key {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                m.key.withUnsafeBufferPointer { JSON.encodeString($0, into: &out) }
+                out.append(UInt8(ascii: ":"))
+                canonical(m.at + 1, into: &out, &scratch)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+}

@@ -22,10 +22,12 @@ struct ProducerStores {
     var storeArgs: [String] { ["--postgres", pg, "--redis", redis, "--graph", graph] }
 }
 
-@MainActor func loadProducerStores(events: Int, postgresBase: String, redisBase: String, falkor: String, redisDB: Int = 14, reuse: Bool = false) throws -> ProducerStores {
+@MainActor func loadProducerStores(events: Int, postgresBase: String, redisBase: String, falkor: String, reuse: Bool = false) throws -> ProducerStores {
     let perRun = 50
     let runs = max(1, events / perRun)
-    let name = "realworld"
+    // Stores of their own per size, so a million events loaded once can be reused beside a smaller set.
+    let name = "realworld_\(runs * perRun)"
+    let redisDB = runs * perRun >= 1_000_000 ? 61 : 60
     let redisURL = redisBase + "/\(redisDB)"
     let graphName = "concord_bench_\(name)"
     let graphURL = falkor + "/" + graphName
@@ -144,6 +146,10 @@ struct ProducerStores {
     return stores((streamKeys, statusKeys))
 }
 
+extension ProducerStores {
+    var redisDB: Int { Int(redis.split(separator: "/").last ?? "") ?? 0 }
+}
+
 /// The native clients' raw read of what the audit reads, one store after
 /// the other, output to /dev/null: `psql COPY … TO STDOUT` of both tables;
 /// one `redis-cli` pipe of `XRANGE` / `HGETALL` / `ZRANGE` / `LRANGE` for
@@ -184,7 +190,7 @@ func nativeFloor(_ s: ProducerStores, pgURL: String, redisPort: String, redisDB:
                                    reuse: CommandLine.arguments.contains("--reuse"))
     if CommandLine.arguments.contains("--load-only") { return }
     let redisPort = URL(string: redisBase)?.port.map(String.init) ?? "56379"
-    let floor = try nativeFloor(s, pgURL: s.pg, redisPort: redisPort, redisDB: 14, falkorHost: falkorHost, falkorPort: falkorPort)
+    let floor = try nativeFloor(s, pgURL: s.pg, redisPort: redisPort, redisDB: s.redisDB, falkorHost: falkorHost, falkorPort: falkorPort)
     let floorTotal = floor.values.reduce(0, +)
     let concord = Bench.concord
     let work = try Bench.workDirectory("realworld")

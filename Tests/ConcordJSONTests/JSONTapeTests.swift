@@ -30,6 +30,9 @@ import Testing
         bytes.withUnsafeBytes { buf in
             _ = tape.scan(buf)
             #expect(tape.value(at: 0) == reference, "value of \(comment)", sourceLocation: sourceLocation)
+            var canonical: [UInt8] = []
+            tape.canonical(at: 0, into: &canonical)
+            #expect(String(decoding: canonical, as: UTF8.self) == reference.encoded(), "canonical form of \(comment)", sourceLocation: sourceLocation)
             let text = String(decoding: bytes, as: UTF8.self)
             #expect(tape.digest(at: 0) == JSON.janssonDigest(ofText: text), "digest of \(comment)", sourceLocation: sourceLocation)
         }

@@ -24,6 +24,7 @@ public final class SnapshotWriter: @unchecked Sendable {
         var buffer: [UInt8] = []
         /// The parsed value of a Redis element, encoded (reused per record).
         var scratch: [UInt8] = []
+        var tape = JSONTape()
         var records = 0
         init(handle: FileHandle) { self.handle = handle }
 
@@ -79,6 +80,27 @@ public final class SnapshotWriter: @unchecked Sendable {
         } else {
             record.encode(into: &file.buffer)
         }
+        try endLine(file)
+    }
+
+    /// A Redis element as its text: canonicalized on the tape, no values built
+    /// (the same line as `append(record.record, …)` writes).
+    public func append(_ record: TextRecord, to dataset: String) throws {
+        guard let text = record.text, parsedField[dataset] == record.field, Snapshot.isValidDatasetName(dataset) else {
+            return try append(record.record, to: dataset)
+        }
+        let file = try self.file(dataset)
+        guard text.withUnsafeBytes({ file.tape.scan($0) }) else { return try append(record.record, to: dataset) }  // not JSON
+        file.scratch.removeAll(keepingCapacity: true)
+        file.tape.canonical(at: 0, into: &file.scratch)
+        var o = record.base
+        o[record.field] = .null  // written as the canonical bytes
+        if file.scratch != text { o["raw"] = .string(String(decoding: text, as: UTF8.self)) }
+        JSON.object(o).encode(into: &file.buffer, encoded: file.scratch, forKey: record.field)
+        try endLine(file)
+    }
+
+    private func endLine(_ file: DatasetFile) throws {
         file.buffer.append(0x0A)
         file.records += 1
         if file.buffer.count >= 1 << 20 {
