@@ -71,7 +71,13 @@ extension JSON {
 
     static func encodeString(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for b in bytes {
+        guard let base = bytes.baseAddress else { return out.append(UInt8(ascii: "\"")) }
+        // Runs that need no escape are copied at once.
+        var run = 0
+        for (i, b) in bytes.enumerated() {
+            guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
+            if i > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: i - run)) }
+            run = i + 1
             switch b {
             case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
@@ -85,6 +91,7 @@ extension JSON {
             default: out.append(b)
             }
         }
+        if bytes.count > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: bytes.count - run)) }
         out.append(UInt8(ascii: "\""))
     }
 }
