@@ -56,6 +56,40 @@ import Testing
         }
     }
 
+    /// One byte changed anywhere — in any dataset file, in the manifest, in
+    /// the manifest's checksum — and the snapshot is refused when opened,
+    /// before any record is read or any finding reported.
+    @Test func oneByteChangedAnywhereIsRefused() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let w = try SnapshotWriter(directory: dir, datasets: [])
+        for i in 0..<200 { try w.append(["id": .string("ev_\(i)"), "content": .string("{\"a\": \(i)}")], to: "graph.nodes") }
+        try w.append(TextRecord(base: ["key": "workflow:r:events", "entry": "1-0", "seq": 0, "workflowId": "r"], text: Array(#"{ "id" : "e" }"#.utf8), field: "event"),
+                     to: "redis.streams")
+        try w.finish()
+        _ = try Snapshot(directory: dir)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(files.contains("manifest.sha256") && files.contains("manifest.json"))
+        var rng = SystemRandomNumberGenerator()
+        var tried = 0
+        for name in files {
+            let url = dir.appendingPathComponent(name)
+            let original = [UInt8](try Data(contentsOf: url))
+            // The first and last byte of every file, and random ones between.
+            let positions = Set([0, original.count - 1] + (0..<40).map { _ in Int.random(in: 0..<original.count, using: &rng) })
+            for at in positions {
+                var bytes = original
+                bytes[at] ^= UInt8.random(in: 1...255, using: &rng)
+                try Data(bytes).write(to: url)
+                #expect(throws: ConcordError.self, "byte \(at) of \(name) changed") { _ = try Snapshot(directory: dir) }
+                tried += 1
+            }
+            try Data(original).write(to: url)
+        }
+        #expect(tried > 100)
+        _ = try Snapshot(directory: dir)  // restored: accepted again
+    }
+
     @Test func unfinishedMissingOrForeignSnapshotsAreRefused() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -66,6 +100,8 @@ import Testing
         #expect(throws: ConcordError.self) { try SnapshotWriter(directory: dir) }  // never overwrite
         try FileManager.default.removeItem(at: dir.appendingPathComponent("x.ndjson"))
         #expect(throws: ConcordError.self) { try Snapshot(directory: dir) }
+        // Another tool's snapshot (no manifest.sha256) of a format this one does not know.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent(Snapshot.manifestSumFile))
         try Data(#"{"format":"concord.snapshot/9","datasets":{}}"#.utf8).write(to: dir.appendingPathComponent("manifest.json"))
         do {
             _ = try Snapshot(directory: dir)

@@ -227,6 +227,9 @@ SELECT start, list_sort(path)::VARCHAR AS ring FROM walk WHERE cur = start
 def audit(snap, now, grace):
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    # The stores run beside it: what does not fit in 8 GB spills to disk.
+    con.execute("SET memory_limit = '8GB'")
+    con.execute(f"SET temp_directory = '{os.path.join(os.environ.get('TMPDIR', '/tmp'), 'duckdb-audit-' + str(os.getpid()))}'")
     verify, load_s = load(con, snap)
     t0 = time.time()
     con.execute(MACROS)

@@ -5,6 +5,9 @@ import Foundation
 /// A snapshot directory opened for reading, its checksums verified first.
 public struct Snapshot: Sendable {
     public static let format = "concord.snapshot/1"
+    /// The manifest's checksum, as `sha256sum` writes it.
+    public static let manifestSumFile = "manifest.sha256"
+    static func manifestSumLine(_ hex: String) -> String { hex + "  manifest.json\n" }
 
     public let directory: URL
     public let manifest: JSON
@@ -22,6 +25,14 @@ public struct Snapshot: Sendable {
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
             throw ConcordError(.invalidInput, "\(directory.path) is not a snapshot: no manifest.json (an unfinished snapshot has none)")
+        }
+        // The manifest's own checksum (`sha256sum -c manifest.sha256`), in snapshots written since it was added.
+        let sumURL = directory.appendingPathComponent(Snapshot.manifestSumFile)
+        if let sum = FileManager.default.contents(atPath: sumURL.path) {
+            let actual = SHA256.hex([UInt8](data))
+            guard String(decoding: sum, as: UTF8.self) == Snapshot.manifestSumLine(actual) else {
+                throw ConcordError(.invalidInput, "manifest.json in \(directory.path) fails its checksum (\(Snapshot.manifestSumFile) does not hold \(actual.prefix(12))…): the snapshot was changed or damaged; refusing it")
+            }
         }
         let (m, entries) = try Snapshot.manifest([UInt8](data), path: manifestURL.path)
         for (file, expected) in entries {

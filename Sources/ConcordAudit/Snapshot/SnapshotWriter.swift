@@ -149,7 +149,9 @@ public final class SnapshotWriter: @unchecked Sendable {
         ]
         for (k, v) in extra { manifest[k] = v }
         let json = JSON.object(manifest)
-        try Data((json.encoded() + "\n").utf8).write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+        let bytes = Array((json.encoded() + "\n").utf8)
+        try Data(bytes).write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+        try Data(Snapshot.manifestSumLine(SHA256.hex(bytes)).utf8).write(to: directory.appendingPathComponent(Snapshot.manifestSumFile), options: .atomic)
         return json
     }
 }
