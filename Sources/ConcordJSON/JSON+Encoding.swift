@@ -72,12 +72,27 @@ extension JSON {
     static func encodeString(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         guard let base = bytes.baseAddress else { return out.append(UInt8(ascii: "\"")) }
-        // Runs that need no escape are copied at once.
+        // Runs that need no escape are copied at once; eight bytes are checked at a time.
         var run = 0
-        for (i, b) in bytes.enumerated() {
+        var i = 0
+        let n = bytes.count
+        let raw = UnsafeRawPointer(base)
+        while i < n {
+            if n - i >= 8 {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let ctrl = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
+                let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C, del = w ^ 0x7F7F_7F7F_7F7F_7F7F
+                let quote = (q &- 0x0101_0101_0101_0101) & ~q & 0x8080_8080_8080_8080
+                let slash = (bs &- 0x0101_0101_0101_0101) & ~bs & 0x8080_8080_8080_8080
+                let delete = (del &- 0x0101_0101_0101_0101) & ~del & 0x8080_8080_8080_8080
+                if ctrl | quote | slash | delete == 0 { i += 8; continue }
+            }
+            let b = base[i]
+            i += 1
             guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
-            if i > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: i - run)) }
-            run = i + 1
+            let at = i - 1
+            if at > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: at - run)) }
+            run = at + 1
             switch b {
             case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])

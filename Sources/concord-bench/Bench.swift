@@ -42,6 +42,16 @@ enum Bench {
         return t
     }
 
+    /// Seconds and peak RSS (MiB) of one command, through /usr/bin/time (the
+    /// children's rusage would give the largest child's of the whole run).
+    static func timeCommandRSS(_ executable: String, _ args: [String]) throws -> (seconds: Double, rssMiB: Double) {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("concord-bench-rss-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let seconds = try timeCommand("/usr/bin/time", ["-f", "%M", "-o", out.path, executable] + args)
+        let kb = Double((try? String(contentsOf: out, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "") ?? 0
+        return (seconds, kb / 1024)
+    }
+
     /// The release `concord` beside this binary (the benches run it as a child process).
     static var concord: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
