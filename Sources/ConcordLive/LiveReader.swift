@@ -298,10 +298,12 @@ public final class LiveReader: @unchecked Sendable {
                 // `size(labels(n)) > 0`: FalkorDB 4.16.3 keeps a DETACH DELETEd node in its label's
                 // matrix; MATCH (n:Label) then yields a phantom whose properties cannot be read.
                 let query = "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0\(bucketPredicate("n", spec.runField != nil && spec.partitionKey == nil)) WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))"
-                let limit = pageSize
+                let budget = PageBudget(maxRecords: pageSize)
                 let params = bucketParameters
                 n = try prefetched({ [graph] after in
+                    let limit = budget.limit
                     let records = try graph.run(query, parameters: params.merging(["after": .int(after), "limit": .int(Int64(limit))]) { $1 }, readOnly: true).records
+                    budget.learn(records)
                     return (records, records.count < limit ? nil : records.last?[0].intValue)
                 }) { record in
                     try sink.append(Self.nodeRecord(props, record), to: spec.name)
@@ -454,6 +456,40 @@ extension SnapshotWriter {
 }
 
 /// A bounded hand-over of pages from the fetching thread (at most two waiting).
+/// How many records a graph page asks for: `maxRecords`, or fewer when
+/// records are big, so a page holds about `maxBytes` of property text (a
+/// million 3 KB nodes in pages of 10,000 held ~120 MB per page in flight).
+final class PageBudget: @unchecked Sendable {
+    let maxRecords: Int
+    let maxBytes: Int
+    private(set) var limit: Int
+
+    init(maxRecords: Int, maxBytes: Int = 8 << 20) {
+        self.maxRecords = maxRecords
+        self.maxBytes = maxBytes
+        limit = min(maxRecords, 1_000)  // the first page finds out how big records are
+    }
+
+    /// Sets the next page's size from this page's records (used by the fetching thread only).
+    func learn(_ records: [GraphRecord]) {
+        guard !records.isEmpty else { return }
+        let sample = records.prefix(100)
+        let bytes = sample.reduce(0) { $0 + $1.values.reduce(16) { $0 + Self.size($1) } }
+        let perRecord = max(bytes / sample.count, 1)
+        limit = max(100, min(maxRecords, maxBytes / perRecord))
+    }
+
+    static func size(_ v: GraphValue) -> Int {
+        switch v {
+        case .string(let s): return s.utf8.count + 16
+        case .bytes(let b): return b.count + 16
+        case .list(let l): return l.reduce(16) { $0 + size($1) }
+        case .map(let m): return m.reduce(16) { $0 + $1.key.utf8.count + size($1.value) }
+        default: return 16
+        }
+    }
+}
+
 final class PageQueue: @unchecked Sendable {
     enum Item { case page([GraphRecord]), failed(Error), end }
     private let cond = NSCondition()
@@ -464,7 +500,7 @@ final class PageQueue: @unchecked Sendable {
 
     func put(_ item: Item) {
         cond.lock()
-        while items.count >= 2 && !isCancelled { cond.wait() }
+        while items.count >= 1 && !isCancelled { cond.wait() }  // one page ahead: the overlap, not a backlog
         if !isCancelled { items.append(item) }
         cond.broadcast()
         cond.unlock()

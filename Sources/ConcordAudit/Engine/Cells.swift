@@ -34,9 +34,8 @@ struct Cell: Hashable, Sendable {
 /// The audit's string table and boxed values; shared by every consumer, safe from several threads.
 final class CellTable: @unchecked Sendable {
     private let lock = NSLock()
-    private var strings: [String] = []
+    private let strings = StringInterner()
     fileprivate var stringsCount: Int { strings.count }
-    private var index: [String: Int] = [:]
     private var boxed: [JSON] = []
 
     func cell(_ v: JSON) -> Cell {
@@ -44,12 +43,11 @@ final class CellTable: @unchecked Sendable {
         case .null: return .null
         case .bool(let b): return b ? .trueCell : .falseCell
         case .int(let i): if let c = Cell.int(i) { return c }
-        case .string(let s):
-            lock.lock(); defer { lock.unlock() }
-            if let i = index[s] { return Cell(raw: 1 << 62 | UInt64(i)) }
-            index[s] = strings.count
-            strings.append(s)
-            return Cell(raw: 1 << 62 | UInt64(strings.count - 1))
+        case .string(var s):
+            return s.withUTF8 { bytes in
+                lock.lock(); defer { lock.unlock() }
+                return Cell(raw: 1 << 62 | UInt64(strings.intern(bytes)))
+            }
         default: break
         }
         lock.lock(); defer { lock.unlock() }
@@ -60,7 +58,7 @@ final class CellTable: @unchecked Sendable {
     func json(_ c: Cell) -> JSON {
         switch c.tag {
         case 0: return .int(c.int)
-        case 1: lock.lock(); defer { lock.unlock() }; return .string(strings[c.index])
+        case 1: lock.lock(); defer { lock.unlock() }; return .string(strings.string(c.index))
         case 2: lock.lock(); defer { lock.unlock() }; return boxed[c.index]
         default: return c == .null ? .null : .bool(c == .trueCell)
         }
@@ -69,7 +67,7 @@ final class CellTable: @unchecked Sendable {
     /// A key as text; nil for null (a record without the key is not judged).
     func text(_ c: Cell) -> String? {
         switch c.tag {
-        case 1: lock.lock(); defer { lock.unlock() }; return strings[c.index]
+        case 1: lock.lock(); defer { lock.unlock() }; return strings.string(c.index)
         case 0: return String(c.int)
         default: return c.isNull ? nil : json(c).textValue
         }
@@ -92,7 +90,113 @@ extension CellTable {
     var stringCount: Int { lock.lock(); defer { lock.unlock() }; return stringsCount }
 
     /// Whether any record fed so far carried this string.
-    func contains(_ s: String) -> Bool { lock.lock(); defer { lock.unlock() }; return index[s] != nil }
+    func contains(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { bytes in lock.lock(); defer { lock.unlock() }; return strings.find(bytes) != nil }
+    }
+}
+
+/// Distinct strings by their UTF-8 bytes, numbered in the order first seen:
+/// the bytes in 1 MiB chunks, a location per string and an open-addressing
+/// table of numbers. About 20 bytes besides the text per string, where a
+/// Swift `[String: Int]` plus `[String]` took ~80 (a million events' ids,
+/// digests and entry ids were ~300 MB of a live audit's peak). Strings are
+/// equal when their bytes are (as the stores compare them), not by Unicode
+/// canonical equivalence.
+final class StringInterner {
+    private var chunks: [UnsafeMutablePointer<UInt8>] = []
+    private var used = 0
+    private var capacity = 0
+    /// Per string: chunk << 32 | offset, and its length.
+    private var locations: [UInt64] = []
+    private var lengths: [UInt32] = []
+    /// Numbers + 1 (0: empty), by hash.
+    private var slots: [Int32] = Array(repeating: 0, count: 1024)
+
+    static let chunkSize = 1 << 20
+
+    deinit { for c in chunks { c.deallocate() } }
+
+    var count: Int { locations.count }
+
+    @inline(__always) static func hash(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(b.count)
+        var i = 0
+        if let base = b.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while b.count - i >= 8 {
+                h = ((h << 23 | h >> 41) ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9FB2_1C65_1E98_DF25
+                i += 8
+            }
+            var tail: UInt64 = 0
+            while i < b.count { tail = tail << 8 | UInt64(base[i]); i += 1 }
+            h = ((h << 23 | h >> 41) ^ tail) &* 0x9FB2_1C65_1E98_DF25
+        }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
+    }
+
+    @inline(__always) func bytes(_ n: Int) -> UnsafeBufferPointer<UInt8> {
+        let loc = locations[n]
+        return UnsafeBufferPointer(start: chunks[Int(loc >> 32)] + Int(loc & 0xFFFF_FFFF), count: Int(lengths[n]))
+    }
+
+    func string(_ n: Int) -> String { String(decoding: bytes(n), as: UTF8.self) }
+
+    func find(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
+        let mask = slots.count - 1
+        var i = Self.hash(b) & mask
+        while true {
+            let s = Int(slots[i])
+            if s == 0 { return nil }
+            if Self.same(bytes(s - 1), b) { return s - 1 }
+            i = (i + 1) & mask
+        }
+    }
+
+    @inline(__always) static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+    }
+
+    /// The string's number, adding it when new.
+    func intern(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        let mask = slots.count - 1
+        var i = Self.hash(b) & mask
+        while true {
+            let s = Int(slots[i])
+            if s == 0 { break }
+            if Self.same(bytes(s - 1), b) { return s - 1 }
+            i = (i + 1) & mask
+        }
+        let n = locations.count
+        store(b)
+        slots[i] = Int32(n + 1)
+        if locations.count * 10 > slots.count * 7 { grow() }
+        return n
+    }
+
+    private func store(_ b: UnsafeBufferPointer<UInt8>) {
+        if capacity - used < b.count || chunks.isEmpty {
+            let size = max(Self.chunkSize, b.count)
+            chunks.append(UnsafeMutablePointer<UInt8>.allocate(capacity: size))
+            used = 0
+            capacity = size
+        }
+        if let base = b.baseAddress, b.count > 0 { (chunks[chunks.count - 1] + used).update(from: base, count: b.count) }
+        locations.append(UInt64(chunks.count - 1) << 32 | UInt64(used))
+        lengths.append(UInt32(b.count))
+        used += b.count
+    }
+
+    private func grow() {
+        var next = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = next.count - 1
+        for n in 0..<locations.count {
+            var i = Self.hash(bytes(n)) & mask
+            while next[i] != 0 { i = (i + 1) & mask }
+            next[i] = Int32(n + 1)
+        }
+        slots = next
+    }
 }
 
 /// A set of cells: a bitset over string indices (the common case: ids),
