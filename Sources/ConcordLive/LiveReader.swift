@@ -297,15 +297,11 @@ public final class LiveReader: @unchecked Sendable {
                 let props = spec.fields.sorted()
                 // `size(labels(n)) > 0`: FalkorDB 4.16.3 keeps a DETACH DELETEd node in its label's
                 // matrix; MATCH (n:Label) then yields a phantom whose properties cannot be read.
-                let query = "MATCH (n:\(try Self.name(label))) WHERE id(n) > $after AND size(labels(n)) > 0\(bucketPredicate("n", spec.runField != nil && spec.partitionKey == nil)) WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, \(try Self.propertyColumns(props))"
-                let budget = PageBudget(maxRecords: pageSize)
-                let params = bucketParameters
-                n = try prefetched({ [graph] after in
-                    let limit = budget.limit
-                    let records = try graph.run(query, parameters: params.merging(["after": .int(after), "limit": .int(Int64(limit))]) { $1 }, readOnly: true).records
-                    budget.learn(records)
-                    return (records, records.count < limit ? nil : records.last?[0].intValue)
-                }) { record in
+                // Pages are ranges of node ids: FalkorDB seeks a range (cost: the range), where
+                // ORDER BY id(n) LIMIT sorted every node after the cursor (cost: the rest of the label).
+                let name = try Self.name(label)
+                let query = "MATCH (n:\(name)) WHERE id(n) > $after AND id(n) <= $until AND size(labels(n)) > 0\(bucketPredicate("n", spec.runField != nil && spec.partitionKey == nil)) RETURN id(n) AS k, \(try Self.propertyColumns(props))"
+                n = try idRanges(query, stats: "MATCH (n:\(name)) RETURN count(n), min(id(n)), max(id(n))") { record in
                     try sink.append(Self.nodeRecord(props, record), to: spec.name)
                     progress?.add("graph")
                 }
@@ -327,20 +323,31 @@ public final class LiveReader: @unchecked Sendable {
     /// relationships. (Paging by the relationship's own id makes FalkorDB
     /// expand every relationship for every page.) Returns the count.
     func readRelationships(_ type: String, _ endpoints: [String], _ properties: [String], byTarget: Bool = false, _ body: (JSON) throws -> Void) throws -> Int {
-        let query = "MATCH (b) WHERE id(b) > $after AND size(labels(b)) > 0\(bucketPredicate("b", byTarget)) WITH b ORDER BY id(b) LIMIT $limit "
+        let query = "MATCH (b) WHERE id(b) > $after AND id(b) <= $until AND size(labels(b)) > 0\(bucketPredicate("b", byTarget)) "
             + "OPTIONAL MATCH (a)-[r:\(try Self.name(type))]->(b) RETURN id(b) AS k, \(try Self.endpointColumns(endpoints, properties)), id(r) AS rid"
-        let limit = pageSize
+        return try idRanges(query, stats: "MATCH (b) RETURN count(b), min(id(b)), max(id(b))", keep: { !($0.values.last ?? .null).isNull }) { record in
+            try body(Self.edgeRecord(type, endpoints, properties, record))
+        }
+    }
+
+    /// Runs `query` (with `$after` and `$until`) over consecutive ranges of
+    /// node ids, from the smallest to the largest `stats` gives (with the
+    /// count, for the first range's width), fetched one range ahead on their
+    /// own thread; each range sized so a page holds about `pageSize` records,
+    /// or fewer when records are big (`PageBudget`). Returns the records handed to `body`.
+    func idRanges(_ query: String, stats: String, keep: @escaping @Sendable (GraphRecord) -> Bool = { _ in true },
+                  _ body: (GraphRecord) throws -> Void) throws -> Int {
+        let row = try graph.run(stats, readOnly: true).records.first
+        let count = row?[0].intValue ?? 0
+        guard count > 0, let minId = row?[1].intValue, let maxId = row?[2].intValue else { return 0 }
+        let budget = PageBudget(maxRecords: pageSize, density: Double(count) / Double(maxId - minId + 1))
         let params = bucketParameters
-        return try prefetched({ [graph] after in
-            let records = try graph.run(query, parameters: params.merging(["after": .int(after), "limit": .int(Int64(limit))]) { $1 }, readOnly: true).records
-            var nodes = 0
-            var last = after
-            for r in records {
-                let k = r[0].intValue ?? after
-                if k != last { nodes += 1; last = max(last, k) }
-            }
-            return (records.filter { !($0.values.last ?? .null).isNull }, nodes < limit ? nil : last)
-        }) { record in try body(Self.edgeRecord(type, endpoints, properties, record)) }
+        return try prefetched(from: minId - 1, { [graph] after in
+            let until = after + budget.span
+            let records = try graph.run(query, parameters: params.merging(["after": .int(after), "until": .int(until)]) { $1 }, readOnly: true).records
+            budget.learn(records, span: until - after)
+            return (records.filter(keep), until >= maxId ? nil : until)
+        }, body)
     }
 
     /// ` AND …` keeping the nodes whose `run_bucket` is this partition's, or
@@ -361,13 +368,13 @@ public final class LiveReader: @unchecked Sendable {
     /// computes the next page while this thread works through the current
     /// one. `fetch(after)` returns a page and the key to continue after (nil
     /// at the end). Returns the number of records handed to `body`.
-    func prefetched(_ fetch: @escaping @Sendable (Int64) throws -> (records: [GraphRecord], next: Int64?),
+    func prefetched(from start: Int64 = -1, _ fetch: @escaping @Sendable (Int64) throws -> (records: [GraphRecord], next: Int64?),
                     _ body: (GraphRecord) throws -> Void) throws -> Int {
         let pages = PageQueue()
         let fetcherDone = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             defer { fetcherDone.signal() }
-            var after: Int64 = -1
+            var after: Int64 = start
             while !pages.cancelled {
                 do {
                     let (records, next) = try fetch(after)
@@ -463,20 +470,29 @@ final class PageBudget: @unchecked Sendable {
     let maxRecords: Int
     let maxBytes: Int
     private(set) var limit: Int
+    /// How many node ids the next range spans.
+    private(set) var span: Int64
 
-    init(maxRecords: Int, maxBytes: Int = 8 << 20) {
+    /// `density`: the share of ids in the range that hold a record (the first range's width).
+    init(maxRecords: Int, maxBytes: Int = 8 << 20, density: Double = 1) {
         self.maxRecords = maxRecords
         self.maxBytes = maxBytes
         limit = min(maxRecords, 1_000)  // the first page finds out how big records are
+        span = max(64, min(1 << 24, Int64(Double(limit) / max(density, 1e-6))))
     }
 
-    /// Sets the next page's size from this page's records (used by the fetching thread only).
-    func learn(_ records: [GraphRecord]) {
-        guard !records.isEmpty else { return }
+    /// Sets the next page's size from this page's records, which covered
+    /// `span` ids (used by the fetching thread only).
+    func learn(_ records: [GraphRecord], span covered: Int64) {
+        guard !records.isEmpty else {
+            span = min(span * 2, 1 << 24)  // ids of other labels, or deleted: look further
+            return
+        }
         let sample = records.prefix(100)
         let bytes = sample.reduce(0) { $0 + $1.values.reduce(16) { $0 + Self.size($1) } }
         let perRecord = max(bytes / sample.count, 1)
         limit = max(100, min(maxRecords, maxBytes / perRecord))
+        span = max(64, min(1 << 24, Int64(Double(limit) * Double(covered) / Double(records.count))))
     }
 
     static func size(_ v: GraphValue) -> Int {
