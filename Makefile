@@ -33,8 +33,9 @@ test:
 demo:
 	@scripts/demo.sh
 
+# make bench BENCH="realworld --records 100000" runs one bench with its options (default: all).
 bench:
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH)
 
 # Every parser under libFuzzer for FUZZ_SECONDS each (default 60); exits non-zero on a finding.
 fuzz:
