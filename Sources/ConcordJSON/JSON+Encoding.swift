@@ -71,42 +71,63 @@ extension JSON {
 
     static func encodeString(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        guard let base = bytes.baseAddress else { return out.append(UInt8(ascii: "\"")) }
-        // Runs that need no escape are copied at once; eight bytes are checked at a time.
-        var run = 0
-        var i = 0
-        let n = bytes.count
-        let raw = UnsafeRawPointer(base)
-        while i < n {
-            if n - i >= 8 {
-                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let ctrl = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
-                let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C, del = w ^ 0x7F7F_7F7F_7F7F_7F7F
-                let quote = (q &- 0x0101_0101_0101_0101) & ~q & 0x8080_8080_8080_8080
-                let slash = (bs &- 0x0101_0101_0101_0101) & ~bs & 0x8080_8080_8080_8080
-                let delete = (del &- 0x0101_0101_0101_0101) & ~del & 0x8080_8080_8080_8080
-                if ctrl | quote | slash | delete == 0 { i += 8; continue }
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return out.append(UInt8(ascii: "\"")) }
+        // Written through a 4 KiB buffer: runs that need no escape copied at once (found eight bytes at a time),
+        // escapes written in place.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            let buf = buffer.baseAddress!
+            var used = 0
+            func flush() {
+                out.append(contentsOf: UnsafeBufferPointer(start: buf, count: used))
+                used = 0
             }
-            let b = base[i]
-            i += 1
-            guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
-            let at = i - 1
-            if at > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: at - run)) }
-            run = at + 1
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-            case 0..<0x20, 0x7F:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: out.append(b)
+            func copy(_ from: Int, _ count: Int) {
+                guard count > 0 else { return }
+                if count > 4096 - used {
+                    flush()
+                    if count > 4096 { return out.append(contentsOf: UnsafeBufferPointer(start: base + from, count: count)) }
+                }
+                (buf + used).update(from: base + from, count: count)
+                used += count
             }
+            let raw = UnsafeRawPointer(base)
+            let n = bytes.count
+            var run = 0
+            var i = 0
+            while i < n {
+                if n - i >= 8 {
+                    let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let ctrl = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
+                    let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C, del = w ^ 0x7F7F_7F7F_7F7F_7F7F
+                    let quote = (q &- 0x0101_0101_0101_0101) & ~q & 0x8080_8080_8080_8080
+                    let slash = (bs &- 0x0101_0101_0101_0101) & ~bs & 0x8080_8080_8080_8080
+                    let delete = (del &- 0x0101_0101_0101_0101) & ~del & 0x8080_8080_8080_8080
+                    if ctrl | quote | slash | delete == 0 { i += 8; continue }
+                }
+                let b = base[i]
+                i += 1
+                guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
+                copy(run, i - 1 - run)
+                run = i
+                if 4096 - used < 6 { flush() }
+                buf[used] = 0x5C
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): buf[used + 1] = b; used += 2
+                case 0x0A: buf[used + 1] = UInt8(ascii: "n"); used += 2
+                case 0x0D: buf[used + 1] = UInt8(ascii: "r"); used += 2
+                case 0x09: buf[used + 1] = UInt8(ascii: "t"); used += 2
+                case 0x08: buf[used + 1] = UInt8(ascii: "b"); used += 2
+                case 0x0C: buf[used + 1] = UInt8(ascii: "f"); used += 2
+                default:
+                    buf[used + 1] = UInt8(ascii: "u"); buf[used + 2] = 0x30; buf[used + 3] = 0x30
+                    buf[used + 4] = hex[Int(b >> 4)]; buf[used + 5] = hex[Int(b & 0xF)]
+                    used += 6
+                }
+            }
+            copy(run, n - run)
+            flush()
         }
-        if bytes.count > run { out.append(contentsOf: UnsafeBufferPointer(start: base + run, count: bytes.count - run)) }
         out.append(UInt8(ascii: "\""))
     }
+
 }

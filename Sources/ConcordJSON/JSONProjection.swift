@@ -10,6 +10,9 @@ public indirect enum JSONProjection: Sendable, Equatable {
     case presence
     /// An object with only these members (each as needed); any other value whole.
     case members([String: JSONProjection])
+    /// A string holding JSON text, read only as `digest(json(…))`: a marker
+    /// holding that digest (null when the text is not JSON); any other value whole.
+    case jsonDigest
 
     /// The key of a marker object. No parsed document has it: a key holding NUL is refused by both parsers.
     public static let markerKey = "\u{0}projected"
@@ -21,6 +24,8 @@ public indirect enum JSONProjection: Sendable, Equatable {
         case (.members(let a), .members(let b)): return .members(a.merging(b) { $0.merged(with: $1) })
         case (.members, .presence): return self
         case (.presence, .members): return other
+        case (.jsonDigest, .jsonDigest): return .jsonDigest
+        case (.jsonDigest, _), (_, .jsonDigest): return .whole
         case (.members, .digest), (.digest, .members): return .whole
         case (.digest, _), (_, .digest): return .digest
         case (.presence, .presence): return .presence
@@ -38,7 +43,7 @@ public indirect enum JSONProjection: Sendable, Equatable {
         switch self {
         case .whole: return .whole
         case .members(let m): return m[name]
-        case .digest, .presence: return nil
+        case .digest, .presence, .jsonDigest: return nil
         }
     }
 }

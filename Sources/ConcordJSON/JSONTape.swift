@@ -109,7 +109,22 @@ public struct JSONTape {
         /// for its digest or presence is one token, an object's unwanted members none.
         mutating func value(_ t: inout [Token], depth: Int, _ projection: JSONProjection = .whole) -> Bool {
             guard depth <= JSONTape.maxDepth, i < n else { return false }
-            if case .whole = projection {} else if p[i] == UInt8(ascii: "{") || p[i] == UInt8(ascii: "[") {
+            if case .jsonDigest = projection, p[i] == UInt8(ascii: "\"") {
+                // The string's text digested as JSON, in place of the string.
+                guard let s = lexString() else { return false }
+                var text: [UInt8] = []
+                if s.escaped { JSONTape.decode(p, s.start, s.end, into: &text) }
+                let d: UInt64? = s.escaped
+                    ? text.withUnsafeBufferPointer { Scanner.digestOfText($0.baseAddress, $0.count) }
+                    : Scanner.digestOfText(p + s.start, s.end - s.start)
+                if let d {
+                    t.append(Token(kind: .digested, escaped: false, a: 0, b: Int64(bitPattern: d)))
+                } else {
+                    t.append(Token(kind: .null, escaped: false, a: 0, b: 0))  // json() of text that is not JSON is null
+                }
+                return true
+            }
+            if case .whole = projection {} else if case .jsonDigest = projection {} else if p[i] == UInt8(ascii: "{") || p[i] == UInt8(ascii: "[") {
                 switch projection {
                 case .digest, .presence:
                     guard let d = digest(depth: depth, hashing: projection == .digest) else { return false }
@@ -325,6 +340,16 @@ public struct JSONTape {
                 guard let t = lexNumber() else { return nil }
                 return t.kind == .int ? JSONDigest.int(t.b) : JSONDigest.double(Double(bitPattern: UInt64(bitPattern: t.b)))
             }
+        }
+
+        /// The digest of a whole text as JSON; nil when it is not JSON.
+        static func digestOfText(_ base: UnsafePointer<UInt8>?, _ count: Int) -> UInt64? {
+            guard let base else { return nil }
+            var s = Scanner(p: base, n: count, members: [])
+            s.ws()
+            guard let d = s.digest(depth: 1) else { return nil }
+            s.ws()
+            return s.i == s.n ? d : nil
         }
 
         /// A string's decoded bytes, handed to `body`.

@@ -133,11 +133,32 @@ import Testing
         case .whole: return v
         case .digest: return container ? .object([JSONProjection.markerKey: .string(String(v.digest, radix: 16))]) : v
         case .presence: return container ? .object([JSONProjection.markerKey: .null]) : v
+        case .jsonDigest:
+            guard case .string(let text) = v else { return v }
+            return JSON.digest(ofText: text).map { .object([JSONProjection.markerKey: .string(String($0, radix: 16))]) } ?? .null
         case .members(let m):
             guard case .object(let o) = v else { return v }
             var out: [String: JSON] = [:]
             for (k, sub) in m { if let x = o[k] { out[k] = cut(x, sub) } }
             return .object(out)
+        }
+    }
+
+    /// A string of JSON text read only as digest(json(…)): digested in the
+    /// scan, equal to digesting the parsed string's text; null when it is not JSON.
+    @Test func jsonTextInAStringIsDigestedInTheScan() throws {
+        var g = DocumentGenerator(seed: UInt64.random(in: 0...UInt64.max))
+        var tape = JSONTape()
+        let p = JSONProjection.members(["content": .jsonDigest, "id": .whole])
+        for n in 0..<300 {
+            let inner = g.render(g.document())
+            let contents: [JSON] = [.string(inner), .string(String(inner.dropLast())), .int(3), .null, .string(""), .string(" [1, 2] ")]
+            let content = contents[n % contents.count]
+            let text = JSON.object(["id": .string("e\(n)"), "content": content]).encoded()
+            let full = try JSON.parse(text)
+            var t = text
+            let projected = t.withUTF8 { JSON.parse(UnsafeRawBufferPointer($0), projection: p, tape: &tape) }
+            #expect(projected == Self.cut(full, p), "\(text.prefix(200))")
         }
     }
 
@@ -260,5 +281,43 @@ struct DocumentGenerator {
             }
         }
         return b
+    }
+}
+
+/// The canonical string encoding against a plain byte-by-byte reference, on
+/// every ASCII byte and on long texts whose escapes fall on the writer's
+/// buffer boundaries.
+@Suite struct CanonicalStringTests {
+    static func reference(_ s: String) -> String {
+        var out = "\""
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0x08: out += "\\b"
+            case 0x0C: out += "\\f"
+            case 0..<0x20, 0x7F: out += String(format: "\\u%04x", b)
+            default: out.unicodeScalars.append(Unicode.Scalar(b))  // ASCII here; UTF-8 below is passed through
+            }
+        }
+        return out + "\""
+    }
+
+    @Test func matchesTheReference() {
+        let every = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        #expect(JSON.string(every).encoded() == Self.reference(every))
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let length = Int.random(in: 4000...20000, using: &rng)
+            let text = String(decoding: (0..<length).map { _ in
+                Bool.random(using: &rng) ? UInt8.random(in: 0x20...0x7E, using: &rng) : [0x22, 0x5C, 0x0A, 0x01, 0x7F, 0x41][Int.random(in: 0..<6, using: &rng)]
+            }, as: UTF8.self)
+            #expect(JSON.string(text).encoded() == Self.reference(text))
+        }
+        let unicode = "naïve 日本語 😀 \"q\" \\ \u{1}"
+        #expect(JSON.string(unicode).encoded() == "\"naïve 日本語 😀 \\\"q\\\" \\\\ \\u0001\"")
     }
 }

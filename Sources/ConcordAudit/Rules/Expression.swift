@@ -80,6 +80,7 @@ public indirect enum Expr: Sendable, CustomStringConvertible {
         case .path(let s, let p): return s == slot ? .path(p[...], .whole) : nil
         case .call(.digest, let args):
             if case .path(let s, let p) = args[0] { return s == slot ? .path(p[...], .digest) : nil }
+            if case .call(.json, let inner) = args[0], case .path(let s, let p) = inner[0] { return s == slot ? .path(p[...], .jsonDigest) : nil }
             return args[0].needs(slot: slot)
         case .call(.exists, let args):
             if case .path(let s, let p) = args[0] { return s == slot ? .path(p[...], .presence) : nil }
@@ -445,7 +446,10 @@ extension Expr {
         }
         if f == .digest, case .call(.json, let inner) = args[0] {
             // digest(json(text)): hashed on jansson's parse, no Swift values built.
-            guard let text = inner[0].evaluate(slots, ctx).stringValue else { return .null }
+            let source = inner[0].evaluate(slots, ctx)
+            // Text the read path digested as it read it (JSONProjection.jsonDigest).
+            if let projected = source.projectedDigest { return projected }
+            guard let text = source.stringValue else { return .null }
             let digest = ctx.scratch.map { scratch in JSON.digest(ofText: text, tape: &scratch.tape) } ?? JSON.digest(ofText: text)
             guard let h = digest else { return .null }
             return .string(String(h, radix: 16))
