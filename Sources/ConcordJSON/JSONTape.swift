@@ -137,56 +137,25 @@ public struct JSONTape {
             }
             switch p[i] {
             case UInt8(ascii: "{"):
-                i += 1
                 let at = t.count
                 t.append(Token(kind: .object, escaped: false, a: 0, b: 0))
                 var count = 0
-                ws()
-                if i < n, p[i] == UInt8(ascii: "}") {
-                    i += 1
-                } else {
-                    while true {
-                        guard i < n, p[i] == UInt8(ascii: "\"") else { return false }
-                        let keyAt = t.count
-                        guard string(&t) else { return false }
-                        if t[keyAt].escaped, JSONTape.keyHasNUL(t[keyAt], p) { return false }  // jansson: "NUL byte in object key not supported"
-                        ws()
-                        guard i < n, p[i] == UInt8(ascii: ":") else { return false }
-                        i += 1
-                        ws()
-                        guard value(&t, depth: depth + 1) else { return false }
-                        count += 1
-                        ws()
-                        guard i < n else { return false }
-                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
-                        guard p[i] == UInt8(ascii: "}") else { return false }
-                        i += 1
-                        break
-                    }
-                }
+                guard object({ s, key in
+                    t.append(Token(kind: .string, escaped: key.escaped, a: key.start, b: Int64(key.end)))
+                    count += 1
+                    return s.value(&t, depth: depth + 1)
+                }) else { return false }
                 t[at].a = count
                 t[at].b = Int64(t.count)
                 return true
             case UInt8(ascii: "["):
-                i += 1
                 let at = t.count
                 t.append(Token(kind: .array, escaped: false, a: 0, b: 0))
                 var count = 0
-                ws()
-                if i < n, p[i] == UInt8(ascii: "]") {
-                    i += 1
-                } else {
-                    while true {
-                        guard value(&t, depth: depth + 1) else { return false }
-                        count += 1
-                        ws()
-                        guard i < n else { return false }
-                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
-                        guard p[i] == UInt8(ascii: "]") else { return false }
-                        i += 1
-                        break
-                    }
-                }
+                guard array({ s in
+                    count += 1
+                    return s.value(&t, depth: depth + 1)
+                }) else { return false }
                 t[at].a = count
                 t[at].b = Int64(t.count)
                 return true
@@ -216,39 +185,58 @@ public struct JSONTape {
 
         /// An object keeping only the members `wanted` names (each as it needs); `i` at its `{`.
         mutating func object(_ t: inout [Token], depth: Int, _ wanted: [String: JSONProjection]) -> Bool {
-            i += 1
             let at = t.count
             t.append(Token(kind: .object, escaped: false, a: 0, b: 0))
             var count = 0
-            ws()
-            if i < n, p[i] == UInt8(ascii: "}") {
-                i += 1
-            } else {
-                while true {
-                    guard i < n, p[i] == UInt8(ascii: "\""), let key = lexString() else { return false }
-                    if key.escaped, JSONTape.keyHasNUL(Token(kind: .string, escaped: true, a: key.start, b: Int64(key.end)), p) { return false }
-                    ws()
-                    guard i < n, p[i] == UInt8(ascii: ":") else { return false }
-                    i += 1
-                    ws()
-                    if let sub = member(key, wanted) {
-                        t.append(Token(kind: .string, escaped: key.escaped, a: key.start, b: Int64(key.end)))
-                        guard value(&t, depth: depth + 1, sub) else { return false }
-                        count += 1
-                    } else {
-                        guard digest(depth: depth + 1, hashing: false) != nil else { return false }
-                    }
-                    ws()
-                    guard i < n else { return false }
-                    if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
-                    guard p[i] == UInt8(ascii: "}") else { return false }
-                    i += 1
-                    break
-                }
-            }
+            guard object({ s, key in
+                guard let sub = s.member(key, wanted) else { return s.digest(depth: depth + 1, hashing: false) != nil }
+                t.append(Token(kind: .string, escaped: key.escaped, a: key.start, b: Int64(key.end)))
+                count += 1
+                return s.value(&t, depth: depth + 1, sub)
+            }) else { return false }
             t[at].a = count
             t[at].b = Int64(t.count)
             return true
+        }
+
+        /// Reads an object, `i` at its `{`: each key (a string, without NUL
+        /// once decoded, as jansson requires) and its colon, then `member`
+        /// reads the value. False when it is not JSON.
+        @inline(__always) mutating func object(_ member: (inout Scanner, (start: Int, end: Int, escaped: Bool)) -> Bool) -> Bool {
+            i += 1
+            ws()
+            if i < n, p[i] == UInt8(ascii: "}") { i += 1; return true }
+            while true {
+                guard i < n, p[i] == UInt8(ascii: "\""), let key = lexString() else { return false }
+                if key.escaped, JSONTape.keyHasNUL(Token(kind: .string, escaped: true, a: key.start, b: Int64(key.end)), p) { return false }
+                ws()
+                guard i < n, p[i] == UInt8(ascii: ":") else { return false }
+                i += 1
+                ws()
+                guard member(&self, key) else { return false }
+                ws()
+                guard i < n else { return false }
+                if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
+                guard p[i] == UInt8(ascii: "}") else { return false }
+                i += 1
+                return true
+            }
+        }
+
+        /// Reads an array, `i` at its `[`: `element` reads each element. False when it is not JSON.
+        @inline(__always) mutating func array(_ element: (inout Scanner) -> Bool) -> Bool {
+            i += 1
+            ws()
+            if i < n, p[i] == UInt8(ascii: "]") { i += 1; return true }
+            while true {
+                guard element(&self) else { return false }
+                ws()
+                guard i < n else { return false }
+                if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
+                guard p[i] == UInt8(ascii: "]") else { return false }
+                i += 1
+                return true
+            }
         }
 
         /// The projection of the member named by the key at `key`, if wanted:
@@ -271,64 +259,34 @@ public struct JSONTape {
             guard depth <= JSONTape.maxDepth, i < n else { return nil }
             switch p[i] {
             case UInt8(ascii: "{"):
-                i += 1
                 let from = members.count
                 defer { members.removeSubrange(from...) }
                 var sum: UInt64 = 0
-                ws()
-                if i < n, p[i] == UInt8(ascii: "}") {
-                    i += 1
-                } else {
-                    while true {
-                        guard i < n, p[i] == UInt8(ascii: "\""), let key = lexString() else { return nil }
-                        if key.escaped, JSONTape.keyHasNUL(Token(kind: .string, escaped: true, a: key.start, b: Int64(key.end)), p) { return nil }
-                        ws()
-                        guard i < n, p[i] == UInt8(ascii: ":") else { return nil }
-                        i += 1
-                        ws()
-                        guard let v = digest(depth: depth + 1, hashing: hashing) else { return nil }
-                        if hashing {
-                            // A repeated key: only its last value counts (as in jansson's object).
-                            let (keyHash, share) = withKey(key) { (JSONDigest.string($0), JSONDigest.member($0, v)) }
-                            var repeated = false
-                            for m in from..<members.count where members[m].keyHash == keyHash && sameKey(members[m], key) {
-                                sum &-= members[m].share
-                                members[m].share = share
-                                repeated = true
-                                break
-                            }
-                            if !repeated { members.append(Member(start: key.start, end: key.end, escaped: key.escaped, keyHash: keyHash, share: share)) }
-                            sum &+= share
-                        }
-                        ws()
-                        guard i < n else { return nil }
-                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
-                        guard p[i] == UInt8(ascii: "}") else { return nil }
-                        i += 1
-                        break
+                guard object({ s, key in
+                    guard let v = s.digest(depth: depth + 1, hashing: hashing) else { return false }
+                    guard hashing else { return true }
+                    // A repeated key: only its last value counts (as in jansson's object).
+                    let (keyHash, share) = s.withKey(key) { (JSONDigest.string($0), JSONDigest.member($0, v)) }
+                    for m in from..<s.members.count where s.members[m].keyHash == keyHash && s.sameKey(s.members[m], key) {
+                        sum &-= s.members[m].share
+                        s.members[m].share = share
+                        sum &+= share
+                        return true
                     }
-                }
+                    s.members.append(Member(start: key.start, end: key.end, escaped: key.escaped, keyHash: keyHash, share: share))
+                    sum &+= share
+                    return true
+                }) else { return nil }
                 return hashing ? JSONDigest.object(count: members.count - from, sum: sum) : 0
             case UInt8(ascii: "["):
-                i += 1
                 var d = JSONDigest.arrayStart()
                 var count = 0
-                ws()
-                if i < n, p[i] == UInt8(ascii: "]") {
-                    i += 1
-                } else {
-                    while true {
-                        guard let v = digest(depth: depth + 1, hashing: hashing) else { return nil }
-                        d.word(v)
-                        count += 1
-                        ws()
-                        guard i < n else { return nil }
-                        if p[i] == UInt8(ascii: ",") { i += 1; ws(); continue }
-                        guard p[i] == UInt8(ascii: "]") else { return nil }
-                        i += 1
-                        break
-                    }
-                }
+                guard array({ s in
+                    guard let v = s.digest(depth: depth + 1, hashing: hashing) else { return false }
+                    d.word(v)
+                    count += 1
+                    return true
+                }) else { return nil }
                 return d.arrayEnd(count: count)
             case UInt8(ascii: "\""):
                 guard let s = lexString() else { return nil }
