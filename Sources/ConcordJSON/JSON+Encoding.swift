@@ -102,7 +102,9 @@ extension JSON {
                     let quote = (q &- 0x0101_0101_0101_0101) & ~q & 0x8080_8080_8080_8080
                     let slash = (bs &- 0x0101_0101_0101_0101) & ~bs & 0x8080_8080_8080_8080
                     let delete = (del &- 0x0101_0101_0101_0101) & ~del & 0x8080_8080_8080_8080
-                    if ctrl | quote | slash | delete == 0 { i += 8; continue }
+                    let special = ctrl | quote | slash | delete
+                    if special == 0 { i += 8; continue }
+                    i += special.trailingZeroBitCount >> 3  // the first byte to escape (the lowest flag is exact)
                 }
                 let b = base[i]
                 i += 1

@@ -434,7 +434,12 @@ public struct JSONTape {
                     let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
                     let quote = (q &- 0x0101_0101_0101_0101) & ~q & 0x8080_8080_8080_8080
                     let slash = (bs &- 0x0101_0101_0101_0101) & ~bs & 0x8080_8080_8080_8080
-                    if high | ctrl | quote | slash != 0 { break }
+                    let special = high | ctrl | quote | slash
+                    if special != 0 {
+                        // Straight to the first byte that needs a look (the lowest flag is exact).
+                        i += special.trailingZeroBitCount >> 3
+                        break
+                    }
                     i += 8
                 }
                 guard i < n else { return nil }

@@ -202,7 +202,7 @@ public final class LiveReader: @unchecked Sendable {
         let matching = keys.filter { pattern.match($0) != nil }
         var i = 0
         while i < matching.count {
-            let chunk = Array(matching[i..<min(i + 200, matching.count)])
+            let chunk = Array(matching[i..<min(i + 64, matching.count)])
             i += chunk.count
             let replies = try redis.pipeline(chunk.map { ["XRANGE", $0, "-", "+", "COUNT", pageSize] })
             for (key, reply) in zip(chunk, replies) {
