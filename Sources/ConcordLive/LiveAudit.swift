@@ -13,24 +13,30 @@ extension Auditor {
         let started = Date()
         let now = request.nowMs ?? Timestamp.milliseconds(started)
         let ctx = EvalContext(now: now, grace: request.graceMs)
-        let engine = AuditEngine(rules: request.rules, context: ctx)
-        let sink: any RecordSink = snapshot.map { TeeSink([engine, $0]) } ?? engine
         // A partition reads its runs' records only; what it finds is then completed by point lookups
         // (a confirmation's node, an event id under another run) before it is reported.
         let partial = (request.partition?.count ?? 1) > 1
         reader.partition = partial ? request.partition : nil
         defer { reader.partition = nil }
         let t0 = Date()
-        // A partition reads the sets looked up by id (the confirmations) once its own records are known.
-        let later = partial ? request.datasets.filter(\.holdsBackInPartitions) : []
-        var reads = try reader.read(request.datasets.filter { !later.map(\.name).contains($0.name) }, into: sink)
-        if !later.isEmpty { try readShare(of: later, reader, request, engine: engine, into: sink, reads: &reads) }
-        if let snapshot {
-            try snapshot.finish(reads: reads, createdAt: started, evaluatedAt: now)
-        }
-        let t1 = Date()
-        var result = engine.evaluate()
-        inspect?(engine)
+        var t1 = t0
+        // The engine lives for the read and the evaluation only: the recheck reads the candidates' runs
+        // into engines of its own, and a million events' cells need not stay beside them.
+        var (result, reads): (AuditEngine.Result, [String: LiveReader.StoreRead]) = try {
+            let engine = AuditEngine(rules: request.rules, context: ctx)
+            let sink: any RecordSink = snapshot.map { TeeSink([engine, $0]) } ?? engine
+            // A partition reads the sets looked up by id (the confirmations) once its own records are known.
+            let later = partial ? request.datasets.filter(\.holdsBackInPartitions) : []
+            var reads = try reader.read(request.datasets.filter { !later.map(\.name).contains($0.name) }, into: sink)
+            if !later.isEmpty { try readShare(of: later, reader, request, engine: engine, into: sink, reads: &reads) }
+            if let snapshot {
+                try snapshot.finish(reads: reads, createdAt: started, evaluatedAt: now)
+            }
+            t1 = Date()
+            let result = engine.evaluate()
+            inspect?(engine)
+            return (result, reads)
+        }()
         let t2 = Date()
         var recheckInfo: JSON = ["performed": false]
         var extra: [String: JSON] = [:]

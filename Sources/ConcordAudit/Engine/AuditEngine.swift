@@ -136,7 +136,7 @@ final class Consumer: @unchecked Sendable {
     /// What the validation reads of a record.
     let validationNeeds: JSONProjection?
     let stride: Int
-    var cells: [Cell] = []
+    var cells = CellColumn()
     var count: Int { cells.count / stride }
     var seen = 0
     /// Indices of this selection's expressions in its dataset's RecordMemo.

@@ -199,6 +199,29 @@ final class StringInterner {
     }
 }
 
+/// A growing list of cells kept in chunks of 64Ki: appending never copies
+/// what is stored, and a list is at most one chunk larger than its cells
+/// (an array doubling its storage held up to twice a million events' rows,
+/// and both copies while it grew).
+struct CellColumn {
+    private var chunks: [[Cell]] = []
+    private(set) var count = 0
+    static let shift = 16
+    static let mask = (1 << shift) - 1
+
+    @inline(__always) subscript(i: Int) -> Cell { chunks[i >> Self.shift][i & Self.mask] }
+
+    @inline(__always) mutating func append(_ c: Cell) {
+        if count & Self.mask == 0 {
+            var chunk: [Cell] = []
+            chunk.reserveCapacity(1 << Self.shift)
+            chunks.append(chunk)
+        }
+        chunks[chunks.count - 1].append(c)
+        count += 1
+    }
+}
+
 /// A set of cells: a bitset over string indices (the common case: ids),
 /// a hash set for anything else. Grows as strings are interned.
 struct CellSet {
