@@ -55,16 +55,8 @@ public struct JSONTape {
     /// The content digest of JSON text, in the pass that reads it (no
     /// tokens); nil when it is not JSON.
     public mutating func digest(of text: UnsafeRawBufferPointer) -> UInt64? {
-        guard let base = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
-        var s = Scanner(p: base, n: text.count, members: members)
-        defer { members = s.members }
-        s.ws()
-        guard let d = s.digest(depth: 1) else { return nil }
-        s.ws()
-        return s.i == n(s) ? d : nil
+        Scanner.digestOfText(text.baseAddress?.assumingMemoryBound(to: UInt8.self), text.count, members: &members)
     }
-
-    @inline(__always) private func n(_ s: Scanner) -> Int { s.n }
 
     /// The digest pass's stack of object members (reused).
     var members: [Scanner.Member] = []
@@ -114,9 +106,10 @@ public struct JSONTape {
                 guard let s = lexString() else { return false }
                 var text: [UInt8] = []
                 if s.escaped { JSONTape.decode(p, s.start, s.end, into: &text) }
+                var stack: [Member] = []
                 let d: UInt64? = s.escaped
-                    ? text.withUnsafeBufferPointer { Scanner.digestOfText($0.baseAddress, $0.count) }
-                    : Scanner.digestOfText(p + s.start, s.end - s.start)
+                    ? text.withUnsafeBufferPointer { Scanner.digestOfText($0.baseAddress, $0.count, members: &stack) }
+                    : Scanner.digestOfText(p + s.start, s.end - s.start, members: &stack)
                 if let d {
                     t.append(Token(kind: .digested, escaped: false, a: 0, b: Int64(bitPattern: d)))
                 } else {
@@ -301,9 +294,11 @@ public struct JSONTape {
         }
 
         /// The digest of a whole text as JSON; nil when it is not JSON.
-        static func digestOfText(_ base: UnsafePointer<UInt8>?, _ count: Int) -> UInt64? {
+        /// `members`: the digest pass's stack, reused.
+        static func digestOfText(_ base: UnsafePointer<UInt8>?, _ count: Int, members: inout [Member]) -> UInt64? {
             guard let base else { return nil }
-            var s = Scanner(p: base, n: count, members: [])
+            var s = Scanner(p: base, n: count, members: members)
+            defer { members = s.members }
             s.ws()
             guard let d = s.digest(depth: 1) else { return nil }
             s.ws()
@@ -621,7 +616,6 @@ extension JSONTape {
     /// The content digest of the value at token `at` (see `JSONDigest`).
     public func digest(at: Int) -> UInt64 {
         let t = tokens[at]
-        let base = text.baseAddress!.assumingMemoryBound(to: UInt8.self)
         switch t.kind {
         case .null: return JSONDigest.null
         case .false: return JSONDigest.falseValue
@@ -653,7 +647,6 @@ extension JSONTape {
                 sum &+= share
                 k = end(k + 1)
             }
-            _ = base
             return JSONDigest.object(count: shares.count, sum: sum)
         }
     }

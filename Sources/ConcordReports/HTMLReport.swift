@@ -27,9 +27,17 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
     private var parents: [String: [String]] = [:]
     private var tape = JSONTape()
 
+    /// What the trees read of a node's and an edge's record.
+    private let nodeFields: JSONProjection, edgeFields: JSONProjection
+
     public init(runs: Set<String>, source: Drilldown) {
         self.runs = runs
         self.source = source
+        func fields(_ paths: [String]) -> JSONProjection {
+            paths.reduce(JSONProjection.members([:])) { $0.merged(with: .path($1.split(separator: ".").map(String.init)[...], .whole)) }
+        }
+        nodeFields = fields([source.run, source.id, source.type, source.time, "placeholder"])
+        edgeFields = fields([source.to, source.from, source.edgeRun])
     }
 
     /// The datasets it reads.
@@ -50,9 +58,7 @@ public final class TreeCollector: RecordSink, @unchecked Sendable {
 
     /// A snapshot line: only the fields the trees show are parsed.
     public func append(line: UnsafeRawBufferPointer, to dataset: String) throws {
-        let paths = dataset == source.nodes ? [source.run, source.id, source.type, source.time, "placeholder"]
-            : dataset == source.edges ? [source.to, source.from, source.edgeRun] : []
-        let projection = paths.reduce(JSONProjection.members([:])) { $0.merged(with: .path($1.split(separator: ".").map(String.init)[...], .whole)) }
+        let projection = dataset == source.nodes ? nodeFields : dataset == source.edges ? edgeFields : .members([:])
         let record = lock.withLock { JSON.parse(line, projection: projection, tape: &tape) }
         guard let record else { return try append(JSON.parse(line), to: dataset) }
         try append(record, to: dataset)

@@ -89,7 +89,6 @@ FROM (SELECT json_extract("from", ['$.id', '$.label', '$.workflow_id', '$.placeh
 
 RULES = r"""
 WITH
-ev AS (SELECT *, CASE WHEN ds = 'redis.streams' THEN run ELSE vstr(wf) END AS r FROM evx),
 stream AS (SELECT run, seq, vstr(id) AS id, ts, type, parent, payload, wf FROM evx WHERE ds = 'redis.streams'),
 queued AS (SELECT vstr(id) AS id, vstr(wf) AS run, ts FROM evx WHERE ds <> 'redis.streams'),
 node AS (SELECT *, CAST(json_extract(timestamp, '$') AS DOUBLE) AS ts, CAST(json_extract(persisted_at, '$') AS DOUBLE) AS pa FROM graph_nodes),
@@ -97,7 +96,7 @@ real_node AS (SELECT * FROM node WHERE placeholder IS DISTINCT FROM true),
 draft AS (SELECT * FROM postgres_drafts),
 findings AS (
   -- event.malformed
-  SELECT 'event.malformed' AS rule, CASE WHEN vnonempty(id) THEN vstr(id) ELSE loc END AS key FROM ev
+  SELECT 'event.malformed' AS rule, CASE WHEN vnonempty(id) THEN vstr(id) ELSE loc END AS key FROM evx
   WHERE nojson OR etype <> 'OBJECT'
      OR NOT vnonempty(id) OR NOT vint(ts) OR NOT vnonempty(type) OR NOT vnonempty(parent)
      OR payload IS NULL OR coalesce(json_type(metadata), '') <> 'OBJECT'
