@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 /// One settings array for every target: Swift 6 language mode everywhere.
@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // `concord serve` only: HTTP on SwiftNIO. No default traits (they pull swift-configuration in).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -83,12 +88,27 @@ let package = Package(
         // One reporter per format: JSON, Markdown, HTML, JUnit, Prometheus.
         .target(name: "ConcordReports", dependencies: ["ConcordCore", "ConcordJSON", "ConcordAudit"], swiftSettings: swiftSettings),
 
+        // `concord serve`: the live event stream (SSE), the run API, metrics and the admin console, over Hummingbird.
+        .target(
+            name: "ConcordServe",
+            dependencies: [
+                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordAudit",
+                "ConcordReports", "ConcordRepair", "ConcordFlow",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The command-line tool: parses flags, wires the pieces together.
         .executableTarget(
             name: "concord",
             dependencies: [
                 "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator",
-                "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair",
+                "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,6 +151,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ConcordServeTests",
+            dependencies: ["ConcordServe", "ConcordFlow", "ConcordModel", "ConcordRedis", "ConcordPostgres", "ConcordGraph", "ConcordRepair",
+                           "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

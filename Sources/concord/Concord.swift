@@ -5,21 +5,26 @@ import Logging
 
 /// The `concord` command: parses flags, wires the libraries together.
 @main
-struct Concord: ParsableCommand {
+struct Concord: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
         version: "0.1.0",
-        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self]
+        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Serve.self]
     )
 
     /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
     /// 2 usage or configuration, 3 a store could not be reached or failed.
-    static func main() {
+    static func main() async {
+        Signals.unblock()
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
         } catch let error as ConcordError {
             Output.error("\(error)")
             Foundation.exit(error.code.exitCode)

@@ -14,7 +14,12 @@ enum Signals {
         }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
-        // A parent may have started us with these blocked (Foundation's Process does); unblock them.
+        unblock()
+    }
+
+    /// A parent may have started us with SIGINT and SIGTERM blocked (Foundation's Process does): unblock them,
+    /// on the calling thread and every thread it starts afterwards.
+    static func unblock() {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
