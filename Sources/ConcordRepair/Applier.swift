@@ -30,6 +30,8 @@ public final class Applier {
     public var batchSize = 500
     /// Called after each batch is journaled (progress, and the tests' crash points).
     public var afterBatch: ((Int) -> Void)?
+    /// Called as operations finish: (operations done, of the plan's total) — the console's progress.
+    public var progress: (@Sendable (Int, Int) -> Void)?
     /// A second connection to the journal's database: with it, a batch's journal rows are written while the
     /// next batch applies (one write in flight; a crash loses at most the rows of the batch in flight, and
     /// a re-run finds those operations in their planned state, so nothing repeats).
@@ -76,6 +78,7 @@ public final class Applier {
         func record(_ rs: [Result]) throws {
             guard !rs.isEmpty else { return }
             results += rs
+            progress?(results.count, plan.operations.count)
             batch += 1
             if let pipeline {
                 try pipeline.submit { connection in try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, on: connection) }

@@ -128,26 +128,11 @@ struct Apply: ParsableCommand {
     static func execute(_ p: RepairPlan, stores: StoreOptions, operator op: String?, outputDir: String, batchSize: Int = 500) throws {
         let who = Operator.name(op)
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
-        let applier = Applier(stores: repairStores, plan: p, operator: who)
-        applier.batchSize = max(1, batchSize)
-        applier.journalConnection = try stores.connectPostgres()
-        let started = Date()
-        let results: [Applier.Result]
-        do { results = try applier.apply() } catch {
-            try? AuditLog.record(AuditLogEntry(command: "apply", plan: p, source: p.sourceAuditId, operator: who, outcome: "failed: \(error)"),
-                                 on: repairStores.postgres)
-            throw error
-        }
-        let report = ApplyReport(plan: p, results: results, operator: who, started: started, finished: Date())
-        let counts = JSON.object(Dictionary(uniqueKeysWithValues: [Applier.Outcome.applied, .skipped, .failed, .manual].map { ($0.rawValue, JSON.int(Int64(report.count($0)))) }))
-        try AuditLog.record(AuditLogEntry(command: "apply", plan: p, source: p.sourceAuditId, operator: who, outcome: report.summary, counts: counts),
-                            on: repairStores.postgres)
-        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-        let base = URL(fileURLWithPath: outputDir).appendingPathComponent("apply-\(p.planId)")
-        try Data((report.json.encoded() + "\n").utf8).write(to: base.appendingPathExtension("json"), options: .atomic)
-        try Data(report.markdown.utf8).write(to: base.appendingPathExtension("md"), options: .atomic)
+        let outcome = try PlanExecution.run(p, stores: repairStores, journal: try stores.connectPostgres(), operator: who, outputDir: outputDir,
+                                            batchSize: batchSize)
+        let report = outcome.report
         Output.line(report.summary)
-        Output.line("  \(base.path).json\n  \(base.path).md")
+        Output.line(outcome.files.map { "  " + $0 }.joined(separator: "\n"))
         if report.count(.skipped) + report.count(.failed) > 0 { throw ExitCode(1) }
     }
 }
@@ -201,15 +186,3 @@ struct Journal: ParsableCommand {
     }
 }
 
-enum RepairPlanText {
-    /// One operation for review: what it does to which key, before → after.
-    static func change(_ op: RepairOperation) -> String {
-        "\(op.action) \(op.key): \(brief(op.before)) → \(brief(op.after))"
-    }
-
-    static func brief(_ j: JSON) -> String {
-        if j.isNull { return "(absent)" }
-        let s = j.encoded()
-        return s.count > 160 ? String(s.prefix(157)) + "…" : s
-    }
-}

@@ -18,13 +18,16 @@ final class ServeFixture: @unchecked Sendable {
 
     let redisURL: String
     let graphURL: String
-    let postgresURL = TestStores.postgresURL
+    let postgresURL: String
+    let schema: String
     let redis: RedisConnection
     let graph: FalkorDBStore
     let postgres: PostgresConnection
     private(set) var process: Process?
     private(set) var base = ""
-    private var stderrPipe: Pipe?
+    private let stderrData = Locked<Data>(Data())
+    /// What the server wrote to stderr (its log) so far.
+    var stderrText: String { String(decoding: stderrData.value, as: UTF8.self) }
 
     init(db: Int) throws {
         redisURL = "redis://127.0.0.1:56379/\(db)"
@@ -33,6 +36,10 @@ final class ServeFixture: @unchecked Sendable {
         _ = try redis.run("FLUSHDB")
         graph = try FalkorDBStore(url: graphURL)
         _ = try GraphSchema.ensure(on: graph)
+        // A schema of its own: the console's audits and repairs read and change every draft they see.
+        schema = TestStores.unique("serve").lowercased()
+        try PostgresConnection(url: TestStores.postgresURL).execute("CREATE SCHEMA \(schema)")
+        postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
         postgres = try PostgresConnection(url: postgresURL)
         for s in PostgresSchema.statements { try postgres.execute(s) }
     }
@@ -41,6 +48,7 @@ final class ServeFixture: @unchecked Sendable {
         stop()
         _ = try? redis.run("FLUSHDB")
         _ = try? graph.command(["GRAPH.DELETE", graph.graph])
+        if let admin = try? PostgresConnection(url: TestStores.postgresURL) { _ = try? admin.execute("DROP SCHEMA \(schema) CASCADE") }
     }
 
     var storeArguments: [String] { ["--redis", redisURL, "--graph", graphURL, "--postgres", postgresURL] }
@@ -72,7 +80,14 @@ final class ServeFixture: @unchecked Sendable {
         }
         base = String(line[r])
         process = p
-        stderrPipe = err
+        let log = stderrData
+        Thread.detachNewThread {
+            while true {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { return }
+                log.withLock { $0.append(chunk) }
+            }
+        }
         // Keep draining stdout so the server never blocks on a full pipe.
         Thread.detachNewThread { while !out.fileHandleForReading.availableData.isEmpty {} }
     }

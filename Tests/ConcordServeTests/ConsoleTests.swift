@@ -1,0 +1,153 @@
+import ConcordCore
+import ConcordJSON
+import ConcordModel
+import ConcordRedis
+import ConcordRepair
+import ConcordTestSupport
+import Foundation
+import Testing
+
+/// The admin console: a browser tour in headless Chromium, and its security from the outside (curl).
+@Suite struct ConsoleTests {
+    static let token = "console-test-token-\(UUID().uuidString)"
+    /// Markup in a run id: it reaches the findings, the plan and the HTML report, and must stay text.
+    static let xss = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>"
+
+    /// Stores with faults of every kind and a run whose id is markup, audited into a reports directory of the test's own.
+    static func audited(_ f: ServeFixture) throws -> URL {
+        let reports = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("console-reports"))
+        try FileManager.default.createDirectory(at: reports, withIntermediateDirectories: true)
+        let sim = try TestStores.run(ServeFixture.concord, ["simulate", "--runs", "40", "--events-per-run", "5", "--seed", "77", "--faults", "all=1"] + f.storeArguments)
+        #expect(sim.status == 0, "simulate: \(sim.stderr)")
+        let event = Event(id: "ev_xss", timestamp: 1_764_393_600_000, type: "message", parentId: xss, payload: .object(["html": .string(xss)]),
+                          metadata: EventMetadata(workflowId: xss, userId: "u_x"))
+        _ = try f.redis.run("XADD", RedisKeys.events(xss), "*", "event", event.encoded)
+        let audit = try TestStores.run(ServeFixture.concord, ["audit", "--format", "json,html", "--output-dir", reports.path, "--grace", "0s"] + f.storeArguments)
+        #expect(audit.status == 1, "audit: \(audit.stderr)")
+        return reports
+    }
+
+    @Test func browserTourLoginAuditPlanApplyJournal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
+            Issue.record("Chromium is not installed (make test installs Debian's chromium)")
+            return
+        }
+        let f = try ServeFixture(db: 59)
+        let reports = try Self.audited(f)
+        try f.start(["--reports", reports.path], environment: ["CONCORD_SERVE_TOKEN": Self.token])
+        let shots = TestStores.repositoryRoot.appendingPathComponent(".build/test-screenshots/console").path
+        let r = try TestStores.run(TestStores.python, [TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordServeTests/Python/console_tour.py").path,
+                                                       f.base, Self.token, shots, Self.xss])
+        try #require(r.status == 0, "the tour failed: \(r.stderr)")
+        let o = try JSON.parse([UInt8](r.stdout))
+        // Logging in.
+        #expect(o["login_url"]?.stringValue == f.base + "/console/login")
+        #expect(o["wrong_token_text"]?.stringValue == "Wrong token.")
+        #expect(o["after_login_url"]?.stringValue == f.base + "/console/audits")
+        #expect(o["cookie_flags"]?.arrayValue?.first == .array([.string("concord_session"), .bool(true), .string("Strict")]))
+        #expect(o["audit_rows"]?.intValue == 1)
+        // The audit: rules and findings; the markup is text, nothing ran.
+        #expect((o["rule_rows"]?.intValue ?? 0) >= 15)
+        #expect((o["finding_rows"]?.intValue ?? 0) >= 20)
+        #expect(o["xss_as_text_on_audit"] == .bool(true))
+        #expect(o["xss_elements_on_audit"]?.intValue == 0)
+        #expect(o["xss_ran_audit"]?.intValue == 0)
+        #expect(o["report_title"]?.stringValue?.contains("Concord") == true)
+        #expect(o["xss_as_text_on_report"] == .bool(true))
+        #expect(o["xss_ran_report"]?.intValue == 0)
+        // The plan: a dry run per store, written beside the reports.
+        let planId = try #require(o["plan_id"]?.stringValue)
+        #expect(planId.hasPrefix("plan-"))
+        #expect(FileManager.default.fileExists(atPath: reports.appendingPathComponent("\(planId).json").path))
+        let stores = (o["dry_run_stores"]?.arrayValue ?? []).compactMap { $0[0]?.stringValue }
+        #expect(Set(stores).isSuperset(of: ["graph", "redis"]), "\(stores)")
+        #expect((o["manual_rows"]?.intValue ?? 0) > 0)
+        #expect(o["xss_as_text_on_plan"] == .bool(true) && o["xss_elements_on_plan"]?.intValue == 0 && o["xss_ran_plan"]?.intValue == 0)
+        // Applied: the outcome, every operation, the apply report.
+        let outcome = o["outcome_text"]?.stringValue ?? ""
+        #expect(outcome.contains("applied") && outcome.contains("by Ada Lovelace"), "\(outcome)")
+        #expect((o["operation_rows"]?.intValue ?? 0) > 10)
+        #expect(FileManager.default.fileExists(atPath: reports.appendingPathComponent("apply-\(planId).json").path))
+        // The journal: plan and apply, by Ada, from the console, with the peer's address.
+        let rows = o["journal_rows"]?.arrayValue ?? []
+        #expect(rows.contains { $0[1]?.stringValue == "apply" && $0[3]?.stringValue == "Ada Lovelace" && ($0[4]?.stringValue ?? "").contains("127.0.0.1") })
+        #expect(rows.contains { $0[1]?.stringValue == "plan" && $0[3]?.stringValue == "Ada Lovelace" })
+        #expect((o["journal_operations"]?.intValue ?? 0) > 0)
+        #expect(o["journal_filtered_commands"]?.arrayValue?.allSatisfy { $0.stringValue == "apply" } == true)
+        // The forged cross-site POST was refused, and nothing was applied a second time.
+        #expect(o["forged_status"]?.intValue == 403, "forged POST answered \(o["forged_status"]?.description ?? "nothing")")
+        let applies = try AuditLog.entries(on: f.postgres, plan: planId).filter { $0.command == "apply" }
+        #expect(applies.count == 1)
+        #expect(applies.first?.operator == "Ada Lovelace")
+        // Five screenshots.
+        for name in ["1-audits", "2-audit", "3-plan-dry-run", "4-applied", "5-journal"] {
+            #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"))
+        }
+        // The token is in no log line.
+        f.stop()
+        #expect(!f.stderrText.contains(Self.token))
+    }
+
+    /// From outside a browser: what needs a login, what needs the CSRF token and the origin, the bearer token
+    /// for scripts, and the console off without a token.
+    @Test func accessAndCSRFFromOutside() throws {
+        let f = try ServeFixture(db: 62)
+        let reports = try Self.audited(f)
+        try f.start(["--reports", reports.path], environment: ["CONCORD_SERVE_TOKEN": Self.token])
+        // Not logged in: pages redirect to the login, forms are refused.
+        #expect(try f.get("/console/audits").status == 303)
+        #expect(try curl(f, ["-X", "POST", "-d", "audit=latest.json&rule=run.missing", f.base + "/console/plans"]).status == 401)
+        // A token in the URL is not a login.
+        #expect(try f.get("/console/audits?token=\(Self.token)").status == 303)
+        // Logged in with a cookie: a form without the CSRF token, or from another origin, is refused.
+        let jar = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("jar")).path
+        let login = try curl(f, ["-c", jar, "-d", "operator=Grace&token=\(Self.token)", f.base + "/console/login"])
+        #expect(login.status == 303)
+        let auditPage = try curl(f, ["-b", jar, f.base + "/console/audits/latest.json"])
+        let csrf = try #require(auditPage.body.range(of: #"name="csrf" value="([0-9a-f]{64})""#, options: .regularExpression)
+            .map { String(auditPage.body[$0].dropFirst(#"name="csrf" value=""#.count).dropLast()) })
+        let form = "audit=latest.json&rule=run.missing"
+        #expect(try curl(f, ["-b", jar, "-d", form, f.base + "/console/plans"]).status == 403)
+        #expect(try curl(f, ["-b", jar, "-d", form + "&csrf=" + String(repeating: "0", count: 64), f.base + "/console/plans"]).status == 403)
+        #expect(try curl(f, ["-b", jar, "-H", "Origin: http://evil.example", "-d", form + "&csrf=\(csrf)", f.base + "/console/plans"]).status == 403)
+        #expect(try curl(f, ["-b", jar, "-H", "Sec-Fetch-Site: cross-site", "-d", form + "&csrf=\(csrf)", f.base + "/console/plans"]).status == 403)
+        let made = try curl(f, ["-b", jar, "-H", "Origin: \(f.base)", "-d", form + "&csrf=\(csrf)", f.base + "/console/plans"])
+        #expect(made.status == 303 && made.location.hasPrefix("/console/plans/plan-"))
+        #expect(try f.metric("concord_serve_console_csrf_refused_total") == 4)
+        // A script with the bearer token: no cookie, no CSRF token needed.
+        let bearer = try curl(f, ["-H", "Authorization: Bearer \(Self.token)", "-H", "X-Concord-Operator: nightly-bot", "-d", form, f.base + "/console/plans"])
+        #expect(bearer.status == 303)
+        #expect(try curl(f, ["-H", "Authorization: Bearer wrong", f.base + "/console/plans"]).status == 303)
+        let entries = try AuditLog.entries(on: f.postgres).filter { $0.command == "plan" }
+        #expect(Set(entries.map(\.operator)) == ["Grace", "nightly-bot"])
+        // A damaged plan is refused with its reason.
+        let planId = String(made.location.split(separator: "/").last!)
+        let file = reports.appendingPathComponent("\(planId).json")
+        var text = try String(contentsOf: file, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"run.missing\"", with: "\"run.missinG\"")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let damaged = try curl(f, ["-b", jar, f.base + "/console/plans/\(planId)"])
+        #expect(damaged.status == 422 && damaged.body.contains("refusal"))
+        // Logged out: the session is gone.
+        _ = try curl(f, ["-b", jar, "-H", "Origin: \(f.base)", "-d", "csrf=\(csrf)", f.base + "/console/logout"])
+        #expect(try curl(f, ["-b", jar, f.base + "/console/audits"]).status == 303)
+        f.stop()
+        #expect(!f.stderrText.contains(Self.token))
+
+        // Without CONCORD_SERVE_TOKEN the console is off; the event stream and the run API are not.
+        let g = try ServeFixture(db: 63)
+        try g.start()
+        #expect(try g.get("/console/audits").status == 503)
+        #expect(try g.get("/healthz").status == 200)
+    }
+
+    func curl(_ f: ServeFixture, _ args: [String]) throws -> (status: Int, body: String, location: String) {
+        let r = try TestStores.run("/usr/bin/curl", ["-s", "-o", "-", "-D", "/dev/stderr", "-w", "\n%{http_code}", "--max-time", "60"] + args)
+        var text = String(decoding: r.stdout, as: UTF8.self)
+        let nl = text.lastIndex(of: "\n")!
+        let code = Int(text[text.index(after: nl)...]) ?? 0
+        text = String(text[..<nl])
+        let location = r.stderr.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }.map { String($0.dropFirst(9)).trimmingCharacters(in: .whitespaces) } ?? ""
+        return (code, text, location)
+    }
+}
