@@ -74,26 +74,30 @@ struct Serve: AsyncParsableCommand {
         let console = config.consoleToken != nil
         let withSync = engine != nil
         let log = logger
+        let syncDone = DispatchSemaphore(value: 0)
         let syncThread = engine.map { e in
             let t = Thread {
+                defer { syncDone.signal() }
                 do { try e.run() } catch { log.error("the sync stopped: \(error)") }
             }
             t.name = "concord-sync"
             return t
         }
         if let engine {
-            engine.shouldStop = { ServeStop.requested }
+            engine.shouldStop = { ServeStop.requested.value }
             syncThread?.start()
         }
         try await server.run { bound in
             Output.line("concord serve: http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/"
                 + (console ? " (console: /console/)" : " (console off: set CONCORD_SERVE_TOKEN)") + (withSync ? " with the sync" : ""))
         }
-        ServeStop.requested = true
+        // The sync finishes the batch in hand (it confirms only what the graph committed).
+        ServeStop.requested.withLock { $0 = true }
+        if engine != nil, syncDone.wait(timeout: .now() + 30) == .timedOut { log.warning("the sync did not stop within 30 s") }
     }
 }
 
 /// Tells the in-process sync to stop once the server has.
 enum ServeStop {
-    nonisolated(unsafe) static var requested = false
+    static let requested = Locked(false)
 }

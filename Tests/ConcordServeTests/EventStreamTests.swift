@@ -230,28 +230,36 @@ import Testing
         }
     }
 
-    /// `GET /runs/{id}` across the stores, 404 for a run no store knows; `/healthz`; `/metrics`.
-    @Test func runViewHealthAndMetrics() throws {
+    /// `GET /runs/{id}` across the stores, 404 for a run no store knows; `/healthz`; `/metrics` with the sync's
+    /// metrics when `--sync` runs it in the same process; `?live=false` ends after the history.
+    @Test func runViewHealthMetricsAndTheSyncInProcess() throws {
         let f = try ServeFixture(db: 39)
+        try f.start(["--sync"])
         let run = TestStores.unique("wr")
         let evs = ServeFixture.events(run: run, count: 12)
         try EventWriter(redis: f.redis).publish(evs)
-        _ = try SyncEngine(redis: f.redis, graph: f.graph).drain()
         _ = try f.redis.run("HSET", RedisKeys.status(run), "state", "running", "contentStatus", "none")
-        try f.start()
-        let view = try f.get("/runs/\(run)")
-        #expect(view.status == 200)
-        let j = try JSON.parse(view.body)
+        var j = JSON.null
+        for _ in 0..<100 {
+            j = try JSON.parse(f.get("/runs/\(run)").body)
+            if j["graph"]?["events"]?.intValue == 12 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         #expect(j["state"]?.stringValue == "running")
         #expect(j["redis"]?["streamEntries"]?.intValue == 12)
-        #expect(j["graph"]?["events"]?.intValue == 12)
+        #expect(j["graph"]?["events"]?.intValue == 12, "the in-process sync did not write the events to the graph")
         #expect(j["postgres"]?["drafts"]?.intValue == 0)
         #expect(try f.get("/runs/\(TestStores.unique("nobody"))").status == 404)
         let health = try f.get("/healthz")
         #expect(health.status == 200 && health.body.contains("\"postgres\": \"ok\""))
+        let history = try TestStores.run("/usr/bin/curl", ["-sN", "--max-time", "10", "\(f.base)/runs/\(run)/events?live=false"])
+        let text = String(decoding: history.stdout, as: UTF8.self)
+        #expect(text.components(separatedBy: "\nid: ").count - 1 == 12 && text.hasSuffix("event: end\ndata: {\"reason\":\"history only (live=false)\"}\n\n"))
         let metrics = try f.get("/metrics").body
-        #expect(metrics.contains("concord_serve_http_requests_total{route=\"/runs/{id}\"} 2"))
+        #expect(metrics.contains("concord_sync_processed_total 12"))
         #expect(metrics.contains("# TYPE concord_serve_sse_clients gauge"))
+        #expect(metrics.contains("concord_serve_http_requests_total{route=\"/healthz\"} 1"))
+        #expect(f.stop() == 0)
     }
 }
 

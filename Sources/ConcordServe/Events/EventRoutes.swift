@@ -23,6 +23,8 @@ struct EventRoutes: Sendable {
         guard let resume = ResumePoint(lastEventId: header) else {
             throw HTTPError(.badRequest, message: "Last-Event-ID must be a stream id (ms-seq) or graph:<event id>")
         }
+        // `?live=false`: the history only, then `event: end` and the response ends (replays, exports, load tests).
+        let live = !["false", "0", "no"].contains(request.uri.queryParameters["live"].map { String($0).lowercased() } ?? "")
         let channel = context.channel
         let client: EventClient
         do {
@@ -52,6 +54,11 @@ struct EventRoutes: Sendable {
                         try await writer.write(contentsOf: page)
                         metrics.count("sse_history_events", Int64(page.count))
                         metrics.count("sse_events_sent", Int64(page.count))
+                    }
+                    if !live {
+                        reason = .gone
+                        try await writer.write(SSEMessage.notice(event: "end", data: "{\"reason\":\"history only (live=false)\"}"))
+                        return
                     }
                     while true {
                         switch await client.next() {
