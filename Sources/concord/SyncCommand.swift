@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordCore
 import ConcordFlow
+import ConcordServe
 import Foundation
 import Logging
 
@@ -42,7 +43,9 @@ struct Sync: ParsableCommand {
         engine.shouldStop = { Signals.stopRequested }
         if let metricsPort {
             let metrics = engine.metrics
-            _ = try MetricsServer(port: metricsPort) { metrics.prometheus() }
+            do { try MetricsEndpoint.start(port: metricsPort, logger: logger) { metrics.prometheus() } } catch {
+                throw ConcordError(.usage, "cannot serve metrics on 127.0.0.1:\(metricsPort): \(error)")
+            }
             logger.info("metrics on http://127.0.0.1:\(metricsPort)/metrics")
         }
         if once {
