@@ -66,5 +66,28 @@ print(f"{r['summary']['findings']} finding(s) left, {r['summary']['known']} of t
 PY
 echo "(exit $status: 0 means nothing but the known manual steps is left)"
 echo
+echo "== concord serve: the runs' live event streams and the admin console, in the background"
+scripts/services.sh stop-serve
+mkdir -p .local
+[ -s .local/serve.token ] || python3 -c 'import secrets; print(secrets.token_hex(24))' > .local/serve.token
+chmod 600 .local/serve.token
+listen=${CONCORD_SERVE_LISTEN:-127.0.0.1:8080}
+CONCORD_SERVE_TOKEN=$(cat .local/serve.token) nohup "$bin" serve --listen "$listen" --reports Reports > .local/serve.log 2>&1 < /dev/null &
+echo $! > .local/serve.pid
+url="http://$listen"
+for _ in $(seq 1 50); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+if curl -fs "$url/healthz" >/dev/null 2>&1; then
+    # (head closes the pipe early: redis-cli's SIGPIPE is not a failure here)
+    run=$( { redis-cli -h 127.0.0.1 -p 56379 -n 0 --scan --pattern 'workflow:*:events' 2>/dev/null || true; } | sed -n '1s/^workflow:\(.*\):events$/\1/p')
+    echo "concord serve is up at $url/"
+    echo "  the admin console:  $url/console/  (log in with your name and the token in .local/serve.token)"
+    echo "  a run's events:     curl -N $url/runs/$run/events     (history, then live; Ctrl-C to stop)"
+    echo "  the run:            curl $url/runs/$run"
+    echo "  metrics:            curl $url/metrics"
+else
+    echo "concord serve did not come up on $listen (set CONCORD_SERVE_LISTEN=127.0.0.1:PORT if the port is taken); its log:"
+    tail -n 5 .local/serve.log
+fi
+echo
 echo "Open the HTML report: file://$PWD/Reports/latest.html"
-echo "The services keep running; stop them with: make services-stop"
+echo "The services and concord serve keep running; stop them with: make services-stop"

@@ -10,7 +10,7 @@
 #
 #   scripts/services.sh install   apt-get / pip what is missing (root on Debian 12)
 #   scripts/services.sh start     install, then start whatever is not running (idempotent)
-#   scripts/services.sh stop      stop all three
+#   scripts/services.sh stop      stop all three (and the demo's concord serve)
 #   scripts/services.sh status    one line per service; exit 1 when one is down
 set -euo pipefail
 
@@ -145,7 +145,22 @@ wait_for() {
     return 1
 }
 
+# The demo's `concord serve` (make demo starts it in the background).
+stop_serve() {
+    local pidfile="$LOCAL/serve.pid"
+    [ -f "$pidfile" ] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "concord serve"; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        say "concord serve stopped"
+    fi
+    rm -f "$pidfile"
+}
+
 stop() {
+    stop_serve
     if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then
         runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$LOCAL/pg/data" -m fast -w stop >/dev/null && say "postgres stopped"
     fi
@@ -159,6 +174,7 @@ status() {
     if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then echo "postgres  up    127.0.0.1:$PG_PORT"; else echo "postgres  down"; rc=1; fi
     if redis_running "$REDIS_PORT"; then echo "redis     up    127.0.0.1:$REDIS_PORT"; else echo "redis     down"; rc=1; fi
     if redis_running "$FALKOR_PORT"; then echo "falkordb  up    127.0.0.1:$FALKOR_PORT"; else echo "falkordb  down"; rc=1; fi
+    if [ -f "$LOCAL/serve.pid" ] && kill -0 "$(cat "$LOCAL/serve.pid")" 2>/dev/null; then echo "serve     up    (the demo's concord serve, pid $(cat "$LOCAL/serve.pid"))"; fi
     return $rc
 }
 
@@ -167,6 +183,7 @@ case "${1:-}" in
     start) install; start_postgres; start_redis
            start_falkordb falkordb "$FALKOR_PORT" ;;
     stop) stop ;;
+    stop-serve) stop_serve ;;
     status) status ;;
     *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

@@ -42,6 +42,21 @@ enum Bench {
         return t
     }
 
+    /// The standard output of a command (for tools whose output is the measurement, such as wrk).
+    static func captureCommand(_ executable: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.standardError
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ConcordError(.usage, "\(executable) exited with \(p.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Seconds and peak RSS (MiB) of one command, through /usr/bin/time (the
     /// children's rusage would give the largest child's of the whole run).
     static func timeCommandRSS(_ executable: String, _ args: [String]) throws -> (seconds: Double, rssMiB: Double) {

@@ -7,7 +7,7 @@ import Foundation
 
 // make bench: store clients (issue 2) and graph store (issue 3), each beside
 // the raw floor of the same work measured in the same run.
-//   concord-bench [foundation|hash|graph|sync|bolt|audit|scale|repair|realworld|all] [--records N]
+//   concord-bench [foundation|hash|graph|sync|bolt|audit|scale|repair|realworld|serve|all] [--records N]
 
 let env = ProcessInfo.processInfo.environment
 let postgresURL = env["CONCORD_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/concord"
@@ -179,6 +179,9 @@ do {
     if which == "realworld" || which == "all" {
         try realWorldBench(events: min(records, 1_000_000), postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379",
                            falkor: "falkordb://\(falkorHost):\(falkorPort)", falkorHost: falkorHost, falkorPort: falkorPort)
+    }
+    if which == "serve" || which == "all" {
+        try serveBench(redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)", postgres: postgresURL)
     }
     if which == "sync" || which == "all" { try syncBench(redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)") }
     if which == "bolt" || which == "all" {
