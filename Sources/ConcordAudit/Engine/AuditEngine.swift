@@ -326,6 +326,8 @@ public final class AuditEngine: @unchecked Sendable {
         for (dataset, consumers) in byDataset {
             var need = consumers.reduce(JSONProjection?.none) { Expr.union($0, $1.needs) }
             if let split = watches[dataset]?.split { need = Expr.union(need, .path(split.split(separator: ".").map(String.init)[...], .whole)) }
+            // A snapshot line may hold the element's text verbatim instead of `raw`: read the marker too.
+            if case .members(var m)? = need, m["raw"] != nil { m[SnapshotLine.verbatimKey] = .whole; need = .members(m) }
             projections[dataset] = need ?? .members([:])
         }
         self.projections = projections

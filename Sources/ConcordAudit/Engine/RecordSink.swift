@@ -19,7 +19,9 @@ public protocol RecordSink: AnyObject, Sendable {
 
 extension RecordSink {
     public func append(_ record: TextRecord, to dataset: String) throws { try append(record.record, to: dataset) }
-    public func append(line: UnsafeRawBufferPointer, to dataset: String) throws { try append(JSON.parse(line), to: dataset) }
+    public func append(line: UnsafeRawBufferPointer, to dataset: String) throws {
+        try append(SnapshotLine.resolved(JSON.parse(line), line: line), to: dataset)
+    }
 }
 
 /// A record whose member `field` is JSON text: `base`, plus the text parsed
@@ -70,10 +72,13 @@ extension AuditEngine: RecordSink {
 
     public func append(line: UnsafeRawBufferPointer, to dataset: String) throws {
         guard let memo = memos[dataset] else { return }
-        guard let projection = projections[dataset], let projected = JSON.parse(line, projection: projection, tape: &memo.scratch.tape) else {
-            return ingest(try JSON.parse(line), dataset: dataset)  // not JSON: jansson's error, with line and column
+        guard let projection = projections[dataset], var projected = JSON.parse(line, projection: projection, tape: &memo.scratch.tape) else {
+            // not JSON: jansson's error, with line and column
+            return ingest(SnapshotLine.resolved(try JSON.parse(line), line: line), dataset: dataset)
         }
-        ingest(projected, dataset: dataset) { (try? JSON.parse(line)) ?? .null }
+        // `raw` wanted, and the element's text is in the line verbatim (the projection asks for the marker then).
+        if case .object(let o) = projected, o[SnapshotLine.verbatimKey] != nil { projected = SnapshotLine.resolved(projected, line: line) }
+        ingest(projected, dataset: dataset) { (try? JSON.parse(line)).map { SnapshotLine.resolved($0, line: line) } ?? .null }
     }
 }
 

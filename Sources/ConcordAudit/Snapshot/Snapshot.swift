@@ -84,7 +84,7 @@ public struct Snapshot: Sendable {
     /// that is not JSON is an error naming the file and line.
     @discardableResult
     public func read(_ dataset: String, _ body: (JSON) throws -> Void) throws -> Int {
-        try readLines(dataset) { try body(try JSON.parse($0)) }
+        try readLines(dataset) { try body(SnapshotLine.resolved(try JSON.parse($0), line: $0)) }
     }
 
     /// Streams the lines of `dataset` as bytes (valid during the call), read

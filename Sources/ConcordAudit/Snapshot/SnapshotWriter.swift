@@ -3,7 +3,9 @@ import ConcordJSON
 import Foundation
 
 /// Writes a snapshot directory (INTERFACE.md "The snapshot directory"):
-/// one NDJSON file per dataset (one JSON object per line, canonical form) and
+/// one NDJSON file per dataset (one JSON object per line, canonical form —
+/// but for a Redis element's stored text, written verbatim where it fits on
+/// one line: see `SnapshotLine`) and
 /// a `manifest.json` with format `concord.snapshot/1`, when each store was read,
 /// its watermark, record counts and a sha256 per file.
 ///
@@ -91,6 +93,11 @@ public final class SnapshotWriter: @unchecked Sendable {
         }
         let file = try self.file(dataset)
         guard text.withUnsafeBytes({ file.tape.scan($0) }) else { return try append(record.record, to: dataset) }  // not JSON
+        if SnapshotLine.fitsOnOneLine(text) {
+            // Written once, as stored: read back as the record's `raw`, byte for byte (SnapshotLine).
+            SnapshotLine.write(base: record.base, field: record.field, text: text, into: &file.buffer)
+            return try endLine(file)
+        }
         file.scratch.removeAll(keepingCapacity: true)
         file.tape.canonical(at: 0, into: &file.scratch)
         var o = record.base
