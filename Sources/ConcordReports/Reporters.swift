@@ -93,9 +93,10 @@ extension JSON {
     }
 }
 
-/// Escaping for the markup formats.
-enum Escape {
-    static func xml(_ s: String) -> String {
+/// Escaping for the markup formats (the reports, and the console's pages).
+public enum Escape {
+    /// Text for XML and HTML element content and quoted attribute values; control characters shown as `\u{…}`.
+    public static func xml(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s.unicodeScalars {

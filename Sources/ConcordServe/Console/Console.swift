@@ -391,20 +391,20 @@ struct Console: Sendable {
         body += "<p class=\"notice \(refused.isEmpty ? "done" : "refused")\" id=\"outcome\">\(HTML.escape(summary)) — by \(HTML.escape(who))</p>"
         body += "<p>The apply report: \(files.map { "<code>\(HTML.escape($0))</code>" }.joined(separator: ", ")) · "
         body += "<a href=\"/console/journal?plan=\(HTML.query(planId))\">the journal of this plan</a></p>"
-        if !refused.isEmpty {
-            body += "<h2>Refused: \(refused.count) operation(s) not applied, and why</h2><table id=\"refused\"><tr><th>outcome</th><th>store</th><th>action</th><th>key</th><th>rule</th><th>reason</th></tr>"
-            for r in refused {
-                body += "<tr><td class=\"error\">\(HTML.escape(r.0))</td><td>\(HTML.escape(r.1))</td><td>\(HTML.escape(r.2))</td><td><code>\(HTML.escape(r.3))</code></td>"
-                body += "<td>\(HTML.escape(r.4))</td><td>\(HTML.escape(r.5))</td></tr>"
+        typealias Row = (String, String, String, String, String, String)
+        func table(_ id: String, _ rows: [Row], last: String, outcomeClass: String) -> String {
+            var t = "<table id=\"\(id)\"><tr><th>outcome</th><th>store</th><th>action</th><th>key</th><th>rule</th><th>\(last)</th></tr>"
+            for r in rows {
+                t += "<tr><td class=\"\(outcomeClass)\">\(HTML.escape(r.0))</td><td>\(HTML.escape(r.1))</td><td>\(HTML.escape(r.2))</td>"
+                t += "<td><code>\(HTML.escape(r.3))</code></td><td>\(HTML.escape(r.4))</td><td>\(HTML.escape(r.5))</td></tr>"
             }
-            body += "</table>"
+            return t + "</table>"
         }
-        body += "<h2>Every operation</h2><table id=\"operations\"><tr><th>outcome</th><th>store</th><th>action</th><th>key</th><th>rule</th><th>note</th></tr>"
-        for r in rows {
-            body += "<tr><td>\(HTML.escape(r.0))</td><td>\(HTML.escape(r.1))</td><td>\(HTML.escape(r.2))</td><td><code>\(HTML.escape(r.3))</code></td>"
-            body += "<td>\(HTML.escape(r.4))</td><td>\(HTML.escape(r.5))</td></tr>"
+        if !refused.isEmpty {
+            body += "<h2>Refused: \(refused.count) operation(s) not applied, and why</h2>" + table("refused", refused, last: "reason", outcomeClass: "error")
         }
-        return body + "</table>"
+        body += "<h2>Every operation</h2>" + table("operations", rows, last: "note", outcomeClass: "")
+        return body
     }
 
     // MARK: Journal

@@ -1,3 +1,4 @@
+import ConcordReports
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,22 +6,8 @@ import NIOCore
 
 /// Server-rendered HTML: every value escaped on its way in, no script, no external asset.
 enum HTML {
-    /// Escapes text for element content and quoted attribute values.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    /// Escapes text for element content and quoted attribute values (the reports' escaping).
+    static func escape(_ s: String) -> String { Escape.xml(s) }
 
     /// A path segment, percent-encoded (ids and file names in links).
     static func segment(_ s: String) -> String {

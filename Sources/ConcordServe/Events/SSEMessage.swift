@@ -56,11 +56,16 @@ public enum SSEMessage {
 
     /// The event's `type` as SSE's event name: the type string when the text is a JSON object
     /// ("" when it has none or it is not a string); nil when the text is not a JSON object.
+    /// (The whole text is validated, exactly as `JSON.parse` would; only `type` is built.)
     static func eventType(of json: [UInt8]) -> [UInt8]? {
-        guard let parsed = try? JSON.parse(json), case .object(let members) = parsed else { return nil }
+        var tape = JSONTape()
+        let parsed = json.withUnsafeBytes { JSON.parse($0, projection: typeOnly, tape: &tape) }
+        guard case .object(let members)? = parsed else { return nil }
         guard case .string(let type)? = members["type"] else { return [] }
         return Array(type.utf8)
     }
+
+    private static let typeOnly = JSONProjection.members(["type": .whole])
 
     private static func sanitized(_ bytes: [UInt8]) -> [UInt8] {
         bytes.map { $0 == 0x0A || $0 == 0x0D || $0 == 0 ? 0x20 : $0 }
