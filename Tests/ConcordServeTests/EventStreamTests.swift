@@ -116,14 +116,16 @@ import Testing
         #expect(complete == 200, "\(complete) of 200 clients got every event exactly once, in order")
     }
 
-    /// A client that stops reading is dropped (its queue passed --client-buffer) while the others keep up.
-    /// The others are curl (they read as fast as the server writes, however loaded the machine is: a
-    /// slow reader of our own would be dropped too, rightly).
+    /// A client that stops reading is dropped (its queue passed --client-buffer, 8 MiB by default) while the
+    /// others keep up. The others are curl (they read as fast as the server writes: a slow reader of our own
+    /// would be dropped too, rightly); the default buffer gives them seconds of slack on a loaded CI machine,
+    /// where a 256 KB one (0.1 s of this stream) was not enough for the server's own writers.
     @Test func aClientThatStopsReadingIsDroppedWhileOthersKeepUp() throws {
         let f = try ServeFixture(db: 35)
-        try f.start(["--client-buffer", "262144"])
+        try f.start()
         let run = TestStores.unique("wr")
-        let all = ServeFixture.events(run: run, count: 3_000, payloadBytes: 4_000)  // 12 MB: more than any socket buffers
+        // 24 MB: the stalled client's socket buffers (a few MB) and its 8 MiB queue, twice over.
+        let all = ServeFixture.events(run: run, count: 6_000, payloadBytes: 4_000)
         try EventWriter(redis: f.redis).publish(Array(all[..<1]))
         let url = "\(f.base)/runs/\(run)/events"
         // The stalled client: connects with a tiny receive buffer, sends its request, never reads.
@@ -136,29 +138,30 @@ import Testing
         let readers: [Process] = try (0..<2).map { i in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            p.arguments = ["-sN", "--max-time", "90", "-o", dir.appendingPathComponent("\(i).txt").path, url]
+            p.arguments = ["-sN", "--max-time", "150", "-o", dir.appendingPathComponent("\(i).txt").path, url]
             try p.run()
             return p
         }
         defer { for p in readers where p.isRunning { p.terminate() } }
         for _ in 0..<100 where (try? f.metric("concord_serve_sse_clients")) ?? 0 < 3 { Thread.sleep(forTimeInterval: 0.1) }
-        try ServeFixture.produce(Array(all[1...]), redisURL: f.redisURL, perSecond: 2_000)
+        // 4 MB/s: the 8 MiB queue is two seconds of slack for a reader that keeps up.
+        try ServeFixture.produce(Array(all[1...]), redisURL: f.redisURL, perSecond: 1_000)
         let last = "\"id\":\"\(all.last!.id)\""
         func ids(_ i: Int) -> [String] {
             let text = (try? String(contentsOf: dir.appendingPathComponent("\(i).txt"), encoding: .utf8)) ?? ""
             return text.split(separator: "\n").filter { $0.hasPrefix("data: ") }.compactMap { try? JSON.parse(String($0.dropFirst(6)))["id"]?.stringValue }
         }
-        for _ in 0..<900 {
+        for _ in 0..<1_200 {
             let done = (0..<2).allSatisfy { ((try? String(contentsOf: dir.appendingPathComponent("\($0).txt"), encoding: .utf8)) ?? "").contains(last) }
             if done { break }
             Thread.sleep(forTimeInterval: 0.1)
         }
         for i in 0..<2 { #expect(ids(i) == all.map(\.id), "reader \(i) got \(ids(i).count) of \(all.count) events") }
         #expect(try f.metric("concord_serve_sse_disconnects_total{reason=\"too_slow\"}") == 1)
-        // The stalled socket was closed by the server: draining it ends in EOF or a reset, well short of 12 MB.
+        // The stalled socket was closed by the server: draining it ends in EOF or a reset, well short of 24 MB.
         let drained = stalled.drain(timeout: 10)
         #expect(drained.closed, "the server kept the stalled connection open")
-        #expect(drained.bytes < 3_000 * 4_000)
+        #expect(drained.bytes < 6_000 * 4_000)
     }
 
     /// A trimmed stream: the events only the graph holds come first (`id: graph:<event id>`), then the stream;
