@@ -119,7 +119,7 @@ start_redis() {
     mkdir -p "$LOCAL/redis"
     if redis_running "$REDIS_PORT"; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$LOCAL/redis" --daemonize yes \
-        --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log" --save "" --appendonly no --databases 64
+        --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log" --save "" --appendonly no --databases 128
     wait_for redis_running "$REDIS_PORT" || die "redis did not start (see .local/redis/redis.log)"
     say "redis running on 127.0.0.1:$REDIS_PORT"
 }

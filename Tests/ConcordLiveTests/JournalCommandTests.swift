@@ -9,7 +9,7 @@ import Testing
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
     @Test func planApplyAndUndoAreLoggedWithWhoWhereAndHow() throws {
-        let f = try AuditFixture(db: 5)
+        let f = try AuditFixture(db: 65)
         _ = try f.simulate(seed: 515, runs: 30, eventsPerRun: 5, faults: "missing-node=1,stuck-in-queue=1,redis-status-mismatch=1")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("journal"))
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)

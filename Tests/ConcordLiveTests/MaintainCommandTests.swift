@@ -9,7 +9,7 @@ import Testing
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
     @Test func queueStatsAndDeadLetters() throws {
-        let f = try AuditFixture(db: 4)
+        let f = try AuditFixture(db: 64)
         let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
         let old = nowMilliseconds() - 600_000
         // Waiting: two events of one run written the way another producer writes them, one of another run.

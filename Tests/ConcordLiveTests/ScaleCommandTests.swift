@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func incrementalAndStateFromTheCommandLine() throws {
-        let (f, out, stores) = try faultyStores(db: 8, seed: 4242, runs: 40)
+        let (f, out, stores) = try faultyStores(db: 68, seed: 4242, runs: 40)
         defer { withExtendedLifetime(f) { try? FileManager.default.removeItem(at: out) } }
         let base = ["audit", "--output-dir", out.path, "--format", "json", "--fail-on", "never"] + stores
         let state = out.appendingPathComponent("state.json").path
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func partitionReportsMergeToTheFullReport() throws {
-        let (f, out, stores) = try faultyStores(db: 7, seed: 777, runs: 50)
+        let (f, out, stores) = try faultyStores(db: 67, seed: 777, runs: 50)
         defer { withExtendedLifetime(f) { try? FileManager.default.removeItem(at: out) } }  // the fixture's deinit empties the stores
         let now = String(nowMilliseconds())
         let base = ["audit", "--output-dir", out.path, "--format", "json", "--fail-on", "never", "--now", now, "--no-recheck"] + stores
@@ -137,7 +137,7 @@ import Testing
         #expect(v.status == 0, "\(String(decoding: v.stdout, as: UTF8.self))\(v.stderr)")
 
         // Each CronJob's script, with the stores of a test of its own and the built concord on PATH.
-        let f = try AuditFixture(db: 6)
+        let f = try AuditFixture(db: 66)
         _ = try f.simulate(seed: 66, runs: 30, eventsPerRun: 4, faults: "stuck-in-queue=1,missing-node=1")
         let text = try String(contentsOf: manifest, encoding: .utf8)
         let scripts = text.components(separatedBy: "args:\n                - |\n").dropFirst().map { block in

@@ -136,13 +136,13 @@ import Testing
     }
 
     @Test func selectsTheDatabaseInTheURL() throws {
-        let r = try RedisConnection(url: "redis://127.0.0.1:56379/11")
+        let r = try RedisConnection(url: "redis://127.0.0.1:56379/69")
         let k = TestStores.unique("db")
-        _ = try r.run("SET", k, "in-11")
+        _ = try r.run("SET", k, "in-69")
         defer { _ = try? r.run("DEL", k) }
         let zero = try RedisConnection(url: "redis://127.0.0.1:56379/0")
         #expect(try zero.run("GET", k) == .null)
-        #expect(try r.run("GET", k).string == "in-11")
+        #expect(try r.run("GET", k).string == "in-69")
     }
 
     @Test func wrongPasswordIsAClearAuthError() throws {
