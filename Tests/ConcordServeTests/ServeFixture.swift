@@ -66,13 +66,7 @@ final class ServeFixture: @unchecked Sendable {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        var text = Data()
-        while !text.contains(0x0A) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text.append(chunk)
-        }
-        let line = String(decoding: text, as: UTF8.self)
+        let line = TestStores.firstLine(of: out)
         guard let r = line.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
             p.terminate()
             throw NSError(domain: "ServeFixture", code: 1, userInfo: [NSLocalizedDescriptionKey:

@@ -40,18 +40,24 @@ public enum TestStores {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        let line = firstLine(of: out)
+        guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             if p.isRunning { p.terminate() }
             throw NSError(domain: "TestStores", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "\(URL(fileURLWithPath: script).lastPathComponent) did not start: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))"])
         }
         return (p, port, err)
+    }
+
+    /// What a child writes to `pipe` up to its first newline (all of it, if it ends before one).
+    public static func firstLine(of pipe: Pipe) -> String {
+        var text = Data()
+        while !text.contains(0x0A) {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text.append(chunk)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Starts a program `times` times, each killed with SIGKILL after a random moment in `window` seconds

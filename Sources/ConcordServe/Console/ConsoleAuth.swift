@@ -26,12 +26,12 @@ final class ConsoleAuth: @unchecked Sendable {
     init(token: String) { self.token = Array(token.utf8) }
 
     /// The token, compared in time independent of where it differs.
-    func tokenMatches(_ candidate: String) -> Bool {
-        let c = Array(candidate.utf8)
-        var diff = UInt8(c.count == token.count ? 0 : 1)
-        for i in 0..<max(c.count, token.count) {
-            diff |= (i < c.count ? c[i] : 0) ^ (i < token.count ? token[i] : 0)
-        }
+    func tokenMatches(_ candidate: String) -> Bool { Self.constantTimeEqual(Array(candidate.utf8), token) }
+
+    /// Equal bytes, compared in time that depends only on the lengths (never on where they first differ).
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) { diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
         return diff == 0
     }
 
@@ -73,11 +73,8 @@ final class ConsoleAuth: @unchecked Sendable {
             guard origin == "http://" + host || origin == "https://" + host else { return "Origin \(origin) is not this server (\(host))" }
         }
         guard let sentText = form["csrf"], !sentText.isEmpty else { return "no CSRF token" }
-        let sent = Array(sentText.utf8), expected = Array(session.csrf.utf8)
-        guard sent.count == expected.count, !expected.isEmpty else { return "a wrong CSRF token" }
-        var diff: UInt8 = 0
-        for i in 0..<sent.count { diff |= sent[i] ^ expected[i] }
-        return diff == 0 ? nil : "a wrong CSRF token"
+        guard !session.csrf.isEmpty, Self.constantTimeEqual(Array(sentText.utf8), Array(session.csrf.utf8)) else { return "a wrong CSRF token" }
+        return nil
     }
 
     static func cookie(_ name: String, in request: Request) -> String? {
