@@ -69,6 +69,8 @@ public enum PostgresSchema {
         // plan: what `concord undo` inverts. Added to journals made before it.
         "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS position integer",
         "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS operation text",
+        // Whether the plan ran as listed (an undo) rather than by phase: how `concord undo` recovers the order it ran in.
+        "ALTER TABLE concord_repair_journal ADD COLUMN IF NOT EXISTS ordered boolean NOT NULL DEFAULT false",
         // The audit log: every plan written, applied or undone, by whom, where, with which command line.
         """
         CREATE TABLE IF NOT EXISTS concord_audit_log (

@@ -74,25 +74,23 @@ public final class Applier {
         var batch = 0, journaled = 0
         let pipeline = journalConnection.map { JournalPipeline($0) }
         defer { try? pipeline?.finish() }  // a store that failed mid-plan: the rows already applied still go in
-        let (planId, who, positions) = (plan.planId, operator_, positions)
+        let (planId, who, positions, ordered) = (plan.planId, operator_, positions, plan.ordered)
         func record(_ rs: [Result]) throws {
             guard !rs.isEmpty else { return }
             results += rs
             progress?(results.count, plan.operations.count)
             batch += 1
             if let pipeline {
-                try pipeline.submit { connection in try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, on: connection) }
+                try pipeline.submit { connection in try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, ordered: ordered, on: connection) }
                 // The previous batch's rows are in.
                 while journaled < batch - 1 { journaled += 1; afterBatch?(journaled) }
             } else {
-                try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, on: stores.postgres)
+                try Self.writeJournal(rs, planId: planId, operator: who, positions: positions, ordered: ordered, on: stores.postgres)
                 journaled = batch
                 afterBatch?(batch)
             }
         }
-        let groups = Dictionary(grouping: pending) { Self.phase($0) }
-        for phase in groups.keys.sorted() {
-            let ops = groups[phase]!
+        for ops in Self.runs(pending, ordered: plan.ordered) {
             var i = 0
             while i < ops.count {
                 let chunk = Array(ops[i..<min(i + batchSize, ops.count)])
@@ -103,6 +101,20 @@ public final class Applier {
         try pipeline?.finish()
         while journaled < batch { journaled += 1; afterBatch?(journaled) }
         return results
+    }
+
+    /// The operations in the order they run, as runs of one phase each: by phase (store, then kind; the plan's
+    /// order within a phase), or — for an ordered plan (an undo) — as listed, each run the longest stretch of one phase.
+    static func runs(_ ops: [RepairOperation], ordered: Bool) -> [[RepairOperation]] {
+        guard ordered else {
+            let groups = Dictionary(grouping: ops) { phase($0) }
+            return groups.keys.sorted().map { groups[$0]! }
+        }
+        var out: [[RepairOperation]] = []
+        for op in ops {
+            if let last = out.last?.last, phase(last) == phase(op) { out[out.count - 1].append(op) } else { out.append([op]) }
+        }
+        return out
     }
 
     /// A batch of one phase, grouped by kind; each kind applies its operations.
@@ -179,14 +191,15 @@ public final class Applier {
         return results
     }
 
-    static func writeJournal(_ rs: [Result], planId: String, operator operator_: String, positions: [String: Int], on postgres: PostgresConnection) throws {
-        var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator, position, operation) VALUES "
+    static func writeJournal(_ rs: [Result], planId: String, operator operator_: String, positions: [String: Int], ordered: Bool = false,
+                             on postgres: PostgresConnection) throws {
+        var sql = "INSERT INTO concord_repair_journal (plan_id, operation_id, finding_id, store, action, outcome, reason, operator, position, operation, ordered) VALUES "
         var params: [String?] = []
         for (i, r) in rs.enumerated() {
-            let b = i * 10
-            sql += (i == 0 ? "" : ", ") + "(" + (1...10).map { "$\(b + $0)" }.joined(separator: ", ") + ")"
+            let b = i * 11
+            sql += (i == 0 ? "" : ", ") + "(" + (1...11).map { "$\(b + $0)" }.joined(separator: ", ") + ")"
             params += [planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_,
-                       positions[r.operation.id].map(String.init), r.operation.json.encoded()]
+                       positions[r.operation.id].map(String.init), r.operation.json.encoded(), ordered ? "true" : "false"]
         }
         sql += " ON CONFLICT (plan_id, operation_id) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, operator = EXCLUDED.operator, at = now()"
         try postgres.transaction { _ = try postgres.execute(sql, params.map { $0 as any PostgresParameter }) }

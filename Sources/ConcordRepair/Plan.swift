@@ -69,6 +69,9 @@ public struct RepairPlan: Sendable {
     public var createdAt: Date
     public var rulesDigest: String
     public var operations: [RepairOperation]
+    /// Run as listed (`"order": "as-listed"`), not by phase: an undo, whose operations run in exactly the reverse
+    /// order of the plan it undoes. Absent in the file for a plan run by phase (the checksums of such plans are as before).
+    public var ordered = false
 
     public init(planId: String, sourceAuditId: String, createdAt: Date, rulesDigest: String, operations: [RepairOperation]) {
         self.planId = planId
@@ -80,10 +83,13 @@ public struct RepairPlan: Sendable {
 
     /// The content the checksum covers (everything but the checksum).
     var content: JSON {
-        ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
+        let c: JSON = ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
          "createdAt": .string(Timestamp.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
          "operations": .array(operations.map(\.json)),
          "summary": .object(Dictionary(grouping: operations, by: \.store).mapValues { .int(Int64($0.count)) })]
+        guard ordered, case .object(var o) = c else { return c }
+        o["order"] = "as-listed"
+        return .object(o)
     }
 
     public var checksum: String { SHA256.hex(content.encoded()) }
@@ -124,6 +130,11 @@ public struct RepairPlan: Sendable {
         }
         createdAt = created
         operations = try (j["operations"]?.arrayValue ?? []).map(RepairOperation.init(json:))
+        switch j["order"]?.stringValue {
+        case nil: ordered = false
+        case "as-listed": ordered = true
+        case let other?: throw ConcordError(.invalidInput, "plan \(file) has order '\(other)'; this concord knows only 'as-listed'")
+        }
         var ids = Set<String>()
         for op in operations where !ids.insert(op.id).inserted {
             throw ConcordError(.invalidInput, "plan \(file) has two operations with id \(op.id); refusing it")

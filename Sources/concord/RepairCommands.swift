@@ -109,11 +109,20 @@ struct Apply: ParsableCommand {
         let byStore = Dictionary(grouping: p.operations, by: \.store)
         guard yes else {
             Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(Timestamp.rfc3339(p.createdAt))): nothing is changed")
-            for store in ["graph", "redis", "postgres"] {
-                let ops = byStore[store] ?? []
-                Output.line("\n\(store): \(ops.count) operation(s)")
-                for op in ops { Output.line("  " + RepairPlanText.change(op)) }
+            Output.line(RepairPlanText.order(p))
+            if p.ordered {
+                Output.line("\n\(p.operations.filter { $0.store != "manual" }.count) operation(s), in the order they run")
+                for op in p.operations where op.store != "manual" { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
+            } else {
+                for store in ["graph", "redis", "postgres"] {
+                    let ops = byStore[store] ?? []
+                    Output.line("\n\(store): \(ops.count) operation(s)")
+                    for op in ops { Output.line("  " + RepairPlanText.change(op)) }
+                }
             }
+            let final = RepairPlanText.notUndoable(p)
+            Output.line("\nundo: " + (final.isEmpty ? "every operation can be undone (concord undo \(p.planId))" : "\(final.count) operation(s) cannot be undone"))
+            for line in final { Output.line("  " + line) }
             let manual = byStore["manual"] ?? []
             Output.line("\nmanual: \(manual.count) step(s) for a person")
             for op in manual { Output.line("  \(op.rule) \(op.key): \(op.params["reason"]?.stringValue ?? "")") }

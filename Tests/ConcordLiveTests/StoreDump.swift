@@ -12,8 +12,8 @@ import Foundation
 struct StoreDump: Equatable {
     var lines: [String]
 
-    /// Lists whose order is not kept by an undo (an element returns at the end); compared as multisets.
-    static let unordered: Set<String> = ["persistence:queue", "persistence:processing"]
+    /// Lists compared as multisets (none: an undo puts every element back where it was).
+    static let unordered: Set<String> = []
 
     init(lines: [String]) { self.lines = lines }
 

@@ -9,6 +9,8 @@ import Foundation
 enum RedisStep {
     case settled(Applier.Outcome, String)
     case write([[any RedisArgument]])
+    /// Writes whose element edits the step computed itself (a list rewritten whole to put elements back).
+    case edited([[any RedisArgument]], [ListEdit])
 }
 
 /// A Redis operation: WATCH its keys, decide from what they hold now
@@ -21,26 +23,42 @@ protocol RedisOperationKind: SingleOperationKind {
 
 extension RedisOperationKind {
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {
-        try watchedWrite(op, c, watch: watched(op)) { try self.step(op, c) }
+        try watchedWrite(op, c, watch: watched(op), recordingListEdits: recordsListEdits) { try self.step(op, c) }
     }
 }
 
 /// WATCH `keys`, let `step` decide from what they hold now, MULTI/EXEC its
 /// writes; retried (five times) when a watched key changed in between.
-func watchedWrite(_ op: RepairOperation, _ c: ApplyContext, watch keys: [String], _ step: () throws -> RedisStep) throws -> Applier.Result {
+/// With `recordingListEdits`, the element edits the writes make to lists
+/// (read under the same WATCH) go into the applied operation's images, for its undo.
+func watchedWrite(_ op: RepairOperation, _ c: ApplyContext, watch keys: [String], recordingListEdits: Bool = false,
+                  _ step: () throws -> RedisStep) throws -> Applier.Result {
     for _ in 0..<5 {
         var settled: Applier.Result?
+        var edits: [ListEdit] = []
         let committed = try c.stores.redis.transaction(watch: keys) { () throws -> [[any RedisArgument]]? in
             switch try step() {
             case .settled(let outcome, let why):
                 settled = Applier.Result(operation: op, outcome: outcome, reason: why)
                 return nil
             case .write(let commands):
+                if recordingListEdits {
+                    var lists: [String: [String]] = [:]
+                    for key in ListEdits.keys(commands) { lists[key] = try c.stores.list(key) }
+                    edits = ListEdits.of(commands, lists: lists)
+                }
+                return commands
+            case .edited(let commands, let made):
+                edits = made
                 return commands
             }
         }
         if let settled { return settled }
-        if committed != nil { return .applied(op) }
+        if committed != nil {
+            var result = Applier.Result.applied(op)
+            if !edits.isEmpty { result.operation.images = .array((op.images.arrayValue ?? []) + [["edits": .array(edits.map(\.json))]]) }
+            return result
+        }
     }
     return .skipped(op, "\(keys.joined(separator: ", ")) kept changing; retry the plan")
 }
@@ -100,8 +118,8 @@ struct DeadLetterAction: RepairAction {
 struct DedupeQueueOperation: RedisOperationKind {
     let name = "dedupe-queue"
     let store = RepairStore.redis
-    /// The queue whole (the copies removed, where they were): the undo puts it back if the sync has not moved on since.
-    func imaged(_ op: RepairOperation) -> [RecordAddress] { [RecordAddress(place: .redisKey(RedisKeys.queue, type: "list"), dataset: "redis.queue")] }
+    /// The copies removed, each with where it was: the undo puts them back there.
+    var recordsListEdits: Bool { true }
     func watched(_ op: RepairOperation) -> [String] { [RedisKeys.queue, RedisKeys.processing] }
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
         let q = try c.stores.list(RedisKeys.queue).filter { RepairStores.eventId($0) == op.key }
@@ -119,6 +137,7 @@ struct DedupeQueueOperation: RedisOperationKind {
 struct RequeueOperation: RedisOperationKind {
     let name = "requeue"
     let store = RepairStore.redis
+    var recordsListEdits: Bool { true }
     func lists(_ op: RepairOperation) -> (String, String) {
         (op.params["from"]?.stringValue ?? RedisKeys.processing, op.params["into"]?.stringValue ?? RedisKeys.queue)
     }
@@ -141,6 +160,8 @@ struct RequeueOperation: RedisOperationKind {
 struct DeadLetterOperation: RedisOperationKind {
     let name = "dead-letter"
     let store = RepairStore.redis
+    /// The element taken out of its list (or the stream entry, imaged with its stream) and the letter put in.
+    var recordsListEdits: Bool { true }
     func into(_ op: RepairOperation) -> String { op.params["into"]?.stringValue ?? RedisKeys.deadletter }
     func watched(_ op: RepairOperation) -> [String] { [op.params["key"]?.stringValue ?? "", into(op)] }
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
@@ -193,6 +214,7 @@ struct DeadLetterOperation: RedisOperationKind {
 struct ReturnLetterOperation: RedisOperationKind {
     let name = "return-letter"
     let store = RepairStore.redis
+    var recordsListEdits: Bool { true }
     func watched(_ op: RepairOperation) -> [String] { [op.params["key"]?.stringValue ?? "", op.params["into"]?.stringValue ?? RedisKeys.deadletter] }
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
         guard let key = op.params["key"]?.stringValue, let raw = op.params["raw"]?.stringValue, let of = op.params["letterOf"]?.stringValue else {

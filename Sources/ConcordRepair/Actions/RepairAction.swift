@@ -82,6 +82,9 @@ public protocol OperationKind: Sendable {
     func imaged(_ ops: [RepairOperation], _ stores: RepairStores) throws -> [[RecordAddress]]
     /// Whether the after-images keep a node's edges (false: properties only, enough for an undo that removes what the write created).
     var edgesAfter: Bool { get }
+    /// Whether the applier journals the element edits this kind's writes make to Redis lists (see ListEdits):
+    /// the undo puts each element back where it was, instead of running `inverse(of:)`.
+    var recordsListEdits: Bool { get }
 }
 
 extension OperationKind {
@@ -90,6 +93,7 @@ extension OperationKind {
     func imaged(_ op: RepairOperation) -> [RecordAddress] { [] }
     func imaged(_ ops: [RepairOperation], _ stores: RepairStores) throws -> [[RecordAddress]] { ops.map { imaged($0) } }
     var edgesAfter: Bool { true }
+    var recordsListEdits: Bool { false }
 }
 
 /// An operation kind applied one operation at a time; a store that is down
@@ -140,10 +144,19 @@ public enum RepairRegistry {
             ManualOperation(), CreateRunOperation(), ReplayEventOperation(), MergeNodesOperation(), RelinkParentOperation(), RewriteNodeOperation(),
             SetRunContentOperation(), ConfirmEventOperation(), RemoveConfirmationOperation(), SetRedisStateOperation(), SetRedisContentOperation(),
             DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(), ReturnLetterOperation(),
-            PutRecordOperation(), MoveEntryOperation(), PruneConfirmationOperation(),
+            PutRecordOperation(), MoveEntryOperation(), PruneConfirmationOperation(), RestoreListOperation(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
+
+    /// Why `op`, once applied, could not be undone — said in the dry run, before the apply — or nil when
+    /// `concord undo` can put back what it changes (a manual step changes nothing).
+    public static func notUndoable(_ op: RepairOperation) -> String? {
+        if op.store == RepairStore.manual.rawValue { return nil }
+        guard let kind = operations[op.action] else { return "unknown operation \(op.action) (a plan from a newer concord?)" }
+        if kind.recordsListEdits || !kind.imaged(op).isEmpty || kind.inverse(of: op) != nil { return nil }
+        return "\(op.action) \(op.key) keeps nothing its undo could write back (what it saw before: \(RepairPlanText.brief(op.before)))"
+    }
 
     /// The order the applier runs an operation in: store first, then the kind's order.
     public static func phase(_ op: RepairOperation) -> Int {

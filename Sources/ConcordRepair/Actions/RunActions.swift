@@ -135,16 +135,20 @@ struct SetRedisStateOperation: RedisOperationKind {
     let store = RepairStore.redis
     func watched(_ op: RepairOperation) -> [String] { [RedisKeys.status(op.params["run"]?.stringValue ?? "")] }
     func step(_ op: RepairOperation, _ c: ApplyContext) throws -> RedisStep {
-        guard let run = op.params["run"]?.stringValue, let state = op.params["state"]?.stringValue else { return .settled(.skipped, "bad parameters") }
+        // A null state (undoing a write to a status that had none): the field is removed.
+        guard let run = op.params["run"]?.stringValue, let target = op.params["state"], target.isNull || target.stringValue != nil else {
+            return .settled(.skipped, "bad parameters")
+        }
+        let state = target.stringValue
         let now = try c.stores.status(run)["state"]
-        if now == state { return .settled(.applied, "already \(state)") }
+        if now == state { return .settled(.applied, "already \(state ?? "unset")") }
         guard now == op.precondition["state"]?.stringValue else { return .settled(.skipped, "Redis state is now \(now ?? "unset")") }
-        return .write([["HSET", RedisKeys.status(run), "state", state]])
+        return .write([state.map { ["HSET", RedisKeys.status(run), "state", $0] } ?? ["HDEL", RedisKeys.status(run), "state"]])
     }
 
     func inverse(of op: RepairOperation) -> RepairOperation? {
-        guard let run = op.params["run"], let state = op.before["state"]?.stringValue else { return nil }
-        return op.inverse(name, params: ["run": run, "state": .string(state)])
+        guard let run = op.params["run"] else { return nil }
+        return op.inverse(name, params: ["run": run, "state": op.before["state"] ?? .null])
     }
 }
 

@@ -12,6 +12,7 @@ struct MoveEntryOperation: RedisOperationKind {
     let name = "move-entry"
     let store = RepairStore.redis
     let order = 20
+    var recordsListEdits: Bool { true }
 
     static func make(_ label: String, key: String, from: String?, element: String?, to: String?, pushed: String?) -> RepairOperation {
         RepairOperation(findingId: label, rule: label, store: RepairStore.redis.rawValue, action: "move-entry", key: key,

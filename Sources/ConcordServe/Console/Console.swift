@@ -309,6 +309,10 @@ struct Console: Sendable {
             }
             body += "</table>"
         }
+        let final = RepairPlanText.notUndoable(plan)
+        body += "<h2>Undo</h2><p id=\"undo-notes\">\(HTML.escape(RepairPlanText.order(plan))). "
+            + (final.isEmpty ? "Every operation can be undone.</p>" : "\(final.count) operation(s) cannot be undone:</p><ul>"
+                + final.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>")
         let manual = byStore["manual"] ?? []
         body += "<h2>manual: \(manual.count) step(s) for a person</h2>"
         if !manual.isEmpty {
