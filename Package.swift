@@ -31,11 +31,11 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
-        // OpenSSL's libcrypto behind a small Swift surface: SHA-256 (and, with the Bolt TLS work, TLS).
+        // The one owner of OpenSSL: SHA-256 and run buckets, and the TLS sessions of the graph clients.
         .target(name: "ConcordCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
 
-        // Shared vocabulary with no I/O: errors, URLs, durations, hashing, threads.
-        .target(name: "ConcordCore", dependencies: ["ConcordCrypto"], swiftSettings: swiftSettings),
+        // Shared vocabulary with no I/O and no dependency: errors, URLs, durations, threads.
+        .target(name: "ConcordCore", dependencies: [], swiftSettings: swiftSettings),
         // The data model: records, keys, schema text. No I/O.
         .target(name: "ConcordModel", dependencies: ["ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
         // Store clients.
@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "ConcordFlow",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -67,21 +67,21 @@ let package = Package(
         // The audit: snapshot files, datasets, the rule language and engine, findings. No store client here.
         .target(
             name: "ConcordAudit",
-            dependencies: ["ConcordCore", "ConcordJSON", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
         // Reads the live stores into the audit: snapshots, live audits, the recheck's point lookups.
         .target(
             name: "ConcordLive",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
             swiftSettings: swiftSettings
         ),
 
         // Repair: the planner, the plan file, the transactional applier and its journal.
         .target(
             name: "ConcordRepair",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
             swiftSettings: swiftSettings
         ),
 
@@ -92,8 +92,8 @@ let package = Package(
         .target(
             name: "ConcordServe",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordAudit",
-                "ConcordReports", "ConcordRepair", "ConcordFlow",
+                "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordAudit",
+                "ConcordReports", "ConcordRepair",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -107,8 +107,8 @@ let package = Package(
         .executableTarget(
             name: "concord",
             dependencies: [
-                "ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator",
-                "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe",
+                "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
+                "ConcordSimulator", "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -118,7 +118,7 @@ let package = Package(
         // What must hold for any input to each parser others control (fuzzing and corpus replay).
         .target(
             name: "ConcordFuzzChecks",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordRedis", "ConcordGraph", "ConcordAudit", "ConcordRepair"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordRedis", "ConcordGraph", "ConcordAudit", "ConcordRepair"],
             swiftSettings: swiftSettings
         ),
 
@@ -126,11 +126,14 @@ let package = Package(
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
-            dependencies: ["ConcordCore", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator", "ConcordRepair", "ConcordAudit"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator",
+                           "ConcordRepair", "ConcordAudit"],
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: swiftSettings),
+        // The module graph in docs/architecture.md against every module's imports.
+        .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
@@ -147,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "ConcordLiveTests",
             dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
-                           "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+                           "ConcordJSON", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import ConcordCrypto
 import Foundation
 import ConcordCore
 

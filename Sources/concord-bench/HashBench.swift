@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 import Foundation
 
 /// SHA-256 as Concord computes it (snapshot and archive checksums, plan digests, run buckets),

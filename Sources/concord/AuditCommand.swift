@@ -91,7 +91,7 @@ struct Audit: ParsableCommand {
             `concord report merge` of the N reports is the full report.
             --incremental reads only what changed since the saved audit state (--state FILE, else the
             concord_audit_state table) plus what must be judged again; --full reads everything and saves
-            the state. Run a full audit weekly: see the README's section on scale.
+            the state. Run a full audit weekly: see docs/scale.md.
             """)
 
     @OptionGroup var stores: StoreOptions

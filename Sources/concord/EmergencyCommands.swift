@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordAudit
 import ConcordCore
+import ConcordCrypto
 import ConcordJSON
 import ConcordRepair
 import Foundation

@@ -1,5 +1,6 @@
 import ConcordAudit
 import ConcordCore
+import ConcordCrypto
 import ConcordGraph
 import ConcordJSON
 import ConcordLive

@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 import ConcordJSON
 import Foundation
 

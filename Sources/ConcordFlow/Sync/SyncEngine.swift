@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 import ConcordGraph
 import ConcordJSON
 import ConcordModel

@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordCrypto
 import ConcordFlow
 import ConcordGraph
 import ConcordJSON

@@ -1,4 +1,3 @@
-import ConcordCrypto
 
 /// SHA-256 (FIPS 180-4), streaming: snapshot and archive checksums, plan
 /// checksums, rule digests, run buckets. Computed by OpenSSL's libcrypto
