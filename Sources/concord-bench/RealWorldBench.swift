@@ -23,12 +23,44 @@ struct ProducerStores {
     var storeArgs: [String] { ["--postgres", pg, "--redis", redis, "--graph", graph] }
 }
 
-@MainActor func loadProducerStores(events: Int, postgresBase: String, redisBase: String, falkor: String, reuse: Bool = false) throws -> ProducerStores {
-    let perRun = 50
-    let runs = max(1, events / perRun)
-    // Stores of their own per size, so a million events loaded once can be reused beside a smaller set.
-    let name = "realworld_\(runs * perRun)"
-    let redisDB = runs * perRun >= 1_000_000 ? 61 : 60
+/// The two shapes of producer data: `runs50` (runs of 50 events, 1–3 KB payloads, drafts with two versions) and
+/// `wide` (runs of 5 to 5,000 events whose parent chains restart every 1,000 events — chains 1,000 deep —,
+/// payloads from 100 B to 10 KB, drafts with 1 to 20 versions).
+enum ProducerShape: String {
+    case runs50, wide
+    /// The length of run r.
+    func length(_ r: Int) -> Int {
+        switch self {
+        case .runs50: 50
+        case .wide: [5, 5, 10, 20, 50, 50, 100, 200, 500, 5_000][r % 10]
+        }
+    }
+    func payloadTarget(_ rng: inout SplitMix) -> Int {
+        switch self {
+        case .runs50: 900 + Int(rng.next() % 2_000)
+        case .wide: 100 + Int(rng.next() % 10_000)
+        }
+    }
+    func versions(_ r: Int, _ d: Int) -> Int { self == .runs50 ? 2 : 1 + (r * 7 + d * 3) % 20 }
+    /// Runs holding `events` events (the last one cut short).
+    func lengths(events: Int) -> [Int] {
+        var out: [Int] = [], total = 0
+        while total < events {
+            let n = min(length(out.count), events - total)
+            out.append(n)
+            total += n
+        }
+        return out
+    }
+}
+
+@MainActor func loadProducerStores(events: Int, postgresBase: String, redisBase: String, falkor: String, reuse: Bool = false,
+                                   shape: ProducerShape = .runs50) throws -> ProducerStores {
+    let lengths = shape.lengths(events: events)
+    let runs = lengths.count
+    // Stores of their own per size and shape, so a million events loaded once can be reused beside a smaller set.
+    let name = "realworld_\(events)" + (shape == .runs50 ? "" : "_\(shape.rawValue)")
+    let redisDB = (events >= 1_000_000 ? 61 : 60) + (shape == .runs50 ? 0 : 2)
     let redisURL = redisBase + "/\(redisDB)"
     let graphName = "concord_bench_\(name)"
     let graphURL = falkor + "/" + graphName
@@ -42,12 +74,12 @@ struct ProducerStores {
     let drafts = (0..<runs).reduce(0) { $0 + ($1 % 2 == 0 ? 2 : 3) }
     let marker = "concord:bench:loaded"
     func stores(_ keys: ([String], [String])) -> ProducerStores {
-        ProducerStores(pg: pgURL, redis: redisURL, graph: graphURL, events: runs * perRun, runs: runs, drafts: drafts,
+        ProducerStores(pg: pgURL, redis: redisURL, graph: graphURL, events: events, runs: runs, drafts: drafts,
                        streamKeys: keys.0, statusKeys: keys.1, graphName: graphName)
     }
     // The same data loaded by an earlier run is kept (loading a million events takes minutes): a marker says how much.
-    if reuse, try redis.run("GET", marker).string == "\(runs * perRun)" {
-        print("\nreusing the \(runs * perRun) producer-shaped events loaded before (set by \(marker))")
+    if reuse, try redis.run("GET", marker).string == "\(events)" {
+        print("\nreusing the \(events) producer-shaped events (\(shape.rawValue)) loaded before (set by \(marker))")
         return stores(((0..<runs).map { RedisKeys.events("wr_\($0)") }, (0..<runs).map { RedisKeys.status("wr_\($0)") }))
     }
     try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
@@ -86,17 +118,20 @@ struct ProducerStores {
             edges.removeAll(keepingCapacity: true)
             commands.removeAll(keepingCapacity: true)
         }
+        var n = 0
         for r in 0..<runs {
             let run = "wr_\(r)"
             let key = RedisKeys.events(run)
             streamKeys.append(key)
             var parent = run
-            for i in 0..<perRun {
-                let n = r * perRun + i
-                let id = "01J\(String(format: "%09d", r))\(String(format: "%03d", i))evt\(n % 7)"
+            for i in 0..<lengths[r] {
+                defer { n += 1 }
+                let id = "01J\(String(format: "%09d", r))\(String(format: "%04d", i))evt\(n % 7)"
                 let ts = base + Int64(r) + Int64(i) * 10
                 let type = i == 0 ? "workflowStarted" : ProducerData.types[n % ProducerData.types.count]
-                let payload = gen.payload(n, target: 900 + Int(gen.rng.next() % 2_000))
+                // A chain restarts from the run every 1,000 events (a run of 5,000 is five chains 1,000 deep).
+                if i > 0 && i % 1_000 == 0 { parent = run }
+                let payload = gen.payload(n, target: shape.payloadTarget(&gen.rng))
                 let event = gen.event(id: id, run: run, type: type, parent: parent, timestamp: ts, payload: payload)
                 var text = ProducerData.encode(event, gen.style())
                 if n % 4_999 == 4_998 { text = String(text.prefix(text.utf8.count / 2)) }  // a producer crashed mid-write
@@ -136,14 +171,14 @@ struct ProducerStores {
         _ = try pg.copyIn("COPY draft_content_history (draft_id, version, status, content, changed_by) FROM STDIN") { w in
             for r in 0..<runs {
                 for d in 0..<(r % 2 == 0 ? 2 : 3) {
-                    for v in 1...2 { try w.writeRow(["dr_\(r)_\(d)", String(v), "draft", "version \(v): " + gen.text(40), "u_1"]) }
+                    for v in 1...shape.versions(r, d) { try w.writeRow(["dr_\(r)_\(d)", String(v), "draft", "version \(v): " + gen.text(40), "u_1"]) }
                 }
             }
         }
         _ = try redis.pipeline(status)
     }
-    _ = try redis.run("SET", marker, "\(runs * perRun)")
-    print("\nloaded \(runs * perRun) producer-shaped events (\(payloadBytes / 1_048_576) MiB of event JSON) in \(runs) runs and \(drafts) drafts in \(String(format: "%.1f", loadTime)) s")
+    _ = try redis.run("SET", marker, "\(events)")
+    print("\nloaded \(events) producer-shaped events (\(shape.rawValue)) (\(payloadBytes / 1_048_576) MiB of event JSON) in \(runs) runs and \(drafts) drafts in \(String(format: "%.1f", loadTime)) s")
     return stores((streamKeys, statusKeys))
 }
 
@@ -224,9 +259,10 @@ func nativeFloor(_ s: ProducerStores, pgURL: String, redisPort: String, redisDB:
 
 /// Issue 12 and 16: the live audit, the snapshot and the audit from it on
 /// producer-shaped data, beside the native clients' floor, in one run.
-@MainActor func realWorldBench(events: Int, postgresBase: String, redisBase: String, falkor: String, falkorHost: String, falkorPort: String) throws {
+@MainActor func realWorldBench(events: Int, postgresBase: String, redisBase: String, falkor: String, falkorHost: String, falkorPort: String,
+                               shape: ProducerShape = .runs50) throws {
     let s = try loadProducerStores(events: events, postgresBase: postgresBase, redisBase: redisBase, falkor: falkor,
-                                   reuse: CommandLine.arguments.contains("--reuse"))
+                                   reuse: CommandLine.arguments.contains("--reuse"), shape: shape)
     if CommandLine.arguments.contains("--load-only") { return }
     let redisPort = URL(string: redisBase)?.port.map(String.init) ?? "56379"
     let native = try nativeFloor(s, pgURL: s.pg, redisPort: redisPort, redisDB: s.redisDB, falkorHost: falkorHost, falkorPort: falkorPort)
@@ -309,7 +345,7 @@ func nativeFloor(_ s: ProducerStores, pgURL: String, redisPort: String, redisDB:
     if runPython {
         rows.insert(BenchRow(name: "Python audit (redis-py+hiredis, psycopg, graph by id ranges; whole)", records: s.events, seconds: pyTime, floorName: "native floor", floorSeconds: floorTotal), at: 2)
     }
-    Bench.printTable("Producer-shaped data: \(s.events) events, \(s.runs) runs, \(s.drafts) drafts", rows)
+    Bench.printTable("Producer-shaped data (\(shape.rawValue)): \(s.events) events, \(s.runs) runs, \(s.drafts) drafts", rows)
     print("\nnative floor: postgres \(String(format: "%.2f", native.postgres)) s, redis \(String(format: "%.2f", native.redis)) s, graph \(String(format: "%.2f", native.graphPaged)) s paged / \(String(format: "%.2f", native.graphUnpaged)) s as one query; at once \(String(format: "%.2f", native.atOnce)) s, in turn \(String(format: "%.2f", native.inTurn)) s")
     print("\n| store | native floor s | live audit read s |\n|---|---:|---:|")
     for st in ["postgres", "redis", "graph"] {

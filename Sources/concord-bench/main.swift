@@ -177,8 +177,13 @@ do {
         try scaleBench(runs: records / 50, postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
     }
     if which == "realworld" || which == "all" {
-        try realWorldBench(events: min(records, 1_000_000), postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379",
-                           falkor: "falkordb://\(falkorHost):\(falkorPort)", falkorHost: falkorHost, falkorPort: falkorPort)
+        // --shape runs50 (default) or wide; `all` runs both.
+        let arguments = CommandLine.arguments
+        let named = arguments.firstIndex(of: "--shape").flatMap { arguments.indices.contains($0 + 1) ? ProducerShape(rawValue: arguments[$0 + 1]) : nil }
+        for shape in named.map({ [$0] }) ?? (which == "all" ? [.runs50, .wide] : [.runs50]) {
+            try realWorldBench(events: min(records, 1_000_000), postgresBase: postgresURL, redisBase: "redis://127.0.0.1:56379",
+                               falkor: "falkordb://\(falkorHost):\(falkorPort)", falkorHost: falkorHost, falkorPort: falkorPort, shape: shape)
+        }
     }
     if which == "serve" || which == "all" {
         try serveBench(redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)", postgres: postgresURL)
