@@ -54,27 +54,57 @@ public enum GraphSchema {
     public static let bucketed: [(label: String, runProperty: String)] = [("Node", "workflow_id"), ("WorkflowRun", "id")]
 
     /// Sets `run_bucket` where it is missing or wrong (nodes written by a
-    /// producer that does not set it, or whose run changed): reads each
-    /// node's id and run, writes the corrected ones in batches. Returns how
-    /// many nodes were corrected per label. `progress` gets (label, read so far).
+    /// producer that does not set it, or whose run changed). Reads each label
+    /// by ranges of node ids (a range seek: `ORDER BY id(n) LIMIT` sorted every
+    /// node after the cursor, and `UNWIND … MATCH (n) WHERE id(n) = row.k`
+    /// scanned the whole label for every row — a million nodes never finished),
+    /// notes the runs with a node to correct, and writes them a thousand runs
+    /// at a time through the run index (`Node.workflow_id`, `WorkflowRun.id`:
+    /// an index seek per run). What is written stays written: a run stopped
+    /// halfway and started again finds only what is left. `progress` gets the
+    /// label and the nodes checked so far, about every 100,000. Returns how many
+    /// nodes of each label lacked a bucket or had a stale one.
     public static func backfillBuckets(on store: any GraphStore, progress: ((String, Int) -> Void)? = nil) throws -> [String: Int] {
         var fixed: [String: Int] = [:]
+        // The writes find each run's nodes through the run index: on a graph it was just created on, wait until it is built.
+        try store.awaitIndexes(timeout: 600)
         for (label, prop) in bucketed {
-            var rows: [GraphValue] = []
-            var n = 0
-            try store.streamKeyset(
-                "MATCH (n:\(label)) WHERE id(n) > $after AND size(labels(n)) > 0 WITH n ORDER BY id(n) LIMIT $limit RETURN id(n) AS k, n.\(prop) AS run, n.\(RunBucket.property) AS b",
-                start: .int(-1), key: { $0[0] }
-            ) { r in
-                n += 1
-                if n % 100_000 == 0 { progress?(label, n) }
-                guard let run = r[1].stringValue else { return }
-                let b = Int64(RunBucket.of(run))
-                if r[2].intValue != b { rows.append(.map(["k": r[0], "b": .int(b)])) }
+            fixed[label] = 0
+            let stats = try store.run("MATCH (n:\(label)) RETURN count(n), min(id(n)), max(id(n))", readOnly: true).records.first
+            guard let count = stats?[0].intValue, count > 0, let low = stats?[1].intValue, let high = stats?[2].intValue else { continue }
+            // Ranges of about 20,000 nodes of this label.
+            let span = max(1, Int64(Double(high - low + 1) * 20_000 / Double(count)))
+            var stale: [String: Int64] = [:]
+            var checked = 0, reported = 0
+            func write() throws {
+                guard !stale.isEmpty else { return }
+                // Counted as written (a run's nodes in a range not read yet are set with it, and found right when read).
+                fixed[label, default: 0] += Int(try store.writeBatches("""
+                    UNWIND $rows AS r MATCH (n:\(label)) WHERE n.\(prop) = r.run AND (n.\(RunBucket.property) IS NULL OR n.\(RunBucket.property) <> r.b)
+                    SET n.\(RunBucket.property) = r.b
+                    """, rows: stale.map { .map(["run": .string($0.key), "b": .int($0.value)]) }, batchSize: 1_000)["properties-set"])
+                stale.removeAll(keepingCapacity: true)
             }
-            try store.writeBatches("UNWIND $rows AS row MATCH (n:\(label)) WHERE id(n) = row.k SET n.\(RunBucket.property) = row.b",
-                                   rows: rows, batchSize: 5000)
-            fixed[label] = rows.count
+            var after = low - 1
+            while after < high {
+                let until = after + span
+                let rows = try store.run("""
+                    MATCH (n:\(label)) WHERE id(n) > $after AND id(n) <= $until AND size(labels(n)) > 0 RETURN n.\(prop), n.\(RunBucket.property)
+                    """, parameters: ["after": .int(after), "until": .int(until)], readOnly: true).records
+                for r in rows {
+                    checked += 1
+                    guard let run = r[0].stringValue else { continue }
+                    let b = Int64(RunBucket.of(run))
+                    if r[1].intValue != b { stale[run] = b }
+                }
+                if stale.count >= 1_000 { try write() }
+                if checked - reported >= 100_000 {
+                    reported = checked
+                    progress?(label, checked)
+                }
+                after = until
+            }
+            try write()
         }
         return fixed
     }
@@ -96,6 +126,22 @@ public enum GraphSchema {
 }
 
 extension FalkorDBStore {
+    /// Polls `db.indexes()` until no index is under construction.
+    public func awaitIndexes(timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let building = try run("CALL db.indexes() YIELD label, properties, status RETURN label, properties, status", readOnly: true).records
+                .filter { $0[2].stringValue != "OPERATIONAL" }
+            if building.isEmpty { return }
+            guard Date() < deadline else {
+                throw ConcordError(.server, "graph indexes still being built after \(Int(timeout)) s: "
+                                   + building.map { ":\($0[0].stringValue ?? "?")(\($0[1].json.encoded())) \($0[2].stringValue ?? "?")" }.joined(separator: ", "),
+                                   store: "graph")
+            }
+            usleep(100_000)
+        }
+    }
+
     public func ensureIndex(label: String, property: String) throws -> SchemaOutcome {
         try GraphSchema.validate(label)
         try GraphSchema.validate(property)
@@ -154,6 +200,16 @@ extension FalkorDBStore {
 }
 
 extension BoltStore {
+    /// Neo4j builds indexes in the background too; `db.awaitIndexes` waits for them. A server without the
+    /// procedure (the tests' gateway over FalkorDB) builds them as it creates them.
+    public func awaitIndexes(timeout: Double) throws {
+        do {
+            try run("CALL db.awaitIndexes($t)", parameters: ["t": .int(Int64(timeout))])
+        } catch let e as ConcordError where e.serverCode == "Neo.ClientError.Procedure.ProcedureNotFound" || e.message.contains("db.awaitIndexes") {
+            return
+        }
+    }
+
     public func ensureIndex(label: String, property: String) throws -> SchemaOutcome {
         try GraphSchema.validate(label)
         try GraphSchema.validate(property)

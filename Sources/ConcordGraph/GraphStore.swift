@@ -74,6 +74,10 @@ public protocol GraphStore: AnyObject, Sendable {
     /// Drops the uniqueness constraint on `label.property` if there is one
     /// (the index stays). Returns whether one was dropped.
     func dropUnique(label: String, property: String) throws -> Bool
+
+    /// Waits until every index is built (an index created on a big graph is
+    /// built in the background, and until then a lookup scans the label).
+    func awaitIndexes(timeout: Double) throws
 }
 
 /// Statements inside a transaction.

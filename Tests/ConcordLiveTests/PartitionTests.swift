@@ -72,6 +72,14 @@ import Testing
                                 parameters: ["b": .int(Int64(RunBucket.of("run-x")))], readOnly: true)
         #expect(r.records.first?[0].intValue == 0)
         #expect(try GraphSchema.backfillBuckets(on: f.graph) == ["Node": 0, "WorkflowRun": 0])
+
+        // Another producer's graph, bigger than one id range (20,000) and one write (1,000 runs): every node gets its bucket.
+        try f.graph.run("UNWIND range(0, 44999) AS i CREATE (:Node {id: 'p' + toString(i), workflow_id: 'prod-' + toString(i / 30)})")
+        let many = try GraphSchema.backfillBuckets(on: f.graph)
+        #expect(many["Node"] == 45_000, "\(many)")
+        let wrong = try f.graph.run("MATCH (n:Node) WHERE n.workflow_id STARTS WITH 'prod-' RETURN n.workflow_id, n.run_bucket", readOnly: true).records
+            .filter { Int64(RunBucket.of($0[0].stringValue ?? "")) != $0[1].intValue }
+        #expect(wrong.isEmpty, "\(wrong.count) nodes with no or a wrong bucket")
     }
 
     @Test func bucketIsTheSameInSwiftAndPostgreSQL() throws {

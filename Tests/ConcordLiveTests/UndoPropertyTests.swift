@@ -7,6 +7,7 @@ import ConcordModel
 import ConcordPostgres
 import ConcordRedis
 @testable import ConcordRepair
+import ConcordSimulator
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -19,18 +20,12 @@ import Testing
 @Suite(.serialized) struct UndoPropertyTests {
     let repair = RepairTests()
 
-    /// A small deterministic generator (SplitMix64): the seed says everything a run did.
+    /// The simulator's SplitMix64 with the picks these tests make: the seed says everything a run did.
     struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ p: Double) -> Bool { Double(next() % 10_000) / 10_000 < p }
+        var g: SeededRandom
+        init(state: UInt64) { g = SeededRandom(seed: state) }
+        mutating func int(_ n: Int) -> Int { Int(g.next() % UInt64(n)) }
+        mutating func chance(_ p: Double) -> Bool { Double(g.next() % 10_000) / 10_000 < p }
         mutating func pick<T>(_ a: [T]) -> T { a[int(a.count)] }
         mutating func shuffled<T>(_ a: [T]) -> [T] {
             var a = a
@@ -181,14 +176,20 @@ import Testing
         "create-run + replay-event", "create-run + relink-parent", "set-redis-content + set-redis-state",
     ]
 
-    /// One seed: produce, injure, plan, apply a random part, undo from the journal, apply the undo: the dumps agree.
-    static func roundTrip(seed: UInt64, db: Int) throws -> Set<String> {
+    /// A fixture of seed `seed`: producer-shaped data, injured, audited and planned; the generator as the faults left it.
+    static func faulty(seed: UInt64, db: Int) throws -> (f: AuditFixture, plan: RepairPlan, rng: Random) {
         let f = try AuditFixture(db: db)
         var rng = Random(state: seed)
         let (runs, events) = try produce(f, seed: seed, runs: 10)
         try injure(f, &rng, runs: runs, events: events)
+        return (f, try RepairTests().plan(f, try f.audit()), rng)
+    }
+
+    /// One seed: produce, injure, plan, apply a random part, undo from the journal, apply the undo: the dumps agree.
+    static func roundTrip(seed: UInt64, db: Int) throws -> Set<String> {
+        let (f, full, generator) = try faulty(seed: seed, db: db)
+        var rng = generator
         let repair = RepairTests()
-        let full = try repair.plan(f, try f.audit())
         // A random part of the plan (each operation kept with probability 0.85).
         let kept = full.operations.filter { _ in rng.chance(0.85) }
         let plan = RepairPlan(planId: "prop-\(seed)", sourceAuditId: full.sourceAuditId, createdAt: Date(), rulesDigest: full.rulesDigest, operations: kept)
@@ -232,12 +233,8 @@ import Testing
 
     /// A fixture with producer-shaped data and faults (seed `seed`), its whole plan applied: the dump before it, the plan.
     static func applied(seed: UInt64, db: Int) throws -> (f: AuditFixture, before: StoreDump, plan: RepairPlan) {
-        let f = try AuditFixture(db: db)
-        var rng = Random(state: seed)
-        let (runs, events) = try produce(f, seed: seed, runs: 10)
-        try injure(f, &rng, runs: runs, events: events)
+        let (f, plan, _) = try faulty(seed: seed, db: db)
         let repair = RepairTests()
-        let plan = try repair.plan(f, try f.audit())
         let before = try StoreDump(f)
         let results = try Applier(stores: try repair.stores(f), plan: plan, operator: "test").apply()
         #expect(!results.contains { $0.outcome == .failed }, "seed \(seed)")
