@@ -33,9 +33,36 @@ struct Concord: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }  // --help, --version
-            Output.error(fullMessage(for: error))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            // Exit 1 means findings (or operations skipped): a failure of anything else — a report directory
+            // that cannot be written, a file that cannot be read — is 2, with the file and the reason.
+            Output.error(fileProblem(error) ?? fullMessage(for: error))
+            Foundation.exit(code == .validationFailure || code == .failure ? 2 : code.rawValue)
         }
+    }
+
+    /// A file-system error in words: which file, and what the system said (not Foundation's "The file doesn't exist.").
+    static func fileProblem(_ error: any Error) -> String? {
+        let e = error as NSError
+        guard e.domain == NSCocoaErrorDomain || e.domain == NSPOSIXErrorDomain else { return nil }
+        let path = e.userInfo[NSFilePathErrorKey] as? String ?? (e.userInfo[NSURLErrorKey] as? URL)?.path
+        let posix = (e.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil }
+            ?? (e.domain == NSPOSIXErrorDomain ? Int32(e.code) : nil)
+        let reason = posix.map { String(cString: strerror($0)) } ?? path.flatMap(blocker) ?? e.localizedDescription
+        return "cannot use \(path ?? "a file"): \(reason)"
+    }
+
+    /// What stands in the way of creating `path` (Foundation often gives no system error): the nearest existing
+    /// ancestor that is not a directory, or that cannot be written.
+    static func blocker(_ path: String) -> String? {
+        var url = URL(fileURLWithPath: path)
+        while url.path != "/" {
+            url = url.deletingLastPathComponent()
+            var directory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &directory) else { continue }
+            if !directory.boolValue { return "\(url.path) is a file, not a directory" }
+            return FileManager.default.isWritableFile(atPath: url.path) ? nil : "\(url.path) is not writable"
+        }
+        return nil
     }
 }
 

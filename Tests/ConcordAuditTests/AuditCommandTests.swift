@@ -34,6 +34,14 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("latest.\(ext)").path), "latest.\(ext)")
         }
 
+        // A report directory that cannot be made is not "findings": exit 2, the path and the system's reason.
+        let file = out.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        let unwritable = try TestStores.run(Self.concord, ["audit", "--rules", rules, "--output-dir", file.appendingPathComponent("reports").path,
+                                                           "--snapshot", Self.fixture("event.cycle/finds")])
+        #expect(unwritable.status == 2, "\(unwritable.stderr)")
+        #expect(unwritable.stderr.contains(file.path) && unwritable.stderr.contains("is a file, not a directory"), "\(unwritable.stderr)")
+
         // Warnings only: fail on error passes, fail on warning fails.
         let warnings = Self.fixture("event.stuck-in-queue/finds")
         #expect(try TestStores.run(Self.concord, base + ["--snapshot", warnings]).status == 0)
