@@ -43,6 +43,7 @@ echo
 echo "== concord apply (dry run: what would change, per store)"
 "$bin" apply Reports/demo-plan.json | sed -n '1,40p'
 echo "   (the full dry run: $bin apply Reports/demo-plan.json)"
+"$bin" apply Reports/demo-plan.json | sed -n '/^undo:/,/^$/p'   # which operations could not be undone, said before the apply
 echo
 echo "== concord apply --yes"
 "$bin" apply Reports/demo-plan.json --yes --operator demo || true
