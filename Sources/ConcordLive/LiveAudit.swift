@@ -156,13 +156,27 @@ extension Auditor {
     }
 
     /// The candidates that a fresh point read of their records still shows, by id, as that read shows them.
+    /// Candidates are rechecked in batches of at most 500 findings whose runs hold about 20,000 stream entries
+    /// together (a run's findings together; a bigger run alone): each batch's runs are read whole into an engine of
+    /// its own, so the runs' size bounds what is held — with runs of thousands of events, 500 candidates held most of
+    /// a store at once.
     static func recheckFindings(_ candidates: [Finding], reader: LiveReader, _ request: AuditRequest, _ ctx: EvalContext) throws -> [String: Finding] {
         var confirmed: [String: Finding] = [:]
-        let batch = 500
-        var start = 0
-        while start < candidates.count {
-            let slice = candidates[start..<min(start + batch, candidates.count)]
-            start += slice.count
+        let sizes = try reader.runSizes(request.datasets, runs: Array(Set(candidates.compactMap(\.workflowId))))
+        var batches: [[Finding]] = [], batchRuns = Set<String>(), held = 0
+        for f in candidates.enumerated().sorted(by: { ($0.element.workflowId ?? "", $0.offset) < ($1.element.workflowId ?? "", $1.offset) }).map(\.element) {
+            let new = f.workflowId.flatMap { batchRuns.contains($0) ? nil : $0 }
+            let size = new.map { sizes[$0] ?? 0 } ?? 0
+            if batches.isEmpty || batches[batches.count - 1].count >= 500 || (held > 0 && held + size > 20_000) {
+                batches.append([])
+                batchRuns = []
+                held = 0
+            }
+            batches[batches.count - 1].append(f)
+            if let new { batchRuns.insert(new) }
+            held += size
+        }
+        for slice in batches {
             var runs: Set<String> = [], ids: Set<String> = []
             for f in slice {
                 ids.insert(f.key)

@@ -212,6 +212,19 @@ extension LiveReader {
         return out
     }
 
+    /// About how many records each run holds: the lengths of its streams (`XLEN`, pipelined) in the datasets whose
+    /// key names the run — what a recheck of the run reads most of. Runs no such stream names are absent.
+    public func runSizes(_ specs: [DatasetSpec], runs: [String]) throws -> [String: Int] {
+        var keys: [(run: String, key: String)] = []
+        for spec in specs {
+            guard case .redisStream(let pattern, _, _) = spec.source, let field = spec.lookup["run"]?.first, pattern.captures == [field] else { continue }
+            keys += runs.map { ($0, pattern.key($0)) }
+        }
+        var out: [String: Int] = [:]
+        for (k, reply) in zip(keys, try redis.pipeline(keys.map { ["XLEN", $0.key] })) { out[k.run, default: 0] += Int(reply.int ?? 0) }
+        return out
+    }
+
     /// A PostgreSQL text[] literal.
     static func textArray(_ items: [String]) -> String {
         "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
