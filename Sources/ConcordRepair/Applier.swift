@@ -106,12 +106,8 @@ public final class Applier {
     /// The operations in the order they run, as runs of one phase each: by phase (store, then kind; the plan's
     /// order within a phase), or — for an ordered plan (an undo) — as listed, each run the longest stretch of one phase.
     static func runs(_ ops: [RepairOperation], ordered: Bool) -> [[RepairOperation]] {
-        guard ordered else {
-            let groups = Dictionary(grouping: ops) { phase($0) }
-            return groups.keys.sorted().map { groups[$0]! }
-        }
         var out: [[RepairOperation]] = []
-        for op in ops {
+        for op in RepairPlan.applicationOrder(ops, ordered: ordered) {
             if let last = out.last?.last, phase(last) == phase(op) { out[out.count - 1].append(op) } else { out.append([op]) }
         }
         return out

@@ -17,7 +17,7 @@ extension RepairPlan {
     /// - the elements it took out of or put into Redis lists go back where they were (`restore-list`), among
     ///   whatever producers and the sync wrote to those lists since;
     /// - anything else through its kind's inverse; none: a manual step that says so.
-    /// `operations` must be in the order they were applied (see `applicationOrder`).
+    /// The order of application is `applicationOrder`'s: as listed for an ordered plan, else by phase.
     public func inverse(applied: Set<String>, createdAt: Date = Date()) -> RepairPlan {
         var ops: [RepairOperation] = []
         for op in applicationOrder.reversed() where applied.contains(op.id) && op.store != RepairStore.manual.rawValue {
@@ -54,9 +54,12 @@ extension RepairPlan {
 
     /// The operations in the order an `Applier` runs them: as listed for an ordered plan, else by phase
     /// (store, then kind), the plan's order within a phase.
-    public var applicationOrder: [RepairOperation] {
-        if ordered { return operations }
-        return operations.enumerated().sorted { (RepairRegistry.phase($0.element), $0.offset) < (RepairRegistry.phase($1.element), $1.offset) }.map(\.element)
+    public var applicationOrder: [RepairOperation] { Self.applicationOrder(operations, ordered: ordered) }
+
+    /// `ops` in the order an `Applier` runs them (the one definition of that order).
+    static func applicationOrder(_ ops: [RepairOperation], ordered: Bool) -> [RepairOperation] {
+        if ordered { return ops }
+        return ops.enumerated().sorted { (RepairRegistry.phase($0.element), $0.offset) < (RepairRegistry.phase($1.element), $1.offset) }.map(\.element)
     }
 }
 
@@ -86,7 +89,6 @@ extension RepairPlan {
         }
         var applied = RepairPlan(planId: planId, sourceAuditId: "journal", createdAt: Date(), rulesDigest: rulesDigest, operations: ops)
         applied.ordered = ordered
-        applied.operations = applied.applicationOrder
         var undo = applied.inverse(applied: Set(ops.map(\.id)))
         undo.sourceAuditId = "undo of \(planId)"
         return undo
