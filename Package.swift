@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The GitHub client only (ConcordGitHub): HTTPS with connection pooling, on the same SwiftNIO.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries: each is imported by exactly one Swift module.
@@ -44,11 +46,23 @@ let package = Package(
         .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
 
+        // GitHub, the fourth store: the REST client (token or App auth, rate limits, paging, ETags) and the publications.
+        .target(
+            name: "ConcordGitHub",
+            dependencies: [
+                "ConcordCore", "ConcordCrypto", "ConcordJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The workflow system's write paths and the live sync path.
         .target(
             name: "ConcordFlow",
             dependencies: [
-                "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph",
+                "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordGitHub",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -108,7 +122,7 @@ let package = Package(
             name: "concord",
             dependencies: [
                 "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
-                "ConcordSimulator", "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe",
+                "ConcordSimulator", "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe", "ConcordGitHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -158,6 +172,13 @@ let package = Package(
             name: "ConcordServeTests",
             dependencies: ["ConcordServe", "ConcordFlow", "ConcordModel", "ConcordRedis", "ConcordPostgres", "ConcordGraph", "ConcordRepair",
                            "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConcordGitHubTests",
+            dependencies: ["ConcordGitHub", "ConcordFlow", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordJSON",
+                           "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
+            exclude: ["Python"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),

