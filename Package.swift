@@ -88,14 +88,14 @@ let package = Package(
         // Reads the live stores into the audit: snapshots, live audits, the recheck's point lookups.
         .target(
             name: "ConcordLive",
-            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordGitHub"],
             swiftSettings: swiftSettings
         ),
 
         // Repair: the planner, the plan file, the transactional applier and its journal.
         .target(
             name: "ConcordRepair",
-            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordAudit", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordGitHub"],
             swiftSettings: swiftSettings
         ),
 
@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConcordGitHubTests",
-            dependencies: ["ConcordGitHub", "ConcordFlow", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordJSON",
+            dependencies: ["ConcordGitHub", "ConcordFlow", "ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordJSON",
                            "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
             exclude: ["Python"],
             swiftSettings: swiftSettings

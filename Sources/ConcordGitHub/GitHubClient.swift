@@ -304,7 +304,8 @@ public final class GitHubClient: @unchecked Sendable {
 
 /// The pages a list read last time, by URL, with their ETags: the next read
 /// asks `If-None-Match` and a 304 reuses the page (GitHub charges no rate
-/// limit for it). Kept in memory here; the audit persists it between runs.
+/// limit for it). A page is kept reduced to what `GitHubItem` reads. The
+/// audit persists the entries between runs (`takeChanged`).
 public final class GitHubPageCache: @unchecked Sendable {
     // @unchecked: every access is under `lock`.
     public struct Entry: Sendable {
@@ -320,13 +321,33 @@ public final class GitHubPageCache: @unchecked Sendable {
 
     private let lock = NSLock()
     private var entries: [String: Entry]
+    private var changed: Set<String> = []
     public private(set) var hits = 0
 
     public init(_ entries: [String: Entry] = [:]) { self.entries = entries }
 
-    public var all: [String: Entry] { lock.withLock { entries } }
+    public var count: Int { lock.withLock { entries.count } }
     func get(_ key: String) -> Entry? { lock.withLock { entries[key] } }
-    func put(_ key: String, etag: String, page: JSON) { lock.withLock { entries[key] = Entry(etag: etag, page: page, next: nil) } }
+    func put(_ key: String, etag: String, page: JSON) {
+        let reduced = JSON.array((page.arrayValue ?? []).map { item in
+            var o: [String: JSON] = [:]
+            for k in ["id", "number", "html_url", "body", "created_at"] { if let v = item[k] { o[k] = v } }
+            if let login = item["user"]?["login"] { o["user"] = .object(["login": login]) }
+            return .object(o)
+        })
+        lock.withLock {
+            entries[key] = Entry(etag: etag, page: reduced, next: nil)
+            changed.insert(key)
+        }
+    }
     func setNext(_ key: String, _ next: String) { lock.withLock { entries[key]?.next = next } }
     func hit(_ key: String) { lock.withLock { hits += 1 } }
+
+    /// The entries written since the last call.
+    public func takeChanged() -> [String: Entry] {
+        lock.withLock {
+            defer { changed = [] }
+            return changed.reduce(into: [:]) { out, k in if let e = entries[k] { out[k] = e } }
+        }
+    }
 }

@@ -14,6 +14,17 @@ public enum GitHubTarget: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Reads a `target` column back (`owner/name#12`, `owner/name:head→base`); nil when it is neither.
+    public init?(parsing text: String) {
+        if let hash = text.lastIndex(of: "#"), let n = Int64(text[text.index(after: hash)...]) {
+            self = .comment(repo: String(text[..<hash]), number: n)
+            return
+        }
+        guard let colon = text.firstIndex(of: ":"), let arrow = text.range(of: "→", options: .backwards), colon < arrow.lowerBound else { return nil }
+        self = .pullRequest(repo: String(text[..<colon]), head: String(text[text.index(after: colon)..<arrow.lowerBound]),
+                            base: String(text[arrow.upperBound...]), title: "")
+    }
+
     /// `owner/name#12` or `owner/name:head→base`: the publication's `target` column.
     public var description: String {
         switch self {

@@ -10,6 +10,7 @@ extension Auditor {
     /// findings the fresh records still show (drops what healed meanwhile).
     public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, snapshot: SnapshotWriter? = nil,
                              inspect: ((AuditEngine) -> Void)? = nil) throws -> AuditReport {
+        let (request, notRun) = leavingOut(stores: reader.github == nil ? ["github"] : [], from: request, because: "no GitHub is configured")
         let started = Date()
         let now = request.nowMs ?? Timestamp.milliseconds(started)
         let ctx = EvalContext(now: now, grace: request.graceMs)
@@ -64,6 +65,7 @@ extension Auditor {
         var r = report(request, result, started: started, now: now, source: "live", stores: stores, recheck: recheckInfo,
                        timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1), "recheck": t3.timeIntervalSince(t2)])
         r.extra = extra
+        if let notRun { r.extra["rulesNotRun"] = notRun }
         return r
     }
 

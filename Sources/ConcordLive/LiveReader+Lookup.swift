@@ -17,7 +17,9 @@ extension LiveReader {
         let idFieldsOf = { (spec: DatasetSpec) in idList.isEmpty ? [] : spec.lookup["id"] ?? [] }
         let runFieldsOf = { (spec: DatasetSpec) in runList.isEmpty ? [] : spec.lookup["run"] ?? [] }
         var lists: [(DatasetSpec, String, String)] = []
-        for spec in specs {
+        let github = specs.filter { $0.store == "github" }
+        if !github.isEmpty { _ = try readGitHub(github, sink, drafts: ids, runs: runs) }
+        for spec in specs where spec.store != "github" {
             var n = 0
             func emit(_ r: JSON) throws { try sink.append(r, to: spec.name); n += 1 }
             let runFields = runFieldsOf(spec), idFields = idFieldsOf(spec)
@@ -75,6 +77,8 @@ extension LiveReader {
                         }
                     }
                 }
+            case .githubPublications:
+                break  // read above
             case .postgresTable(let table):
                 var params: [String] = []
                 var conds: [String] = []

@@ -1,6 +1,7 @@
 import ConcordAudit
 import ConcordCore
 import ConcordCrypto
+import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
 import ConcordPostgres
@@ -24,6 +25,10 @@ public final class LiveReader: @unchecked Sendable {
     public var partition: Partition?
     /// Opens another connection to the graph (for queries run side by side); nil: one at a time on `graph`.
     public var openGraph: (@Sendable () throws -> any GraphStore)?
+    /// GitHub, the fourth store (nil: not configured; rules that read it are left out).
+    public var github: GitHubClient?
+    /// The pages GitHub answered last time, with their ETags (loaded from `concord_github_cache` on first use).
+    var githubCache: GitHubPageCache?
     private var newestEntry: (ms: UInt64, seq: UInt64)?
     private var streamsRead = 0
 
@@ -69,6 +74,12 @@ public final class LiveReader: @unchecked Sendable {
                 }
                 results.withLock { $0[store] = r }
             } catch { errors.withLock { $0.append(error) } }
+        }
+        if errors.value.isEmpty, let github = byStore["github"] {
+            // After the others: the targets come from PostgreSQL, and GitHub is paced by its rate limit, not by us.
+            do { let r = try readGitHub(github, sink); results.withLock { $0["github"] = r } } catch {
+                errors.withLock { $0.append(error) }
+            }
         }
         progress?.done()
         if let e = errors.value.first { throw e }

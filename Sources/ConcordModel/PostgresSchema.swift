@@ -44,6 +44,7 @@ public enum PostgresSchema {
         """
         CREATE TABLE IF NOT EXISTS github_publication (
           draft_id        text PRIMARY KEY,
+          workflow_run_id text NOT NULL,
           target          text NOT NULL,
           state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'published', 'failed')),
           attempts        integer NOT NULL DEFAULT 0,
@@ -59,6 +60,7 @@ public enum PostgresSchema {
           updated_at      timestamptz NOT NULL DEFAULT clock_timestamp()
         )
         """,
+        "CREATE INDEX IF NOT EXISTS github_publication_run ON github_publication (workflow_run_id)",
         "CREATE INDEX IF NOT EXISTS github_publication_due ON github_publication (next_attempt_at) WHERE state = 'pending'",
         "CREATE INDEX IF NOT EXISTS github_publication_unsynced ON github_publication (published_at) WHERE state = 'published' AND synced_at IS NULL",
     ]

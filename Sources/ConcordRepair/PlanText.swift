@@ -16,7 +16,7 @@ public enum RepairPlanText {
     /// How the applier orders the plan, in words.
     public static func order(_ plan: RepairPlan) -> String {
         plan.ordered ? "applied in the order listed (an undo: the last change first), not store by store"
-            : "applied store by store: graph, Redis, PostgreSQL"
+            : "applied store by store: graph, Redis, PostgreSQL, then GitHub"
     }
 
     public static func brief(_ j: JSON) -> String {

@@ -15,6 +15,8 @@ public struct Planner {
     let stores: RepairStores
     let rules: RuleSet
     let now: Int64
+    /// Deleting duplicates on GitHub is planned (it cannot be undone); otherwise each is a manual step.
+    public var deleteOnGitHub = false
 
     public init(stores: RepairStores, rules: RuleSet, now: Int64 = nowMilliseconds()) {
         self.stores = stores
@@ -50,7 +52,8 @@ public struct Planner {
 
     func operations(for f: FindingInput) throws -> [RepairOperation] {
         let repair = rules.rules.first { $0.id == f.rule }?.repair ?? .null
-        let context = PlanContext(stores: stores, rules: rules, now: now, repair: repair)
+        var context = PlanContext(stores: stores, rules: rules, now: now, repair: repair)
+        context.deleteOnGitHub = deleteOnGitHub
         guard let name = repair["action"]?.stringValue else {
             return [context.manual(f, "rule \(f.rule) is not in the rules this plan is made with; no repair is known for it")]
         }

@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
 import ConcordModel
@@ -12,6 +13,8 @@ public final class RepairStores: @unchecked Sendable {
     public let postgres: PostgresConnection
     public let redis: RedisConnection
     public let graph: any GraphStore
+    /// GitHub, for the publication repairs (nil: not configured; those repairs become manual steps).
+    public var github: GitHubClient?
     private var streams: [String: [(entry: String, raw: String, event: JSON?)]] = [:]
 
     public init(postgres: PostgresConnection, redis: RedisConnection, graph: any GraphStore) {

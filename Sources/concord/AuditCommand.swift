@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordAudit
 import ConcordCore
+import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
 import ConcordLive
@@ -135,6 +136,8 @@ struct Audit: ParsableCommand {
     @Option(name: .long, help: "Keep the audit state in this file instead of the concord_audit_state table (implies --full unless --incremental).")
     var state: String?
 
+    @OptionGroup(title: "GitHub (the fourth store; its rules run when it is configured)") var github: GitHubOptions
+
     func run() throws {
         let rules = try rulesOption.load().selecting(rule)
         let formats = try output.formats()
@@ -148,7 +151,7 @@ struct Audit: ParsableCommand {
         if snapshot != nil, incremental || full || state != nil {
             throw ConcordError(.usage, "--incremental, --full and --state audit the live stores; a snapshot is always read whole")
         }
-        let report: AuditReport
+        var report: AuditReport
         var trees: [String: [TreeNode]] = [:]
         if let snapshot {
             let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
@@ -163,8 +166,13 @@ struct Audit: ParsableCommand {
                 trees = collector.trees
             }
         } else {
+            // Without GitHub, its rules are left out (and the report says so) rather than finding every publication missing.
+            let client = try github.clientIfConfigured()
+            var notRun: JSON?
+            if client == nil { (request, notRun) = Auditor.leavingOut(stores: ["github"], from: request, because: "no GitHub is configured") }
             let graph = try stores.connectGraph()
             let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: graph)
+            reader.github = client
             reader.progress = ReadProgress()
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
             let graphURL = stores.graphURL, timeout = stores.connectTimeout, ca = stores.graphCAFile
@@ -175,6 +183,7 @@ struct Audit: ParsableCommand {
             } else {
                 report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
             }
+            if let notRun { report.extra["rulesNotRun"] = notRun }
             let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
             if let source = rules.datasets.drilldown, !runs.isEmpty {
                 let collector = TreeCollector(runs: runs, source: source)
@@ -231,11 +240,15 @@ struct SnapshotCommand: ParsableCommand {
     @Option(name: .long, help: "The directory to write (must not hold a snapshot yet).")
     var output: String
 
+    @OptionGroup(title: "GitHub (its datasets are written when it is configured)") var github: GitHubOptions
+
     func run() throws {
         let rules = try rulesOption.load()
-        let specs = rules.datasets.specs.values.sorted { $0.name < $1.name }
+        let client = try github.clientIfConfigured()
+        let specs = rules.datasets.specs.values.filter { client != nil || $0.store != "github" }.sorted { $0.name < $1.name }
         let writer = try SnapshotWriter(directory: URL(fileURLWithPath: output), datasets: specs)
         let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+        reader.github = client
         reader.progress = ReadProgress()
         let started = Date()
         let reads = try reader.read(specs, into: writer)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcordCore
+import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
 import ConcordModel
@@ -21,6 +22,8 @@ struct Doctor: ParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup(title: "GitHub (checked when configured)") var github: GitHubOptions
+
     struct Check {
         var store: String
         var url: String
@@ -33,7 +36,7 @@ struct Doctor: ParsableCommand {
     }
 
     func run() throws {
-        let checks = [checkPostgres(), checkRedis(), checkGraph()]
+        let checks = [checkPostgres(), checkRedis(), checkGraph()] + (github.configured ? [checkGitHub()] : [])
         if json {
             Output.line(JSON.object([
                 "format": "concord.doctor/1",
@@ -56,7 +59,7 @@ struct Doctor: ParsableCommand {
                 for w in c.warnings { Output.line("          warning     \(w)") }
             }
             let healthy = checks.allSatisfy { $0.ok && $0.warnings.isEmpty }
-            Output.line(healthy ? "healthy: all three stores reachable, schema in place" : "needs attention (see above)")
+            Output.line(healthy ? "healthy: all \(checks.count == 4 ? "four" : "three") stores reachable, schema in place" : "needs attention (see above)")
         }
         if checks.contains(where: { !$0.ok }) { throw ExitCode(3) }
         if checks.contains(where: { !$0.warnings.isEmpty }) { throw ExitCode(1) }
@@ -73,6 +76,34 @@ struct Doctor: ParsableCommand {
         do {
             try body(&c)
             c.ok = true
+        } catch {
+            c.error = "\(error)"
+        }
+        return c
+    }
+
+    /// GitHub: reachable, who the token or App is, its scopes or permissions, the rate budget left; failed publications.
+    func checkGitHub() -> Check {
+        var c = Check(store: "github", url: github.url)
+        do {
+            let client = try github.client()
+            let t0 = Date()
+            let who = try client.identity()
+            c.roundTripMs = Date().timeIntervalSince(t0) * 1000 / 2
+            c.ok = true
+            c.version = "REST API 2022-11-28"
+            c.details.append(("as", who.who))
+            c.details.append(("scopes", who.scopes ?? "(none reported)"))
+            c.details.append(("rate left", "\(who.remaining.map(String.init) ?? "?") of \(who.limit.map(String.init) ?? "?") this hour"))
+            if let limit = who.limit, let left = who.remaining, left < limit / 10 { c.warnings.append("less than a tenth of the hourly rate limit is left") }
+            if let pg = try? stores.connectPostgres(), let r = try? pg.query("SELECT state, count(*) FROM github_publication GROUP BY state ORDER BY state") {
+                c.details.append(("publications", r.rows.map { "\($0.string(0)!) \($0.int(1)!)" }.joined(separator: ", ").ifEmpty("none")))
+                if let failed = r.rows.first(where: { $0.string(0) == "failed" })?.int(1), failed > 0 {
+                    c.warnings.append("\(failed) publication(s) failed: concord publish list --state failed")
+                }
+            }
+        } catch let e as GitHubError {
+            c.error = e.description
         } catch {
             c.error = "\(error)"
         }

@@ -34,6 +34,16 @@ struct GitHubOptions: ParsableArguments {
 
     var url: String { githubUrl ?? ProcessInfo.processInfo.environment["CONCORD_GITHUB_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.github.com" }
 
+    /// Whether GitHub is configured at all (a URL, a token or an App): the audit reads it, plans repair it.
+    var configured: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return githubUrl != nil || githubTokenFile != nil || githubAppId != nil
+            || ["CONCORD_GITHUB_URL", "CONCORD_GITHUB_TOKEN", "CONCORD_GITHUB_APP_ID"].contains { !(env[$0] ?? "").isEmpty }
+    }
+
+    /// The client when GitHub is configured, nil otherwise.
+    func clientIfConfigured() throws -> GitHubClient? { configured ? try client() : nil }
+
     func client() throws -> GitHubClient {
         var token: String?
         if let file = githubTokenFile {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordAudit
 import ConcordCore
+import ConcordGitHub
 import ConcordJSON
 import ConcordPostgres
 import ConcordRepair
@@ -19,6 +20,9 @@ struct Plan: ParsableCommand {
     @Option(name: .long, help: "Where to write the plan.") var output: String
     @Option(name: .long, parsing: .upToNextOption, help: "Plan only these rules.") var only: [String] = []
     @Option(name: .long, parsing: .upToNextOption, help: "Leave these rules out.") var exclude: [String] = []
+    @OptionGroup var github: GitHubOptions
+    @Flag(name: .long, help: "Plan deleting a draft's duplicate comments on GitHub (cannot be undone); without it each is a manual step.")
+    var deleteOnGitHub = false
 
     func run() throws {
         let rules = try rulesOption.load()
@@ -29,13 +33,16 @@ struct Plan: ParsableCommand {
         let json: JSON
         do { json = try JSON.parse([UInt8](data)) } catch let e as ConcordError { throw e.wrapped(in: report, code: .invalidInput, context: ["file": report]) }
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
-        let plan = try Planner(stores: repairStores, rules: rules).plan(report: json, file: report, only: only, exclude: exclude)
+        repairStores.github = try github.clientIfConfigured()
+        var planner = Planner(stores: repairStores, rules: rules)
+        planner.deleteOnGitHub = deleteOnGitHub
+        let plan = try planner.plan(report: json, file: report, only: only, exclude: exclude)
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
         try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: Operator.name(nil),
                                           outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: repairStores.postgres)
         Output.line("\(plan.planId): \(plan.operations.count) operation(s) from audit \(plan.sourceAuditId) — "
-            + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+            + ["graph", "redis", "postgres", "github", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
     }
 }
@@ -71,7 +78,7 @@ enum PlanFile {
         let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
         try AuditLog.record(AuditLogEntry(command: command, plan: plan, source: source, operator: Operator.name(nil),
                                           outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: pg)
-        Output.line("\(plan.planId): \(headline) — " + ["graph", "redis", "postgres", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+        Output.line("\(plan.planId): \(headline) — " + ["graph", "redis", "postgres", "github", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
     }
 }
@@ -95,6 +102,7 @@ struct Apply: ParsableCommand {
     @Flag(name: .long, help: "Apply a plan older than --max-age anyway.") var forceStale = false
     @Option(name: .long, help: "Where the apply report goes (JSON and Markdown).") var outputDir: String = "Reports"
     @Option(name: .long, help: "Operations per store transaction.") var batchSize: Int = 500
+    @OptionGroup var github: GitHubOptions
 
     func run() throws {
         let p = try RepairPlan(file: plan)
@@ -114,7 +122,7 @@ struct Apply: ParsableCommand {
                 Output.line("\n\(p.operations.filter { $0.store != "manual" }.count) operation(s), in the order they run")
                 for op in p.operations where op.store != "manual" { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
             } else {
-                for store in ["graph", "redis", "postgres"] {
+                for store in ["graph", "redis", "postgres", "github"] {
                     let ops = byStore[store] ?? []
                     Output.line("\n\(store): \(ops.count) operation(s)")
                     for op in ops { Output.line("  " + RepairPlanText.change(op)) }
@@ -129,14 +137,19 @@ struct Apply: ParsableCommand {
             Output.line("\napply with: concord apply \(plan) --yes")
             return
         }
-        try Self.execute(p, stores: stores, operator: `operator`, outputDir: outputDir, batchSize: batchSize)
+        try Self.execute(p, stores: stores, operator: `operator`, outputDir: outputDir, batchSize: batchSize, github: try github.clientIfConfigured())
     }
 
     /// Applies `p` (journaled, resumable), writes the apply report, records the outcome in the audit log;
     /// exits 1 when any operation was skipped or failed.
-    static func execute(_ p: RepairPlan, stores: StoreOptions, operator op: String?, outputDir: String, batchSize: Int = 500) throws {
+    static func execute(_ p: RepairPlan, stores: StoreOptions, operator op: String?, outputDir: String, batchSize: Int = 500,
+                        github: GitHubClient? = nil) throws {
         let who = Operator.name(op)
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
+        repairStores.github = github
+        if github == nil, p.operations.contains(where: { $0.store == "github" }) {
+            throw ConcordError(.usage, "plan \(p.planId) writes to GitHub; configure it (--github-url, CONCORD_GITHUB_TOKEN or an App)")
+        }
         let outcome = try PlanExecution.run(p, stores: repairStores, journal: try stores.connectPostgres(), operator: who, outputDir: outputDir,
                                             batchSize: batchSize)
         let report = outcome.report

@@ -28,7 +28,7 @@ import Testing
 
     @Test func everyCatalogRuleHasBothFixtures() throws {
         let rules = try RuleSet.load(directory: Self.rulesDir)
-        #expect(rules.rules.count == 20)
+        #expect(rules.rules.count == 24)
         for rule in rules.rules {
             for kind in ["finds", "near-miss"] {
                 let dir = Self.fixturesDir.appendingPathComponent("\(rule.id)/\(kind)")

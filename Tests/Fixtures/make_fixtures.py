@@ -15,7 +15,7 @@ NOW = 1_764_000_000_000          # every fixture is evaluated as of this time (m
 OLD = NOW - 3_600_000            # an hour before: older than the default 5-minute grace
 YOUNG = NOW - 30_000             # 30 s before: in flight
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rules")
-DATASETS = ["graph.edges", "graph.nodes", "graph.runs", "postgres.draft_history", "postgres.drafts",
+DATASETS = ["github.publications", "graph.edges", "graph.nodes", "graph.runs", "postgres.draft_history", "postgres.drafts", "postgres.publications",
             "redis.confirmed", "redis.deadletter", "redis.processing", "redis.queue", "redis.status", "redis.streams"]
 
 
@@ -98,6 +98,25 @@ class World:
             self.d["postgres.draft_history"].append({"draft_id": did, "version": i, "status": st, "content": "text of " + did,
                                                      "changed_by": "u_1", "changed_at": created + i})
 
+    def publication(self, did, run, state="published", github_id=5001, requested=OLD + 8_000, published=OLD + 9_000, attempts=1, on_github=True,
+                    created=OLD + 8_500, content=None, number=1):
+        """The publication of draft `did` to acme/widgets#number as PostgreSQL records it, and (on_github) the comment GitHub holds."""
+        target = f"acme/widgets#{number}"
+        url = f"https://github.com/acme/widgets/issues/{number}#issuecomment-{github_id}"
+        self.d["postgres.publications"].append({
+            "draft_id": did, "workflow_run_id": run, "target": target, "state": state, "attempts": attempts, "last_error": None,
+            "github_id": github_id if state == "published" else None, "github_url": url if state == "published" else None,
+            "requested_at": requested, "published_at": published if state == "published" else None,
+            "synced_at": published + 500 if state == "published" else None, "updated_at": (published if state == "published" else requested) + 500})
+        if on_github:
+            self.github(did, run, github_id, created, content if content is not None else "text of " + did, number)
+
+    def github(self, did, run, github_id, created, content, number=1):
+        self.d["github.publications"].append({
+            "kind": "comment", "id": github_id, "number": number, "repo": "acme/widgets", "target": f"acme/widgets#{number}", "draft_id": did,
+            "workflow_id": run, "content": content, "url": f"https://github.com/acme/widgets/issues/{number}#issuecomment-{github_id}",
+            "author": "concord-bot", "created_at": created})
+
     def find(self, dataset, **match):
         return [r for r in self.d[dataset] if all(r.get(k) == v for k, v in match.items())]
 
@@ -131,6 +150,7 @@ def base():
     w.add(event("e2", "wr_a", "e1", OLD + 1_000, "toolCall", {"tool": "search", "args": {"q": "naïve ☃", "n": 3}}))
     w.add(event("e3", "wr_a", "e2", OLD + 2_000, "workflowCompleted"))
     w.draft("d1", "wr_a", "published", OLD + 5_000, OLD + 9_000, ["draft", "published"])
+    w.publication("d1", "wr_a")
     w.run("wr_b", "running")
     w.status("wr_b", "running")
     w.add(event("f1", "wr_b", "wr_b", OLD + 100, "workflowStarted"))
@@ -395,6 +415,53 @@ def foreign_text(ev, style):
         t = json.dumps(ev, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
         return t.replace('"n":1,', '"n":1.0,').replace('"limit":1000', '"limit":1e3')
     return json.dumps(ev, ensure_ascii=False)   # Python's default: ", " and ": "
+
+
+# -- github.published-not-on-github ---------------------------------------------------------------------------------------------
+@fixture("github.published-not-on-github", "finds", "d1 is recorded as published to acme/widgets#1, whose comments no longer carry its marker")
+def _(w):
+    w.d["github.publications"] = []; return {("github.published-not-on-github", "d1")}
+
+@fixture("github.published-not-on-github", "near-miss", "d1's comment was deleted and published again: one copy, under another id")
+def _(w):
+    w.d["github.publications"][0]["id"] = 5002; return set()
+
+# -- github.unrecorded-publication ------------------------------------------------------------------------------------------------
+def unrecorded(w, created):
+    """wr_b's draft d2 was approved; its publisher died after GitHub's 201, before PostgreSQL's commit."""
+    w.draft("d2", "wr_b", "draft", OLD + 3_000, OLD + 3_000, ["draft"])
+    w.find("redis.status", workflowId="wr_b")[0].update({"contentStatus": "draft", "draftId": "d2"})
+    w.find("graph.runs", id="wr_b")[0]["contentStatus"] = "draft"
+    w.publication("d2", "wr_b", state="pending", github_id=6001, created=created, number=2)
+
+@fixture("github.unrecorded-publication", "finds", "d2 is on acme/widgets#2 for an hour; PostgreSQL still says pending")
+def _(w):
+    unrecorded(w, OLD + 4_000); return {("github.unrecorded-publication", "d2")}
+
+@fixture("github.unrecorded-publication", "near-miss", "d2 reached GitHub 30 s ago: its publisher is committing it")
+def _(w):
+    unrecorded(w, YOUNG); return set()
+
+# -- github.duplicate-publication -------------------------------------------------------------------------------------------------
+@fixture("github.duplicate-publication", "finds", "d1 is on acme/widgets#1 twice: a retry that did not look first")
+def _(w):
+    w.github("d1", "wr_a", 5002, OLD + 9_100, "text of d1"); return {("github.duplicate-publication", "d1")}
+
+@fixture("github.duplicate-publication", "near-miss", "acme/widgets#1 holds d1 and d3 (another draft of the run, also published): one copy each")
+def _(w):
+    w.draft("d3", "wr_a", "published", OLD + 4_000, OLD + 4_500, ["draft", "published"])
+    w.publication("d3", "wr_a", github_id=5003, requested=OLD + 4_100, published=OLD + 4_500, created=OLD + 4_400); return set()
+
+# -- github.content-mismatch -------------------------------------------------------------------------------------------------------
+@fixture("github.content-mismatch", "finds", "d1's comment was edited on GitHub")
+def _(w):
+    w.d["github.publications"][0]["content"] = "text of d1 (edited on GitHub)"; return {("github.content-mismatch", "d1")}
+
+@fixture("github.content-mismatch", "near-miss", "d1's content has quotes, a backslash and non-ASCII text; GitHub holds it byte for byte")
+def _(w):
+    text = 'naïve ☃ "quoted" back\\slash\nsecond line'
+    w.find("postgres.drafts", id="d1")[0]["content"] = text
+    w.d["github.publications"][0]["content"] = text; return set()
 
 
 def foreign_base():

@@ -36,6 +36,9 @@ public enum Auditor {
 
     /// Audits a stored snapshot; no store is touched.
     public static func audit(snapshot: Snapshot, _ request: AuditRequest) throws -> AuditReport {
+        // A snapshot written without GitHub (no GitHub configured, or before it was a store): its rules are left out, and said so.
+        let lacking = Set(request.datasets.filter { $0.store == "github" && !snapshot.datasets.contains($0.name) }.map(\.store))
+        let (request, notRun) = leavingOut(stores: lacking, from: request, because: "the snapshot has no GitHub datasets")
         let started = Date()
         let now = request.nowMs ?? snapshot.createdAtMs ?? Timestamp.milliseconds(started)
         let engine = AuditEngine(rules: request.rules, context: EvalContext(now: now, grace: request.graceMs))
@@ -54,8 +57,20 @@ public enum Auditor {
             s["records"] = .object(records)
             stores[store] = .object(s)
         }
-        return report(request, result, started: started, now: now, source: "snapshot", stores: stores,
-                      recheck: ["performed": false], timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1)])
+        var r = report(request, result, started: started, now: now, source: "snapshot", stores: stores,
+                       recheck: ["performed": false], timings: ["read": t1.timeIntervalSince(t0), "evaluate": t2.timeIntervalSince(t1)])
+        if let notRun { r.extra["rulesNotRun"] = notRun }
+        return r
+    }
+
+    /// The request without the rules that read a dataset of `stores`, and those rules with `reason` (nil: none left out).
+    public static func leavingOut(stores: Set<String>, from request: AuditRequest, because reason: String) -> (AuditRequest, JSON?) {
+        guard !stores.isEmpty else { return (request, nil) }
+        let (rules, dropped) = request.rules.without(stores: stores)
+        guard !dropped.isEmpty else { return (request, nil) }
+        var r = request
+        r.rules = rules
+        return (r, .object(["rules": .array(dropped.map(JSON.string)), "reason": .string(reason)]))
     }
 
     /// Assembles the report: partition filter, baseline, per-rule counts.

@@ -23,6 +23,11 @@ import Yams
 ///   relationship's own `properties` at the top level.
 /// - PostgreSQL `table`: every column; timestamps as integer milliseconds,
 ///   `json`/`jsonb` as JSON values.
+/// - GitHub `publications`: what GitHub holds for the publications under
+///   audit, one record per comment or pull request carrying Concord's marker:
+///   `kind` (comment, pull_request), `id`, `number`, `repo`, `target`,
+///   `draft_id`, `workflow_id` (the draft's run), `content` (the body without
+///   the marker), `url`, `author`, `created_at` (ms).
 public struct DatasetSpec: Sendable, Hashable {
     public enum Source: Sendable, Hashable {
         case redisStream(pattern: KeyPattern, field: String, as: String)
@@ -37,6 +42,8 @@ public struct DatasetSpec: Sendable, Hashable {
         case graphLabel(String)
         case graphRelationship(type: String, endpoints: [String], properties: [String])
         case postgresTable(String)
+        /// What GitHub holds for the drafts whose publications are recorded (comments on their issues, pull requests from their heads).
+        case githubPublications
     }
 
     public var name: String
@@ -305,8 +312,16 @@ public struct DatasetCatalog: Sendable {
                     source = .postgresTable(t)
                 }
                 fields = Set(names("columns"))
+            case "github":
+                let type = y.string(m["type"], "type", parent: node) ?? ""
+                if type == "publications" {
+                    source = .githubPublications
+                    fields = ["kind", "id", "number", "repo", "target", "draft_id", "workflow_id", "content", "url", "author", "created_at"]
+                } else {
+                    y.error(at: m["type"] ?? node, "unknown GitHub type '\(type)' (publications)")
+                }
             default:
-                y.error(at: m["store"] ?? node, "unknown store '\(store)' (postgres, redis, graph)")
+                y.error(at: m["store"] ?? node, "unknown store '\(store)' (postgres, redis, graph, github)")
             }
             if let source {
                 checkLookup(lookup, source: source, fields: fields, node: m["lookup"] ?? node, y: y)
@@ -380,6 +395,10 @@ public struct DatasetCatalog: Sendable {
                     }
                 case .graphLabel, .postgresTable:
                     if parts.count != 1 || !fields.contains(path) { problem = "looked up by one of its declared fields (\(fields.sorted().joined(separator: ", ")))" }
+                case .githubPublications:
+                    if !(kind == "id" && path == "draft_id") && !(kind == "run" && path == "workflow_id") {
+                        problem = "GitHub's publications are looked up by draft_id (id) and workflow_id (run)"
+                    }
                 }
                 if let problem { y.error(at: node, "lookup.\(kind) '\(path)': \(problem)") }
             }

@@ -190,6 +190,15 @@ public struct RuleSet: Sendable {
         return (RuleSet(rules: rules.sorted { $0.id < $1.id }, datasets: catalog, digest: digest.hexDigest()), diagnostics)
     }
 
+    /// Without the rules that read a dataset of one of `stores`: for a source that lacks those stores (no
+    /// GitHub configured, a snapshot written without it). Returns the rules left out too.
+    public func without(stores: Set<String>) -> (RuleSet, dropped: [String]) {
+        let lacking = Set(datasets.specs.values.filter { stores.contains($0.store) }.map(\.name))
+        var copy = self
+        copy.rules = rules.filter { r in !r.checks.contains { c in c.selections.contains { lacking.contains($0.dataset) } } }
+        return (copy, rules.map(\.id).filter { id in !copy.rules.contains { $0.id == id } })
+    }
+
     /// Only the rules whose ids are in `ids` (all when empty); unknown ids are a usage error.
     public func selecting(_ ids: [String]) throws -> RuleSet {
         guard !ids.isEmpty else { return self }

@@ -14,7 +14,7 @@ final class RuleCompiler {
     }
 
     static let severities = Rule.Severity.allCases.map(\.rawValue)
-    static let stores = ["postgres", "redis", "graph"]
+    static let stores = ["postgres", "redis", "graph", "github"]
     static let requireTypes: Set<String> = ["string", "nonempty-string", "integer", "number", "boolean", "object", "array", "any"]
 
     func compile(_ text: String) -> Rule? {

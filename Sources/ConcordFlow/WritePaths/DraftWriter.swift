@@ -58,18 +58,18 @@ public struct DraftWriter: Sendable {
     @discardableResult
     public func approve(_ draftId: String, by user: String) throws -> GitHubTarget {
         try postgres.transaction {
-            let r = try postgres.query("SELECT status, content_type, metadata FROM draft_content WHERE id = $1 FOR UPDATE", [draftId])
+            let r = try postgres.query("SELECT status, content_type, metadata, workflow_run_id FROM draft_content WHERE id = $1 FOR UPDATE", [draftId])
             guard r.rowCount == 1 else { throw notFound(draftId) }
             guard r[0].string(0) == "draft" else {
                 throw ConcordError(.usage, "draft \(draftId) is \(r[0].string(0) ?? "?"), only a draft can be approved for publication", store: "postgres")
             }
             let target = try Self.target(contentType: r[0].string(1) ?? "", metadata: try r[0].json(2) ?? .null, draft: draftId)
             try postgres.execute("""
-                INSERT INTO github_publication (draft_id, target, requested_by) VALUES ($1, $2, $3)
+                INSERT INTO github_publication (draft_id, workflow_run_id, target, requested_by) VALUES ($1, $4, $2, $3)
                 ON CONFLICT (draft_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL,
                   next_attempt_at = clock_timestamp(), requested_by = $3, updated_at = clock_timestamp()
                 WHERE github_publication.state = 'failed'
-                """, [draftId, target.description, user])
+                """, [draftId, target.description, user, r[0].string(3)])
             return target
         }
     }

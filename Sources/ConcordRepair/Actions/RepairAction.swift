@@ -22,6 +22,8 @@ public struct PlanContext {
     public let now: Int64
     /// The rule's `repair:` block, as written.
     public let repair: JSON
+    /// Whether deleting on GitHub may be planned (`concord plan --delete-on-github`); otherwise it is a manual step.
+    public var deleteOnGitHub = false
 
     /// An operation for `finding`, with its precondition and before/after images.
     func op(_ f: FindingInput, _ kind: any OperationKind, _ key: String, params: JSON, pre: JSON, before: JSON, after: JSON) -> RepairOperation {
@@ -50,9 +52,10 @@ public protocol RepairAction: Sendable {
 
 /// Where an operation writes; the applier runs the graph first, then Redis,
 /// then PostgreSQL (a confirmation never runs ahead of the graph write it
-/// confirms), and lists the manual steps last.
+/// confirms), then GitHub (whose writes cannot be rolled back: last), and
+/// lists the manual steps last.
 public enum RepairStore: String, Sendable, CaseIterable {
-    case graph, redis, postgres, manual
+    case graph, redis, postgres, github, manual
 }
 
 /// What the applier hands an operation kind: the stores and the clock.
@@ -135,6 +138,7 @@ public enum RepairRegistry {
             ManualAction(), ReplayEventAction(), ReplayEventOrUnconfirmAction(), ConfirmEventAction(), MergeNodesAction(), RelinkParentAction(),
             RewriteNodeFromStreamAction(), DedupeQueueAction(), RequeueAction(), DeadLetterAction(), CreateRunAction(), SetRedisStateAction(),
             SetRunPublishedAction(), SetRunContentStatusAction(), SetRedisContentStatusAction(), SetFieldAction(), DeleteRecordAction(),
+            AdoptPublicationAction(), RepublishAction(), DeleteGitHubCommentAction(), UpdateGitHubContentAction(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
@@ -145,6 +149,7 @@ public enum RepairRegistry {
             SetRunContentOperation(), ConfirmEventOperation(), RemoveConfirmationOperation(), SetRedisStateOperation(), SetRedisContentOperation(),
             DedupeQueueOperation(), RequeueOperation(), DeadLetterOperation(), SetFieldOperation(), DeleteRecordOperation(), RestoreRecordOperation(), ReturnLetterOperation(),
             PutRecordOperation(), MoveEntryOperation(), PruneConfirmationOperation(), RestoreListOperation(),
+            AdoptPublicationOperation(), UnadoptPublicationOperation(), RepublishOperation(), DeleteGitHubCommentOperation(), UpdateGitHubContentOperation(),
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()

@@ -100,6 +100,8 @@ public struct RecordAddress: Sendable {
             return RecordAddress(place: .graphRelationship(type: type, side: parts[0], property: parts[1], value: key), dataset: spec.name)
         case .postgresTable(let table):
             return RecordAddress(place: .postgresRow(table: table, column: field, value: key), dataset: spec.name)
+        case .githubPublications:
+            throw ConcordError(.usage, "dataset \(spec.name) is GitHub's: its records are repaired by the publication actions (adopt-publication, republish, delete-github-comment, update-github-content)")
         }
     }
 

@@ -253,11 +253,11 @@ struct Console: Sendable {
         var body = "<h1>Repair plans</h1>"
         if plans.isEmpty { body += "<p class=\"notice\">No plans yet: open an audit and create one.</p>" }
         else {
-            body += "<table id=\"plans\"><tr><th>plan</th><th>from audit</th><th>made</th><th>graph</th><th>redis</th><th>postgres</th><th>manual</th><th>file</th></tr>"
+            body += "<table id=\"plans\"><tr><th>plan</th><th>from audit</th><th>made</th><th>graph</th><th>redis</th><th>postgres</th><th>github</th><th>manual</th><th>file</th></tr>"
             for p in plans {
                 body += "<tr><td><a href=\"/console/plans/\(HTML.segment(p.planId))\">\(HTML.escape(p.planId))</a></td><td>\(HTML.escape(p.sourceAuditId))</td>"
                 body += "<td>\(HTML.escape(p.createdAt))</td>"
-                for store in ["graph", "redis", "postgres", "manual"] { body += "<td class=\"num\">\(p.byStore[store] ?? 0)</td>" }
+                for store in ["graph", "redis", "postgres", "github", "manual"] { body += "<td class=\"num\">\(p.byStore[store] ?? 0)</td>" }
                 body += "<td><code>\(HTML.escape(p.file))</code></td></tr>"
             }
             body += "</table>"
@@ -299,7 +299,7 @@ struct Console: Sendable {
             body += "<p class=\"notice\">Applied from this console by \(HTML.escape(job.operatorName)) — <a href=\"/console/plans/\(HTML.segment(plan.planId))/apply\">see the outcome</a>.</p>"
         }
         body += "<h2>Dry run: what applying changes, per store</h2><p class=\"muted\">Nothing has changed yet. Each operation runs only if its record is still as the plan saw it.</p>"
-        for store in ["graph", "redis", "postgres"] {
+        for store in ["graph", "redis", "postgres", "github"] {
             let ops = byStore[store] ?? []
             body += "<h2>\(store): \(ops.count) operation(s)</h2>"
             guard !ops.isEmpty else { continue }
