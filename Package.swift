@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "concord-bench",
             dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow", "ConcordSimulator",
-                           "ConcordRepair", "ConcordAudit"],
+                           "ConcordRepair", "ConcordAudit", "ConcordLive", "ConcordGitHub", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 

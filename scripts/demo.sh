@@ -14,13 +14,34 @@ echo "== resetting the demo's stores (the local services of make services)"
 redis-cli -h 127.0.0.1 -p 56379 -n 0 FLUSHDB >/dev/null
 redis-cli -h 127.0.0.1 -p 56380 GRAPH.DELETE concord >/dev/null 2>&1 || true
 "$bin" setup >/dev/null
-psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "TRUNCATE draft_content_history, draft_content, user_preferences" >/dev/null
+psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "TRUNCATE draft_content_history, draft_content, user_preferences, github_publication" >/dev/null
+psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "DROP TABLE IF EXISTS concord_github_cache" >/dev/null
+scripts/services.sh stop-github
 echo
 echo "== concord setup"
 "$bin" setup
 echo
 echo "== concord simulate: 3000 runs of 10 events, synced, then faults of every kind (2 each)"
 "$bin" simulate --runs 3000 --events-per-run 10 --seed "$(date +%s)" --faults all=2 --truth Reports/demo-truth.json
+echo
+echo "== concord publish: approved drafts to a local GitHub (the tests' stand-in of GitHub's REST API)"
+port=$(scripts/services.sh start-github)
+export CONCORD_GITHUB_URL="http://127.0.0.1:$port" CONCORD_GITHUB_TOKEN
+CONCORD_GITHUB_TOKEN=$(cat .local/github.token)
+# Drafts still waiting for a person, of runs the injected faults leave alone (publishing one would change what they broke).
+drafts=$(python3 - <<'PY'
+import json, subprocess
+truth = json.load(open("Reports/demo-truth.json"))["findings"]
+touched = {f.get("workflowId") for f in truth} | {f["key"] for f in truth}
+rows = subprocess.run(["psql", "-qAt", "-h", "127.0.0.1", "-p", "55432", "-U", "postgres", "concord", "-c",
+                       "SELECT id, workflow_run_id FROM draft_content WHERE status = 'draft' ORDER BY id"], capture_output=True, text=True).stdout
+ids = [i for i, run in (l.split("|") for l in rows.split()) if run not in touched and i not in touched]
+print(" ".join(ids[:40]))
+PY
+)
+"$bin" publish approve $drafts --by demo-reviewer | tail -n 2
+"$bin" publish run --once --github-pace 0.05
+"$bin" publish list --limit 3
 echo
 echo "== concord doctor"
 "$bin" doctor || true
@@ -91,4 +112,5 @@ else
 fi
 echo
 echo "Open the HTML report: file://$PWD/Reports/latest.html"
-echo "The services and concord serve keep running; stop them with: make services-stop"
+echo "The local GitHub ($CONCORD_GITHUB_URL) holds what was published: curl -s $CONCORD_GITHUB_URL/_admin/state | head -c 600"
+echo "The services, the local GitHub and concord serve keep running; stop them with: make services-stop"

@@ -10,7 +10,7 @@
 #
 #   scripts/services.sh install   apt-get / pip what is missing (root on Debian 12)
 #   scripts/services.sh start     install, then start whatever is not running (idempotent)
-#   scripts/services.sh stop      stop all three (and the demo's concord serve)
+#   scripts/services.sh stop      stop all three (and the demo's concord serve and local GitHub)
 #   scripts/services.sh status    one line per service; exit 1 when one is down
 set -euo pipefail
 
@@ -160,8 +160,34 @@ stop_serve() {
     rm -f "$pidfile"
 }
 
+# The demo's local GitHub (the tests' stand-in, Tests/ConcordGitHubTests/Python/github_server.py).
+start_github() {
+    local pidfile="$LOCAL/github.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then cat "$LOCAL/github.port"; return; fi
+    [ -s "$LOCAL/github.token" ] || echo "ghp_demo$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > "$LOCAL/github.token"
+    chmod 600 "$LOCAL/github.token"
+    nohup "$VENV/bin/python" "$ROOT/Tests/ConcordGitHubTests/Python/github_server.py" --token "$(cat "$LOCAL/github.token")" --login concord-demo \
+        > "$LOCAL/github.out" 2> "$LOCAL/github.log" < /dev/null &
+    echo $! > "$pidfile"
+    for _ in $(seq 1 50); do [ -s "$LOCAL/github.out" ] && break; sleep 0.1; done
+    head -n 1 "$LOCAL/github.out" > "$LOCAL/github.port"
+    cat "$LOCAL/github.port"
+}
+
+stop_github() {
+    local pidfile="$LOCAL/github.pid"
+    [ -f "$pidfile" ] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "github_server.py"; then
+        kill -TERM "$pid"; say "the demo's local GitHub stopped"
+    fi
+    rm -f "$pidfile" "$LOCAL/github.port"
+}
+
 stop() {
     stop_serve
+    stop_github
     if [ -f "$LOCAL/pg/data/PG_VERSION" ] && pg_running; then
         runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$LOCAL/pg/data" -m fast -w stop >/dev/null && say "postgres stopped"
     fi
@@ -176,6 +202,7 @@ status() {
     if redis_running "$REDIS_PORT"; then echo "redis     up    127.0.0.1:$REDIS_PORT"; else echo "redis     down"; rc=1; fi
     if redis_running "$FALKOR_PORT"; then echo "falkordb  up    127.0.0.1:$FALKOR_PORT"; else echo "falkordb  down"; rc=1; fi
     if [ -f "$LOCAL/serve.pid" ] && kill -0 "$(cat "$LOCAL/serve.pid")" 2>/dev/null; then echo "serve     up    (the demo's concord serve, pid $(cat "$LOCAL/serve.pid"))"; fi
+    if [ -f "$LOCAL/github.pid" ] && kill -0 "$(cat "$LOCAL/github.pid")" 2>/dev/null; then echo "github    up    127.0.0.1:$(cat "$LOCAL/github.port") (the demo's local GitHub)"; fi
     return $rc
 }
 
@@ -185,6 +212,8 @@ case "${1:-}" in
            start_falkordb falkordb "$FALKOR_PORT" ;;
     stop) stop ;;
     stop-serve) stop_serve ;;
+    start-github) start_github ;;
+    stop-github) stop_github ;;
     status) status ;;
     *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ extension LiveReader {
         let runFieldsOf = { (spec: DatasetSpec) in runList.isEmpty ? [] : spec.lookup["run"] ?? [] }
         var lists: [(DatasetSpec, String, String)] = []
         let github = specs.filter { $0.store == "github" }
-        if !github.isEmpty { _ = try readGitHub(github, sink, drafts: ids, runs: runs) }
+        if !github.isEmpty, self.github != nil { _ = try readGitHub(github, sink, drafts: ids, runs: runs) }
         for spec in specs where spec.store != "github" {
             var n = 0
             func emit(_ r: JSON) throws { try sink.append(r, to: spec.name); n += 1 }

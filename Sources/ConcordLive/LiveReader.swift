@@ -75,7 +75,8 @@ public final class LiveReader: @unchecked Sendable {
                 results.withLock { $0[store] = r }
             } catch { errors.withLock { $0.append(error) } }
         }
-        if errors.value.isEmpty, let github = byStore["github"] {
+        // GitHub is read only when configured: without it, callers leave its rules out (`Auditor.leavingOut`).
+        if errors.value.isEmpty, let github = byStore["github"], self.github != nil {
             // After the others: the targets come from PostgreSQL, and GitHub is paced by its rate limit, not by us.
             do { let r = try readGitHub(github, sink); results.withLock { $0["github"] = r } } catch {
                 errors.withLock { $0.append(error) }

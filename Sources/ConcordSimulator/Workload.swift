@@ -61,11 +61,15 @@ public struct Workload: Sendable {
             var drafts: [DraftPlan] = []
             if Int.random(in: 0..<10, using: &rng) < 6 {
                 let kinds: [Draft.ContentType] = [.comment, .pullRequest]
+                let kind = kinds.randomElement(using: &rng)!
+                var metadata: [String: JSON] = ["githubIssueId": .int(Int64.random(in: 1...5000, using: &rng)), "githubRepo": "acme/widgets",
+                                                "userId": .string(user), "timestamp": .int(start)]
+                // A pull request is opened from a branch the workflow pushed (docs/data-model.md).
+                if kind == .pullRequest { metadata["headBranch"] = .string("concord/dr_\(seed)_\(r)") }
                 let d = Draft(
-                    id: "dr_\(seed)_\(r)", workflowRunId: runId, contentType: kinds.randomElement(using: &rng)!,
+                    id: "dr_\(seed)_\(r)", workflowRunId: runId, contentType: kind,
                     content: text(words: Int.random(in: 20...200, using: &rng), rng: &rng), status: .draft,
-                    metadata: ["githubIssueId": .int(Int64.random(in: 1...5000, using: &rng)), "githubRepo": "acme/widgets",
-                               "userId": .string(user), "timestamp": .int(start)])
+                    metadata: .object(metadata))
                 let revisions = (0..<Int.random(in: 0...2, using: &rng)).map { _ in text(words: 40, rng: &rng) }
                 let roll = Int.random(in: 0..<4, using: &rng)
                 drafts.append(DraftPlan(draft: d, revisions: revisions, outcome: roll < 2 ? .published : roll == 2 ? .discarded : .pending))

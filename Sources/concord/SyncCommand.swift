@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordCore
 import ConcordFlow
+import ConcordModel
 import ConcordServe
 import Foundation
 import Logging
@@ -28,6 +29,11 @@ struct Sync: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Flag(name: .long, help: "Also publish approved drafts to GitHub, in this process (as `concord publish run` does).")
+    var publish = false
+
+    @OptionGroup(title: "GitHub (with --publish)") var github: GitHubOptions
+
     func validate() throws {
         guard batchSize > 0 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -48,6 +54,31 @@ struct Sync: ParsableCommand {
             }
             logger.info("metrics on http://127.0.0.1:\(metricsPort)/metrics")
         }
+        // The publisher on a thread of its own, with connections of its own.
+        var publisher: Thread?
+        let publisherDone = DispatchSemaphore(value: 0)
+        if publish {
+            var publishLogger = logger
+            publishLogger[metadataKey: "part"] = "publish"
+            let plog = publishLogger
+            let pg = try stores.connectPostgres()
+            for s in PostgresSchema.publication { try pg.execute(s) }
+            let worker = PublicationWorker(postgres: pg, redis: try stores.connectRedis(), graph: try stores.connectGraph(), github: try github.client(), logger: plog)
+            worker.shouldStop = { Signals.stopRequested }
+            let once = self.once
+            publisher = Thread {
+                defer { publisherDone.signal() }
+                do {
+                    if once {
+                        while !Signals.stopRequested { let p = try worker.drainOnce(); if p.published + p.adopted + p.failed == 0 { break } }
+                    } else {
+                        try worker.run()
+                    }
+                } catch { plog.error("the publisher stopped: \(error)") }
+            }
+            publisher?.start()
+        }
+        defer { if publisher != nil { publisherDone.wait() } }
         if once {
             let n = try engine.drain()
             let m = engine.metrics

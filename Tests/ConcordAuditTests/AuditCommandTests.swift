@@ -71,7 +71,7 @@ import Testing
         #expect(ok.status == 0)
         let list = try TestStores.run(Self.concord, ["rules", "list", "--rules", RuleFixtureTests.rulesDir.path])
         let lines = String(decoding: list.stdout, as: UTF8.self).split(separator: "\n")
-        #expect(lines.count == 20 && lines.contains { $0.hasPrefix("event.cycle ") && $0.contains("error") && $0.contains("cycle") })
+        #expect(lines.count == 24 && lines.contains { $0.hasPrefix("event.cycle ") && $0.contains("error") && $0.contains("cycle") })
 
         let bad = try tempDir()
         defer { try? FileManager.default.removeItem(at: bad) }
@@ -90,7 +90,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: elsewhere) }
         let env: [String: String?] = ["CONCORD_RULES": RuleFixtureTests.rulesDir.path]
         let list = try TestStores.run(Self.concord, ["rules", "list"], environment: env, directory: elsewhere)
-        #expect(list.status == 0 && String(decoding: list.stdout, as: UTF8.self).split(separator: "\n").count == 20, "\(list.stderr)")
+        #expect(list.status == 0 && String(decoding: list.stdout, as: UTF8.self).split(separator: "\n").count == 24, "\(list.stderr)")
         #expect(try TestStores.run(Self.concord, ["rules", "check"], environment: env, directory: elsewhere).status == 0)
         let audit = try TestStores.run(Self.concord, ["audit", "--snapshot", Self.fixture("event.cycle/finds"), "--output-dir", elsewhere.path, "--format", "json"],
                                        environment: env, directory: elsewhere)

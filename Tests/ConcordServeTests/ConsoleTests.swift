@@ -34,6 +34,12 @@ import Testing
         }
         let f = try ServeFixture(db: 59)
         let reports = try Self.audited(f)
+        // Two publications to GitHub: one published, one GitHub refused (its reason holds markup).
+        try f.postgres.execute("""
+            INSERT INTO github_publication (draft_id, workflow_run_id, target, state, attempts, github_id, github_url, last_error, requested_by)
+            VALUES ('pub_ok', 'run_p', 'acme/widgets#7', 'published', 1, 42, 'https://github.com/acme/widgets/issues/7#issuecomment-42', NULL, 'ada'),
+                   ('pub_bad', 'run_p', 'acme/widgets#8', 'failed', 1, NULL, NULL, $1, 'ada')
+            """, ["POST /repos/acme/widgets/issues/8/comments: 422 Validation Failed: " + Self.xss])
         try f.start(["--reports", reports.path], environment: ["CONCORD_SERVE_TOKEN": Self.token])
         let shots = TestStores.repositoryRoot.appendingPathComponent(".build/test-screenshots/console").path
         let r = try TestStores.run(TestStores.python, [TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordServeTests/Python/console_tour.py").path,
@@ -74,13 +80,21 @@ import Testing
         #expect(rows.contains { $0[1]?.stringValue == "plan" && $0[3]?.stringValue == "Ada Lovelace" })
         #expect((o["journal_operations"]?.intValue ?? 0) > 0)
         #expect(o["journal_filtered_commands"]?.arrayValue?.allSatisfy { $0.stringValue == "apply" } == true)
+        // The publications: each state, the published one's link to GitHub, the refused one's reason as text.
+        #expect(o["publications_url"]?.stringValue == f.base + "/console/publications")
+        #expect(o["publication_counts"]?.stringValue?.contains("failed: 1") == true && o["publication_counts"]?.stringValue?.contains("published: 1") == true)
+        let pubs = o["publication_rows"]?.arrayValue ?? []
+        #expect(Set(pubs.compactMap { $0[1]?.stringValue }) == ["pub_ok", "pub_bad"])
+        #expect(o["publication_links"]?.arrayValue == [.string("https://github.com/acme/widgets/issues/7#issuecomment-42")])
+        #expect(o["xss_as_text_on_publications"] == .bool(true) && o["xss_elements_on_publications"]?.intValue == 0 && o["xss_ran_publications"]?.intValue == 0)
+        #expect(o["publications_failed_only"]?.arrayValue == [.string("failed")])
         // The forged cross-site POST was refused, and nothing was applied a second time.
         #expect(o["forged_status"]?.intValue == 403, "forged POST answered \(o["forged_status"]?.description ?? "nothing")")
         let applies = try AuditLog.entries(on: f.postgres, plan: planId).filter { $0.command == "apply" }
         #expect(applies.count == 1)
         #expect(applies.first?.operator == "Ada Lovelace")
-        // Five screenshots.
-        for name in ["1-audits", "2-audit", "3-plan-dry-run", "4-applied", "5-journal"] {
+        // Six screenshots.
+        for name in ["1-audits", "2-audit", "3-plan-dry-run", "4-applied", "5-journal", "6-publications"] {
             #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"))
         }
         // The token is in no log line.

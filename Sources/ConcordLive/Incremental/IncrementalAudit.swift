@@ -34,6 +34,14 @@ extension Auditor {
     /// and the report says why (`incremental.fullBecause`).
     public static func audit(live reader: LiveReader, _ request: AuditRequest, recheck: Bool, mode: AuditMode, state store: AuditStateStore,
                              snapshot: SnapshotWriter? = nil) throws -> AuditReport {
+        let (request, notRun) = Auditor.leavingOut(stores: reader.github == nil ? ["github"] : [], from: request, because: "no GitHub is configured")
+        var report = try audit(reader, request, recheck: recheck, mode: mode, state: store, snapshot: snapshot)
+        if let notRun { report.extra["rulesNotRun"] = notRun }
+        return report
+    }
+
+    static func audit(_ reader: LiveReader, _ request: AuditRequest, recheck: Bool, mode: AuditMode, state store: AuditStateStore,
+                      snapshot: SnapshotWriter?) throws -> AuditReport {
         let started = Date()
         var request = request
         let now = request.nowMs ?? Timestamp.milliseconds(started)

@@ -63,6 +63,10 @@ struct Console: Sendable {
         router.get("console/plans/:plan/apply") { request, context in
             try page(request, context) { s in try progressPage(s, planId: context.parameters.get("plan") ?? "") }
         }
+        router.get("console/publications") { request, context in
+            guard let s = try session(request) else { return HTML.redirect("/console/login") }
+            return try await publicationsPage(s, query: FormData(request.uri.query ?? ""))
+        }
         router.get("console/journal") { request, context in
             guard let s = try session(request) else { return HTML.redirect("/console/login") }
             return try await journalPage(s, query: FormData(request.uri.query ?? ""))
@@ -413,6 +417,38 @@ struct Console: Sendable {
     }
 
     // MARK: Journal
+
+    /// Each draft's publication to GitHub: pending (and when it is tried next, why it waits), published (its URL), failed (GitHub's reason).
+    private func publicationsPage(_ s: ConsoleSession, query: FormData) async throws -> Response {
+        let state = query["state"].flatMap { ["pending", "published", "failed"].contains($0) ? $0 : nil }
+        let (counts, rows) = try await stores.postgres.run { pg -> ([(String, Int64)], [[String]]) in
+            guard try pg.query("SELECT to_regclass('github_publication') IS NOT NULL")[0].bool(0) == true else { return ([], []) }
+            let c = try pg.query("SELECT state, count(*) FROM github_publication GROUP BY state ORDER BY state").rows.map { ($0.string(0)!, $0.int(1)!) }
+            let r = try pg.query("""
+                SELECT draft_id, workflow_run_id, state, attempts::text, target, coalesce(github_url, ''), coalesce(last_error, ''),
+                       to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), to_char(next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                FROM github_publication WHERE $1::text IS NULL OR state = $1 ORDER BY updated_at DESC LIMIT 200
+                """, [state]).rows.map { row in (0..<9).map { row.string($0) ?? "" } }
+            return (c, r)
+        }
+        var body = "<h1>Publications to GitHub</h1><p class=\"muted\">Each approved draft's publication: the intent is recorded before GitHub is called; "
+        body += "a retry looks for the draft's marker before it posts. Newest first, at most 200.</p>"
+        body += "<p id=\"publication-counts\">" + (counts.isEmpty ? "No publications yet." : counts.map { "<a href=\"/console/publications?state=\(HTML.query($0.0))\">\(HTML.escape($0.0)): \($0.1)</a>" }.joined(separator: " · "))
+        body += " · <a href=\"/console/publications\">all</a></p>"
+        body += "<table id=\"publications\"><tr><th>draft</th><th>run</th><th>state</th><th>attempts</th><th>target</th><th>on GitHub, or why not</th><th>updated (UTC)</th></tr>"
+        for r in rows {
+            let detail: String
+            switch r[2] {
+            case "published": detail = "<a href=\"\(HTML.escape(r[5]))\">\(HTML.escape(r[5]))</a>"
+            case "pending": detail = (r[6].isEmpty ? "" : HTML.escape(r[6]) + "<br>") + "<span class=\"muted\">next attempt \(HTML.escape(r[8]))</span>"
+            default: detail = HTML.escape(r[6])
+            }
+            body += "<tr data-state=\"\(HTML.escape(r[2]))\"><td>\(HTML.escape(r[0]))</td><td>\(HTML.escape(r[1]))</td><td>\(HTML.escape(r[2]))</td>"
+            body += "<td class=\"num\">\(HTML.escape(r[3]))</td><td>\(HTML.escape(r[4]))</td><td>\(detail)</td><td>\(HTML.escape(r[7]))</td></tr>"
+        }
+        body += "</table>"
+        return HTML.response(HTML.page("Publications", session: s, body))
+    }
 
     private func journalPage(_ s: ConsoleSession, query: FormData) async throws -> Response {
         let plan = query["plan"].flatMap { $0.isEmpty ? nil : $0 }

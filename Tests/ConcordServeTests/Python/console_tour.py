@@ -112,6 +112,19 @@ with sync_playwright() as p:
     out["journal_filtered_commands"] = page.locator("#journal tr td:nth-child(2)").all_inner_texts()
     shot(page, "5-journal")
 
+    # 6b. The publications to GitHub, reached from the header: each one's state, its URL or GitHub's reason.
+    page.click("header >> text=Publications")
+    out["publications_url"] = page.url
+    out["publication_counts"] = page.locator("#publication-counts").inner_text()
+    out["publication_rows"] = page.locator("#publications tr").evaluate_all("rs => rs.slice(1).map(r => [r.dataset.state, r.cells[0].innerText, r.cells[5].innerText])")
+    out["publication_links"] = page.locator("#publications tr[data-state=published] a").evaluate_all("as => as.map(a => a.href)")
+    out["xss_as_text_on_publications"] = xss in page.locator("#publications").inner_text()
+    out["xss_elements_on_publications"] = page.locator("#publications script, #publications img").count()
+    out["xss_ran_publications"] = page.evaluate("window.__xss")
+    page.click("#publication-counts >> text=failed: 1")
+    out["publications_failed_only"] = page.locator("#publications tr").evaluate_all("rs => rs.slice(1).map(r => r.dataset.state)")
+    shot(page, "6-publications")
+
     # 7. A forged cross-site POST: a page elsewhere submits "apply" with the victim's cookie and no CSRF token.
     srv = attacker_server(base + "/console/plans/" + out["plan_id"] + "/apply")
     forged = {}
