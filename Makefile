@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SERVICES := scripts/services.sh
 SWIFT ?= swift
 
-.PHONY: all build release test demo bench fuzz services services-stop services-status install clean
+.PHONY: all build release test demo bench fuzz model services services-stop services-status install clean
 
 all: build
 
@@ -36,6 +36,10 @@ demo:
 # make bench BENCH="realworld --records 100000" runs one bench with its options (default: all).
 bench:
 	@scripts/bench.sh $(BENCH)
+
+# The protocols model-checked with spin (Models/*.pml): each holds, each mutation is refuted.
+model:
+	@scripts/model.sh
 
 # Every parser under libFuzzer for FUZZ_SECONDS each (default 60); exits non-zero on a finding.
 fuzz:

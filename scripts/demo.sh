@@ -15,7 +15,7 @@ redis-cli -h 127.0.0.1 -p 56379 -n 0 FLUSHDB >/dev/null
 redis-cli -h 127.0.0.1 -p 56380 GRAPH.DELETE concord >/dev/null 2>&1 || true
 "$bin" setup >/dev/null
 psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "TRUNCATE draft_content_history, draft_content, user_preferences, github_publication" >/dev/null
-psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "DROP TABLE IF EXISTS concord_github_cache" >/dev/null
+psql -q -h 127.0.0.1 -p 55432 -U postgres concord -c "SET client_min_messages = warning; DROP TABLE IF EXISTS concord_github_cache" >/dev/null
 scripts/services.sh stop-github
 echo
 echo "== concord setup"

@@ -9,5 +9,11 @@ scripts/services.sh start || exit 1
 cleanup() { if [ "$started_here" = 1 ] || [ -n "${CI:-}" ]; then scripts/services.sh stop; fi; }
 trap cleanup EXIT
 export CONCORD_VENV_PYTHON="$PWD/.local/venv/bin/python"
+# The protocol models first (seconds): a protocol that no longer holds fails the run.
+models=0
+if [ $# -eq 0 ]; then scripts/model.sh || models=1; fi
 swift build --build-tests || exit 1
 swift test --skip-build "$@"
+rc=$?
+[ "$models" = 0 ] || echo "make test: a protocol model failed (see above; make model)" >&2
+exit $(( rc != 0 ? rc : models ))

@@ -45,6 +45,7 @@ import Logging
     _ = try redis.run("FLUSHDB")
     let graph = try FalkorDBStore(url: "falkordb://\(falkorHost):\(falkorPort)/bench_github")
     _ = try? graph.command(["GRAPH.DELETE", "bench_github"])
+    _ = try GraphSchema.ensure(on: graph)   // the run's index, as `concord setup` makes it
     defer { _ = try? graph.command(["GRAPH.DELETE", "bench_github"]); _ = try? redis.run("FLUSHDB") }
 
     func client(pace: Double) -> GitHubClient {

@@ -97,7 +97,7 @@ struct Doctor: ParsableCommand {
             c.details.append(("rate left", "\(who.remaining.map(String.init) ?? "?") of \(who.limit.map(String.init) ?? "?") this hour"))
             if let limit = who.limit, let left = who.remaining, left < limit / 10 { c.warnings.append("less than a tenth of the hourly rate limit is left") }
             if let pg = try? stores.connectPostgres(), let r = try? pg.query("SELECT state, count(*) FROM github_publication GROUP BY state ORDER BY state") {
-                c.details.append(("publications", r.rows.map { "\($0.string(0)!) \($0.int(1)!)" }.joined(separator: ", ").ifEmpty("none")))
+                c.details.append(("states", r.rows.map { "\($0.string(0)!) \($0.int(1)!)" }.joined(separator: ", ").ifEmpty("none")))
                 if let failed = r.rows.first(where: { $0.string(0) == "failed" })?.int(1), failed > 0 {
                     c.warnings.append("\(failed) publication(s) failed: concord publish list --state failed")
                 }

@@ -113,8 +113,10 @@ struct PublishRun: ParsableCommand {
                 if p.published + p.adopted + p.failed == 0 { break }
             }
             let s = worker.github.stats
-            Output.line("publications: \(total.published) published, \(total.adopted) adopted, \(total.failed) failed, \(total.deferred) deferred, "
-                + "\(total.synced) synced; \(s.requests) GitHub requests, rate limit left \(s.rateRemaining.map(String.init) ?? "?")")
+            var line = "publications: \(total.published) published, \(total.adopted) adopted (found on GitHub after an unknown outcome), "
+                + "\(total.failed) failed, \(total.deferred) deferred"
+            if total.synced > 0 { line += ", \(total.synced) carried to Redis and the graph after an interruption" }
+            Output.line(line + "; \(s.requests) GitHub requests, rate limit left \(s.rateRemaining.map(String.init) ?? "?")")
             if total.failed > 0 || total.deferred > 0 { throw ExitCode(1) }
         } else {
             logger.info("publishing to \(github.url); SIGINT/SIGTERM to stop")

@@ -13,11 +13,11 @@ import Testing
 @Suite struct GitHubAuditTests {
     static let githubRules = ["github.content-mismatch", "github.duplicate-publication", "github.published-not-on-github", "github.unrecorded-publication"]
 
-    func audit(_ f: PublicationFixture, _ client: GitHubClient) throws -> AuditReport {
+    func audit(_ f: PublicationFixture, _ client: GitHubClient, partition: Partition? = nil) throws -> AuditReport {
         let rules = try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules")).selecting(Self.githubRules)
         let reader = LiveReader(postgres: f.postgres, redis: f.redis, graph: f.graph)
         reader.github = client
-        return try Auditor.audit(live: reader, AuditRequest(rules: rules, graceMs: 0), recheck: true)
+        return try Auditor.audit(live: reader, AuditRequest(rules: rules, graceMs: 0, partition: partition), recheck: true)
     }
 
     func stores(_ f: PublicationFixture, _ client: GitHubClient) throws -> RepairStores {
@@ -54,6 +54,10 @@ import Testing
         #expect(found == ["github.published-not-on-github del", "github.published-not-on-github nocomment", "github.duplicate-publication dup",
                           "github.content-mismatch edit", "github.unrecorded-publication unrec"], "\(found.sorted())")
         #expect(report.findings.allSatisfy { $0.workflowId == "run-" + $0.key })
+        // Two partitions read the targets of their own runs and find the same, each finding once.
+        var union: [String] = []
+        for i in 0..<2 { union += try audit(f, client, partition: try Partition(index: i, count: 2)).findings.map { "\($0.rule) \($0.key)" } }
+        #expect(union.count == found.count && Set(union) == found, "\(union.sorted())")
         let read = report.stores["github"]
         #expect(read?["records"]?["github.publications"]?.intValue == 6, "\(read?.encoded() ?? "")")
 

@@ -206,6 +206,15 @@ final class PublicationFixture {
         try f.makeDue()
         #expect(try w.drainOnce().failed == 1)
         #expect(try f.publication("flaky").error?.hasPrefix("gave up after 2 attempts") == true)
+        // The model's counterexample (Models/publication.pml, MUT_NO_LAST_LOOK): the last attempt's write lands but
+        // its answer is lost; giving up then must look once more and adopt it, not leave it on GitHub unrecorded.
+        try f.approvedDraft("last", comment: 4)
+        try f.github.fault("502", path: "/issues/4/comments")
+        try f.github.fault("500-after-write", path: "/issues/4/comments")
+        _ = try w.drainOnce()
+        try f.makeDue()
+        #expect(try w.drainOnce().adopted == 1)
+        try f.expectPublishedEverywhere("last")
     }
 
     @Test func aPullRequestThatAlreadyExistsWithTheMarkerIsAdopted() throws {

@@ -142,7 +142,20 @@ public final class PublicationWorker: @unchecked Sendable {
             return .published
         } catch let e as GitHubError {
             if e.isTransient && attempts < maxAttempts { return try postpone(id, e, attempts: attempts) }
-            return try fail(id, e.isTransient ? "gave up after \(attempts) attempts: \(e)" : e.description)
+            guard e.isTransient else { return try fail(id, e.description) }
+            // Giving up after an unknown outcome: this attempt's write may have landed (found by the model
+            // in Models/publication.pml): a last look, and what it finds is adopted rather than left unrecorded.
+            do {
+                if let found = try lookUp(id, target, since: since) {
+                    try record(id, found)
+                    logger.info("adopted what the last attempt published", metadata: ["draft": "\(id)", "url": "\(found.url)"])
+                    return .adopted
+                }
+            } catch let look as GitHubError {
+                return try fail(id, "gave up after \(attempts) attempts: \(e); GitHub could not be asked whether the last one landed (\(look)): "
+                                + "the audit's github.unrecorded-publication finds it if it did")
+            }
+            return try fail(id, "gave up after \(attempts) attempts: \(e)")
         }
     }
 
