@@ -23,7 +23,7 @@ Every repository and issue exists unless the admin API says otherwise.
 
 The admin API (not GitHub's; for tests):
   POST /_admin/faults     [{"method": "POST", "path": REGEX, "kind": KIND, "count": N, "seconds": S}]
-                          KIND: 500 | 502 | 500-after-write | timeout-after-write | secondary | secondary-retry-after
+                          KIND: 500 | 502 | 500-after-write | timeout-after-write | slow-after-write | secondary | secondary-retry-after
                                 | 429 | 401 | expire-tokens | primary
   POST /_admin/repos      {"full_name": "o/r", "missing": true} (404), {"locked": [n]} (422 on comment),
                           {"gone": [n]} (410), {"branches": [...]} (the heads a PR may name; default any)
@@ -211,6 +211,9 @@ def verify_jwt(token):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for the client's
+    # delayed ACK (40 ms a request on Linux), which would make the local GitHub, not Concord, the bottleneck.
+    disable_nagle_algorithm = True
     server_version = "GitHub.com"
     sys_version = ""
 
@@ -305,7 +308,7 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if f.get("method", self.command) != self.command or not re.search(f.get("path", ""), urlsplit(self.path).path):
                     continue
-                after = f["kind"] in ("500-after-write", "timeout-after-write")
+                after = f["kind"] in ("500-after-write", "timeout-after-write", "slow-after-write")
                 if after != (phase == "after"):
                     continue
                 f["count"] -= 1
@@ -348,6 +351,10 @@ class Handler(BaseHTTPRequestHandler):
         """True when a fault answered instead of the written resource."""
         f = self.fault("after")
         if not f:
+            return False
+        if f["kind"] == "slow-after-write":
+            # Written, answered late: widens the window between GitHub's write and the client's commit.
+            time.sleep(float(f.get("seconds", 0.05)))
             return False
         if f["kind"] == "500-after-write":
             self.error(502, "Server Error", identity=identity)
