@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcordCore
+import ConcordModel
 import ConcordFlow
 import ConcordServe
 import Foundation
@@ -22,6 +23,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The directory of audit reports the console lists; plans and apply reports are written there.") var reports = "Reports"
     @Option(name: .long, help: "The rules directory plans are made with (default $CONCORD_RULES, else ./Rules).") var rules: String?
     @Flag(name: .long, help: "Also run the live sync (queue → graph) in this process; its metrics join /metrics.") var sync = false
+    @Flag(name: .long, help: "Also publish approved drafts to GitHub in this process (as `concord publish run`).") var publish = false
+    @OptionGroup(title: "GitHub (with --publish)") var github: GitHubOptions
     @Option(name: .long, help: "Most event-stream clients at once (more are answered 503).") var maxClients = 1_000
     @Option(name: .long, help: "Bytes an event-stream client may have waiting before it is dropped as too slow.") var clientBuffer = 8 << 20
     @Option(name: .long, help: "Seconds between heartbeat comments on event streams.") var heartbeat: Double = 15
@@ -87,6 +90,21 @@ struct Serve: AsyncParsableCommand {
             engine.shouldStop = { ServeStop.requested.value }
             syncThread?.start()
         }
+        // The publisher: its own thread and connections; stops with the server.
+        let publishDone = DispatchSemaphore(value: 0)
+        if publish {
+            let pg = try stores.connectPostgres()
+            for s in PostgresSchema.publication { try pg.execute(s) }
+            let worker = PublicationWorker(postgres: pg, redis: try stores.connectRedis(), graph: try stores.connectGraph(), github: try github.client(),
+                                           logger: Logger(label: "concord.publish"))
+            worker.shouldStop = { ServeStop.requested.value }
+            let t = Thread {
+                defer { publishDone.signal() }
+                do { try worker.run() } catch { log.error("the publisher stopped: \(error)") }
+            }
+            t.name = "concord-publish"
+            t.start()
+        }
         try await server.run { bound in
             Output.line("concord serve: http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/"
                 + (console ? " (console: /console/)" : " (console off: set CONCORD_SERVE_TOKEN)") + (withSync ? " with the sync" : ""))
@@ -94,6 +112,7 @@ struct Serve: AsyncParsableCommand {
         // The sync finishes the batch in hand (it confirms only what the graph committed).
         ServeStop.requested.withLock { $0 = true }
         if engine != nil, syncDone.wait(timeout: .now() + 30) == .timedOut { log.warning("the sync did not stop within 30 s") }
+        if publish, publishDone.wait(timeout: .now() + 30) == .timedOut { log.warning("the publisher did not stop within 30 s") }
     }
 }
 

@@ -217,6 +217,23 @@ final class PublicationFixture {
         try f.expectPublishedEverywhere("last")
     }
 
+    /// The publisher in-process with the sync (`concord sync --once --publish`), and what `maintain publications` lists.
+    @Test func syncPublishesInProcessAndMaintainListsFailures() throws {
+        let f = try PublicationFixture(redisDB: 121)
+        try f.approvedDraft("inproc", comment: 70)
+        try f.github.repo("acme/widgets", ["locked": [71]])
+        try f.approvedDraft("refused", comment: 71)
+        let env = ["CONCORD_GITHUB_TOKEN": f.github.token]
+        let stores = ["--postgres", f.postgresURL, "--redis", f.redisURL, "--graph", f.graphURL]
+        let r = try TestStores.run(PublicationFixture.concord, ["sync", "--once", "--publish", "--github-url", f.github.url, "--github-pace", "0"] + stores,
+                                   environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        try f.expectPublishedEverywhere("inproc")
+        let m = try TestStores.run(PublicationFixture.concord, ["maintain", "publications"] + stores)
+        let out = String(decoding: m.stdout, as: UTF8.self)
+        #expect(m.status == 0 && out.contains("refused  failed") && out.contains("locked") && !out.contains("inproc"), "\(out)\(m.stderr)")
+    }
+
     @Test func aPullRequestThatAlreadyExistsWithTheMarkerIsAdopted() throws {
         let f = try PublicationFixture(redisDB: 117)
         try f.approvedDraft("mine", pullHead: "feature/mine")
