@@ -146,19 +146,21 @@ wait_for() {
     return 1
 }
 
-# The demo's `concord serve` (make demo starts it in the background).
-stop_serve() {
-    local pidfile="$LOCAL/serve.pid"
+# Stops the background process whose pid is in .local/NAME.pid, if its command line still shows PATTERN.
+stop_pidfile() {
+    local pattern=$2 what=$3 pidfile="$LOCAL/$1.pid" pid
     [ -f "$pidfile" ] || return 0
-    local pid
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "concord serve"; then
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$pattern"; then
         kill -TERM "$pid"
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        say "concord serve stopped"
+        say "$what stopped"
     fi
     rm -f "$pidfile"
 }
+
+# The demo's `concord serve` (make demo starts it in the background).
+stop_serve() { stop_pidfile serve "concord serve" "concord serve"; }
 
 # The demo's local GitHub (the tests' stand-in, Tests/ConcordGitHubTests/Python/github_server.py).
 start_github() {
@@ -174,16 +176,7 @@ start_github() {
     cat "$LOCAL/github.port"
 }
 
-stop_github() {
-    local pidfile="$LOCAL/github.pid"
-    [ -f "$pidfile" ] || return 0
-    local pid
-    pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "github_server.py"; then
-        kill -TERM "$pid"; say "the demo's local GitHub stopped"
-    fi
-    rm -f "$pidfile" "$LOCAL/github.port"
-}
+stop_github() { stop_pidfile github "github_server.py" "the demo's local GitHub"; rm -f "$LOCAL/github.port"; }
 
 stop() {
     stop_serve
