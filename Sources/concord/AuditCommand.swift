@@ -260,7 +260,7 @@ struct SnapshotCommand: ParsableCommand {
 
 /// `concord rules check [DIR]` / `concord rules list`.
 struct Rules: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate or list the rules.", subcommands: [Check.self, List.self])
+    static let configuration = CommandConfiguration(abstract: "Validate or list the rules.", subcommands: [Check.self, List.self, RulesTest.self, RulesNew.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate the rule files; print each problem as file:line:col: message (exit 2 if any).")

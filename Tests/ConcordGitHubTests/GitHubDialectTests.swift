@@ -42,6 +42,16 @@ import Testing
         do { _ = try bad.identity() } catch let e as GitHubError { #expect(e.kind == .credentials && e.status == 401 && e.message == "Bad credentials") }
     }
 
+    /// GitHub Enterprise Server: the same API under https://HOST/api/v3 (`--github-url`).
+    @Test func enterpriseServerBaseURL() throws {
+        let gh = try GitHubStandIn()
+        let c = try client(gh) { $0 = GitHubClient.Options(baseURL: gh.url + "/api/v3/", userAgent: "concord-test") }
+        #expect(try c.identity().who == "user concord-bot")
+        _ = try c.createComment(repo: "o/r", number: 2, body: "on GHES")
+        #expect(try gh.requests().contains { $0.method == "POST" && $0.path == "/api/v3/repos/o/r/issues/2/comments" && $0.status == 201 })
+        #expect(try c.comments(repo: "o/r", number: 2).map(\.body) == ["on GHES"])
+    }
+
     @Test func anExpiredInstallationTokenIsRenewed() throws {
         let gh = try GitHubStandIn()
         let app = try client(gh, app: true)
