@@ -102,6 +102,59 @@ import Testing
         #expect(!f.stderrText.contains(Self.token))
     }
 
+    /// The front page and a run's page against stores with faults of every kind: the numbers the stores hold (read
+    /// directly here), and every injected fault of a run marked on its page.
+    @Test func overviewAndRunPagesShowWhatTheStoresHold() throws {
+        let f = try ServeFixture(db: 122)
+        let reports = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("overview-reports"))
+        try FileManager.default.createDirectory(at: reports, withIntermediateDirectories: true)
+        let truthFile = reports.appendingPathComponent("truth.json")
+        let sim = try TestStores.run(ServeFixture.concord, ["simulate", "--runs", "40", "--events-per-run", "6", "--seed", "91", "--faults", "all=1",
+                                                            "--truth", truthFile.path] + f.storeArguments)
+        #expect(sim.status == 0, "simulate: \(sim.stderr)")
+        _ = try TestStores.run(ServeFixture.concord, ["audit", "--format", "json", "--output-dir", reports.path, "--grace", "0s"] + f.storeArguments)
+        try f.start(["--reports", reports.path], environment: ["CONCORD_SERVE_TOKEN": Self.token])
+        let auth = ["Authorization: Bearer \(Self.token)"]
+        #expect(try curl(f, [f.base + "/"]).location == "/console/")
+        let page = try f.get("/console/", headers: auth)
+        #expect(page.status == 200)
+        func cell(_ key: String) -> String? {
+            guard let r = page.body.range(of: "data-key=\"\(key)\">") else { return nil }
+            let rest = page.body[r.upperBound...]
+            guard let open = rest.range(of: "<td class=\"num\">"), let close = rest.range(of: "</td>", range: open.upperBound..<rest.endIndex) else { return nil }
+            return String(rest[open.upperBound..<close.lowerBound])
+        }
+        let lens = try f.redis.pipeline([["LLEN", RedisKeys.queue], ["LLEN", RedisKeys.processing], ["LLEN", RedisKeys.deadletter], ["ZCARD", RedisKeys.confirmed]])
+        #expect(cell("queue") == String(lens[0].int ?? -1) && cell("processing") == String(lens[1].int ?? -1), "\(page.body.prefix(3000))")
+        #expect(cell("deadletter") == String(lens[2].int ?? -1) && cell("confirmed") == String(lens[3].int ?? -1))
+        #expect(page.body.components(separatedBy: "data-ok=\"true\"").count - 1 == 3, "three stores reachable")
+        #expect(page.body.contains("id=\"last-audit\"><a href=\"/console/audits/"))
+        // Every injected fault of a run: its run's page lists the finding, and an event's row is marked.
+        let truth = try JSON.parse([UInt8](Data(contentsOf: truthFile)))["findings"]?.arrayValue ?? []
+        let byRun = Dictionary(grouping: truth.filter { $0["workflowId"]?.stringValue != nil }, by: { $0["workflowId"]!.stringValue! })
+        #expect(byRun.count >= 10)
+        let rowRules: Set<String> = ["event.missing-in-graph", "event.duplicate-node", "event.out-of-order", "event.wrong-parent"]
+        var marked = 0
+        for (run, faults) in byRun {
+            let r = try f.get("/console/runs/" + (run.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? run), headers: auth)
+            #expect(r.status == 200, "\(run)")
+            // (A confirmation of an event that no stream or graph holds names no run: no run page can show it.)
+            for t in faults where t["rule"]?.stringValue != "event.confirmed-not-persisted" {
+                let key = t["key"]!.stringValue!, rule = t["rule"]!.stringValue!
+                #expect(r.body.contains("<td>\(rule)</td><td>\(key)</td>"), "\(run): \(rule) \(key) not among the run's findings")
+                if rowRules.contains(rule) {
+                    #expect(r.body.contains("data-event=\"\(key)\" class=\"marked\""), "\(run): \(rule) \(key) not marked on its row")
+                    marked += 1
+                }
+            }
+        }
+        #expect(marked >= 4)
+        // The search box's redirect, and a run no store knows.
+        #expect(try curl(f, ["-H", auth[0], f.base + "/console/runs?id=wr_nobody"]).location == "/console/runs/wr_nobody")
+        let unknown = try f.get("/console/runs/wr_nobody", headers: auth)
+        #expect(unknown.status == 404 && unknown.body.contains("id=\"unknown-run\""))
+    }
+
     /// From outside a browser: what needs a login, what needs the CSRF token and the origin, the bearer token
     /// for scripts, and the console off without a token.
     @Test func accessAndCSRFFromOutside() throws {

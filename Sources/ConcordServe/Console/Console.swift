@@ -37,7 +37,20 @@ struct Console: Sendable {
     }
 
     func register(on router: Router<ServeContext>) {
-        router.get("console") { _, _ in HTML.redirect("/console/audits") }
+        router.get("/") { _, _ in HTML.redirect("/console/") }
+        router.get("console") { request, context in
+            guard let s = try session(request) else { return HTML.redirect("/console/login") }
+            return await overviewPage(s)
+        }
+        router.get("console/runs") { request, _ in
+            guard try session(request) != nil else { return HTML.redirect("/console/login") }
+            let id = FormData(request.uri.query ?? "")["id"]?.trimmingCharacters(in: .whitespaces) ?? ""
+            return HTML.redirect(id.isEmpty ? "/console/" : "/console/runs/" + HTML.segment(id))
+        }
+        router.get("console/runs/:id") { request, context in
+            guard let s = try session(request) else { return HTML.redirect("/console/login") }
+            return try await runPage(s, run: context.parameters.get("id") ?? "")
+        }
         router.get("console/login") { _, _ in try enabled(); return loginPage(error: nil) }
         router.post("console/login") { request, _ in try await login(request) }
         router.post("console/logout") { request, context in

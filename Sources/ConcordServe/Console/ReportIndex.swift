@@ -95,6 +95,22 @@ final class ReportIndex: @unchecked Sendable {
     }
     func plan(id: String) -> PlanFile? { plans.first { $0.planId == id } }
 
+    /// The plans an apply report exists for (`apply-PLAN.json` beside them).
+    var appliedPlans: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in
+            name.hasPrefix("apply-") && name.hasSuffix(".json") ? String(name.dropFirst(6).dropLast(5)) : nil
+        }
+    }
+
+    /// The findings of the newest audit that name `run`, or one of its records' `keys` (a confirmation or a draft's
+    /// history knows no run of its own), read from its JSON report.
+    func findings(run: String, keys: Set<String>) -> [(rule: String, key: String, message: String, file: String)] {
+        guard let a = audits.first, let data = FileManager.default.contents(atPath: path(a.file)), let json = try? JSON.parse([UInt8](data)) else { return [] }
+        return (json["findings"]?.arrayValue ?? []).filter { $0["workflowId"]?.stringValue == run || keys.contains($0["key"]?.stringValue ?? "") }.map {
+            ($0["rule"]?.stringValue ?? "", $0["key"]?.stringValue ?? "", $0["message"]?.stringValue ?? "", a.file)
+        }
+    }
+
     /// The names of the directory's files, for serving only files it holds.
     func holds(_ file: String) -> Bool {
         !file.contains("/") && !file.hasPrefix(".") && ((try? FileManager.default.contentsOfDirectory(atPath: directory))?.contains(file) ?? false)
