@@ -39,7 +39,9 @@ public struct ConcordServer: Sendable {
         // A group's graceful shutdown runs from its last service to its first, each finished before the next:
         // the streams end first, then the server stops accepting and finishes what is in flight.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: StreamShutdown(hubs: hubs), successTerminationBehavior: .ignore)],
+            services: [.init(service: QueueSampler(stores: stores, interval: configuration.sampleInterval, logger: logger), successTerminationBehavior: .ignore,
+                             failureTerminationBehavior: .ignore),
+                       .init(service: app), .init(service: StreamShutdown(hubs: hubs), successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

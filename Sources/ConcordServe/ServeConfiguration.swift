@@ -17,6 +17,8 @@ public struct ServeConfiguration: Sendable {
     public var rulesDirectory = "Rules"
     /// Refuse to apply plans older than this (ms), as `concord apply --max-age`.
     public var planMaxAgeMilliseconds: Int64 = 24 * 3_600_000
+    /// Seconds between the console's samples of the persistence queue (its trends).
+    public var sampleInterval: Double = 60
     public var makeRedis: @Sendable () throws -> RedisConnection
     public var makePostgres: @Sendable () throws -> PostgresConnection
     public var makeGraph: @Sendable () throws -> any GraphStore

@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Bytes an event-stream client may have waiting before it is dropped as too slow.") var clientBuffer = 8 << 20
     @Option(name: .long, help: "Seconds between heartbeat comments on event streams.") var heartbeat: Double = 15
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .long, help: "Seconds between samples of the persistence queue for the console's trends.") var sampleSeconds: Double = 60
 
     func validate() throws {
         guard Self.split(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8080") }
@@ -63,6 +64,7 @@ struct Serve: AsyncParsableCommand {
         config.events.maxClients = maxClients
         config.events.clientQueueLimit = clientBuffer
         config.events.heartbeat = heartbeat
+        config.sampleInterval = max(0.1, sampleSeconds)
         if let token = ProcessInfo.processInfo.environment["CONCORD_SERVE_TOKEN"], !token.isEmpty { config.consoleToken = token }
 
         var engine: SyncEngine?

@@ -40,10 +40,10 @@ import Testing
             VALUES ('pub_ok', 'run_p', 'acme/widgets#7', 'published', 1, 42, 'https://github.com/acme/widgets/issues/7#issuecomment-42', NULL, 'ada'),
                    ('pub_bad', 'run_p', 'acme/widgets#8', 'failed', 1, NULL, NULL, $1, 'ada')
             """, ["POST /repos/acme/widgets/issues/8/comments: 422 Validation Failed: " + Self.xss])
-        try f.start(["--reports", reports.path], environment: ["CONCORD_SERVE_TOKEN": Self.token])
+        try f.start(["--reports", reports.path, "--sample-seconds", "0.2"], environment: ["CONCORD_SERVE_TOKEN": Self.token])
         let shots = TestStores.repositoryRoot.appendingPathComponent(".build/test-screenshots/console").path
         let r = try TestStores.run(TestStores.python, [TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordServeTests/Python/console_tour.py").path,
-                                                       f.base, Self.token, shots, Self.xss])
+                                                       f.base, Self.token, shots, Self.xss, "wr_77_3"])
         try #require(r.status == 0, "the tour failed: \(r.stderr)")
         let o = try JSON.parse([UInt8](r.stdout))
         // Logging in.
@@ -88,13 +88,26 @@ import Testing
         #expect(o["publication_links"]?.arrayValue == [.string("https://github.com/acme/widgets/issues/7#issuecomment-42")])
         #expect(o["xss_as_text_on_publications"] == .bool(true) && o["xss_elements_on_publications"]?.intValue == 0 && o["xss_ran_publications"]?.intValue == 0)
         #expect(o["publications_failed_only"]?.arrayValue == [.string("failed")])
+        // The front page by keyboard: three stores, the queue as Redis holds it, the run box reached with Tab and labelled.
+        #expect(o["overview_url"]?.stringValue == f.base + "/console/")
+        #expect(o["overview_stores_ok"]?.intValue == 3)
+        #expect(o["overview_queue"]?.stringValue == String(try f.redis.run("LLEN", RedisKeys.queue).int ?? -1))
+        #expect(o["overview_last_audit"]?.stringValue?.contains("finding(s)") == true)
+        #expect((o["tabs_to_run_box"]?.intValue ?? 99) < 25 && o["run_box_label"]?.stringValue?.contains("Run id") == true)
+        #expect(o["run_url"]?.stringValue == f.base + "/console/runs/wr_77_3")
+        #expect((o["run_event_rows"]?.intValue ?? 0) >= 5)
+        // Trends: a chart per rule that found something (each bar a link to its audit), duration, records, the sampled queue.
+        #expect((o["trends_charts"]?.intValue ?? 0) >= 4 && o["trends_charts"] == o["trends_charts_titled"], "every chart titled")
+        #expect((o["trends_rule_charts"]?.intValue ?? 0) >= 5)
+        #expect(o["trends_queue_chart"]?.intValue == 1)
+        #expect((o["trends_bar_links"]?.intValue ?? 0) > 0)
         // The forged cross-site POST was refused, and nothing was applied a second time.
         #expect(o["forged_status"]?.intValue == 403, "forged POST answered \(o["forged_status"]?.description ?? "nothing")")
         let applies = try AuditLog.entries(on: f.postgres, plan: planId).filter { $0.command == "apply" }
         #expect(applies.count == 1)
         #expect(applies.first?.operator == "Ada Lovelace")
-        // Six screenshots.
-        for name in ["1-audits", "2-audit", "3-plan-dry-run", "4-applied", "5-journal", "6-publications"] {
+        // Nine screenshots.
+        for name in ["1-audits", "2-audit", "3-plan-dry-run", "4-applied", "5-journal", "6-publications", "7-overview", "8-run", "9-trends"] {
             #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"))
         }
         // The token is in no log line.

@@ -42,6 +42,10 @@ struct Console: Sendable {
             guard let s = try session(request) else { return HTML.redirect("/console/login") }
             return await overviewPage(s)
         }
+        router.get("console/trends") { request, context in
+            guard let s = try session(request) else { return HTML.redirect("/console/login") }
+            return try await trendsPage(s)
+        }
         router.get("console/runs") { request, _ in
             guard try session(request) != nil else { return HTML.redirect("/console/login") }
             let id = FormData(request.uri.query ?? "")["id"]?.trimmingCharacters(in: .whitespaces) ?? ""

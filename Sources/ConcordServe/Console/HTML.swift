@@ -40,7 +40,7 @@ enum HTML {
         if let refreshSeconds { head += "<meta http-equiv=\"refresh\" content=\"\(refreshSeconds)\">" }
         head += "<style>\(style)</style></head><body><header><b>Concord console</b>"
         if let session {
-            head += "<a href=\"/console/\">Overview</a><a href=\"/console/audits\">Audits</a><a href=\"/console/plans\">Plans</a><a href=\"/console/journal\">Journal</a><a href=\"/console/publications\">Publications</a>"
+            head += "<a href=\"/console/\">Overview</a><a href=\"/console/trends\">Trends</a><a href=\"/console/audits\">Audits</a><a href=\"/console/plans\">Plans</a><a href=\"/console/journal\">Journal</a><a href=\"/console/publications\">Publications</a>"
             head += "<form method=\"post\" action=\"/console/logout\">\(csrfField(session))<span class=\"muted\">\(escape(session.operatorName))</span> "
             head += "<button type=\"submit\">Log out</button></form>"
         }

@@ -14,6 +14,7 @@ import threading
 from playwright.sync_api import sync_playwright
 
 base, token, shots, xss = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+run_id = sys.argv[5] if len(sys.argv) > 5 else None
 os.makedirs(shots, exist_ok=True)
 out = {}
 
@@ -124,6 +125,36 @@ with sync_playwright() as p:
     page.click("#publication-counts >> text=failed: 1")
     out["publications_failed_only"] = page.locator("#publications tr").evaluate_all("rs => rs.slice(1).map(r => r.dataset.state)")
     shot(page, "6-publications")
+
+    # 6c. The front page, by keyboard only: Tab to the run box (labelled), type a run id, Enter.
+    if run_id:
+        page.goto(base + "/")
+        out["overview_url"] = page.url
+        out["overview_stores_ok"] = page.locator("#stores tr[data-ok=true]").count()
+        out["overview_queue"] = page.locator("#queue tr[data-key=queue] td").inner_text()
+        out["overview_last_audit"] = page.locator("#last-audit").inner_text()
+        shot(page, "7-overview")
+        tabs = 0
+        while tabs < 25 and not page.evaluate("document.activeElement && document.activeElement.name === 'id'"):
+            page.keyboard.press("Tab")
+            tabs += 1
+        out["tabs_to_run_box"] = tabs
+        out["run_box_label"] = page.evaluate("document.activeElement.closest('label') ? document.activeElement.closest('label').innerText : ''")
+        page.keyboard.type(run_id)
+        with page.expect_navigation(url="**/console/runs/*"):
+            page.keyboard.press("Enter")
+        out["run_url"] = page.url
+        out["run_event_rows"] = page.locator("#events tr").count() - 1
+        out["run_marked_rows"] = page.locator("#events tr.marked").count()
+        out["run_finding_rows"] = page.locator("#run-findings tr").count() - 1
+        shot(page, "8-run")
+        page.click("header >> text=Trends")
+        out["trends_charts"] = page.locator("svg.chart").count()
+        out["trends_charts_titled"] = page.locator("svg.chart > title").count()
+        out["trends_rule_charts"] = page.locator("svg.chart[id^=rule-]").count()
+        out["trends_queue_chart"] = page.locator("svg#queue-depth").count()
+        out["trends_bar_links"] = page.locator("svg.chart a").count()
+        shot(page, "9-trends")
 
     # 7. A forged cross-site POST: a page elsewhere submits "apply" with the victim's cookie and no CSRF token.
     srv = attacker_server(base + "/console/plans/" + out["plan_id"] + "/apply")
