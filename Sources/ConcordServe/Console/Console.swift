@@ -211,7 +211,8 @@ struct Console: Sendable {
                 let id = f["id"]?.stringValue ?? ""
                 body += "<tr><td><input type=\"checkbox\" name=\"finding\" value=\"\(HTML.escape(id))\" aria-label=\"select finding \(HTML.escape(id))\"></td>"
                 body += "<td>\(HTML.escape(rule))</td><td><code>\(HTML.escape(f["key"]?.stringValue ?? ""))</code></td>"
-                body += "<td>\(HTML.escape(f["store"]?.stringValue ?? ""))</td><td>\(HTML.escape(f["message"]?.stringValue ?? ""))</td></tr>"
+                let run = f["workflowId"]?.stringValue.map { " · <a href=\"/console/runs/\(HTML.segment($0))\">the run</a>" } ?? ""
+                body += "<td>\(HTML.escape(f["store"]?.stringValue ?? ""))</td><td>\(HTML.escape(f["message"]?.stringValue ?? ""))\(run)</td></tr>"
             }
             if list.count > 200 { body += "<tr><td></td><td colspan=\"4\" class=\"muted\">… and \(list.count - 200) more of \(HTML.escape(rule))</td></tr>" }
         }

@@ -71,8 +71,8 @@ extension Console {
         if o.deadletter > 0 { body += "<p class=\"notice refused\">\(o.deadletter) dead letter(s): <code>concord maintain deadletter list</code></p>" }
         body += "<h2>Last audit</h2>"
         if let a = index.audits.first {
-            body += "<p id=\"last-audit\"><a href=\"/console/audits/\(HTML.segment(a.file))\">\(HTML.escape(a.auditId))</a> (\(HTML.escape(a.source)), finished \(HTML.escape(a.finishedAt))): "
-            body += "<b>\(a.findings)</b> finding(s), \(a.errors) error, \(a.warnings) warning</p>"
+            body += "<p id=\"last-audit\"><a href=\"/console/audits/\(HTML.segment(a.file))\">\(HTML.escape(a.auditId))</a> (\(HTML.escape(a.mode)), finished \(HTML.escape(a.finishedAt)) "
+            body += "in \(String(format: "%.1f", a.seconds)) s): <b>\(a.findings)</b> finding(s) — \(a.findings - a.known) new, \(a.known) known from the baseline; \(a.errors) error, \(a.warnings) warning</p>"
         } else {
             body += "<p id=\"last-audit\" class=\"muted\">No audit report in the reports directory yet.</p>"
         }

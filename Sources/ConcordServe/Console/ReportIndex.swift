@@ -14,6 +14,10 @@ final class ReportIndex: @unchecked Sendable {
         var warnings: Int
         /// The HTML report beside it (`<auditId>.html`), if there is one.
         var html: String?
+        /// Findings known from the baseline, the audit's seconds, and how it read (live, snapshot; incremental or full).
+        var known: Int = 0
+        var seconds: Double = 0
+        var mode: String = ""
     }
 
     struct PlanFile: Sendable {
@@ -61,7 +65,10 @@ final class ReportIndex: @unchecked Sendable {
             let sev = json["summary"]?["bySeverity"]
             return .audit(Audit(file: name, auditId: id, source: json["source"]?.stringValue ?? "?", finishedAt: json["finishedAt"]?.stringValue ?? "",
                                 findings: Int(json["summary"]?["findings"]?.intValue ?? 0), errors: Int(sev?["error"]?.intValue ?? 0),
-                                warnings: Int(sev?["warning"]?.intValue ?? 0), html: htmlExists(id + ".html") ? id + ".html" : nil))
+                                warnings: Int(sev?["warning"]?.intValue ?? 0), html: htmlExists(id + ".html") ? id + ".html" : nil,
+                                known: Int(json["summary"]?["known"]?.intValue ?? 0), seconds: json["timings"]?["total"]?.doubleValue ?? 0,
+                                mode: (json["source"]?.stringValue ?? "?") + (json["incremental"].map { $0["fullBecause"] == nil ? ", incremental" : ", full" } ?? "")
+                                    + (json["partition"]?.stringValue.map { ", partition \($0)" } ?? "")))
         case "concord.plan/1":
             var byStore: [String: Int] = [:]
             for op in json["operations"]?.arrayValue ?? [] { byStore[op["store"]?.stringValue ?? "?", default: 0] += 1 }
