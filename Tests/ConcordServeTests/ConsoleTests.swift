@@ -43,7 +43,7 @@ import Testing
         try f.start(["--reports", reports.path, "--sample-seconds", "0.2"], environment: ["CONCORD_SERVE_TOKEN": Self.token])
         let shots = TestStores.repositoryRoot.appendingPathComponent(".build/test-screenshots/console").path
         let r = try TestStores.run(TestStores.python, [TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordServeTests/Python/console_tour.py").path,
-                                                       f.base, Self.token, shots, Self.xss, "wr_77_3"])
+                                                       f.base, Self.token, shots, Self.xss, "wr_77_3", f.redisURL])
         try #require(r.status == 0, "the tour failed: \(r.stderr)")
         let o = try JSON.parse([UInt8](r.stdout))
         // Logging in.
@@ -96,6 +96,9 @@ import Testing
         #expect((o["tabs_to_run_box"]?.intValue ?? 99) < 25 && o["run_box_label"]?.stringValue?.contains("Run id") == true)
         #expect(o["run_url"]?.stringValue == f.base + "/console/runs/wr_77_3")
         #expect((o["run_event_rows"]?.intValue ?? 0) >= 5)
+        // Its live stream while the page is open: the event written meanwhile, shown as text.
+        #expect(o["live_lines"]?.arrayValue?.count == 1 && o["live_lines"]?.arrayValue?.first?.stringValue?.contains("ev_live_1") == true, "\(o["live_lines"]?.encoded() ?? "")")
+        #expect(o["live_markup_elements"]?.intValue == 0)
         // Trends: a chart per rule that found something (each bar a link to its audit), duration, records, the sampled queue.
         #expect((o["trends_charts"]?.intValue ?? 0) >= 4 && o["trends_charts"] == o["trends_charts_titled"], "every chart titled")
         #expect((o["trends_rule_charts"]?.intValue ?? 0) >= 5)
@@ -162,6 +165,20 @@ import Testing
             }
         }
         #expect(marked >= 4)
+        // Trends: each rule's chart holds the count its audit report holds.
+        let trends = try f.get("/console/trends", headers: auth)
+        #expect(trends.status == 200)
+        let report = try JSON.parse([UInt8](Data(contentsOf: reports.appendingPathComponent("latest.json"))))
+        var charted = 0
+        for r in report["rules"]?.arrayValue ?? [] {
+            guard let id = r["id"]?.stringValue, let n = r["findings"]?.intValue, n > 0 else { continue }
+            guard let start = trends.body.range(of: "id=\"rule-\(id)\""), let end = trends.body.range(of: "</svg>", range: start.upperBound..<trends.body.endIndex) else {
+                Issue.record("no chart for \(id)"); continue
+            }
+            #expect(trends.body[start.upperBound..<end.lowerBound].contains(": \(n)</title>"), "\(id): \(n)")
+            charted += 1
+        }
+        #expect(charted >= 10)
         // The search box's redirect, and a run no store knows.
         #expect(try curl(f, ["-H", auth[0], f.base + "/console/runs?id=wr_nobody"]).location == "/console/runs/wr_nobody")
         let unknown = try f.get("/console/runs/wr_nobody", headers: auth)

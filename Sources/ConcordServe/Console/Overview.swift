@@ -1,10 +1,12 @@
 import ConcordCore
+import ConcordCrypto
 import ConcordGraph
 import ConcordJSON
 import ConcordModel
 import ConcordPostgres
 import ConcordRedis
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The console's front page (`/console/`): is the system healthy now — each store and its round trip, the
@@ -178,6 +180,26 @@ extension Console {
             body += "<tr><td>\(HTML.escape(f.rule))</td><td>\(HTML.escape(f.key))</td><td><a href=\"/console/audits/\(HTML.segment(f.file))\">\(HTML.escape(f.message))</a></td></tr>"
         }
         body += "</table>"
-        return HTML.response(HTML.page("Run \(run)", session: s, body))
+        // Its live stream while the page is open: the run's SSE from after the last entry shown, one line per event.
+        let after = stream.last.map { "?lastEventId=" + HTML.query($0.entry) } ?? ""
+        body += "<h2>Live: new events of this run while this page is open</h2>"
+        body += "<ol id=\"live\" aria-live=\"polite\" data-src=\"/runs/\(HTML.segment(run))/events\(after)\"></ol>"
+        body += "<script>\(Self.liveScript)</script>"
+        var response = HTML.response(HTML.page("Run \(run)", session: s, body))
+        response.headers[HTTPField.Name("Content-Security-Policy")!] =
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-\(Self.liveScriptHash)'; connect-src 'self'; "
+            + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        return response
     }
+
+    /// The run page's one script (allowed by its hash, nothing else runs): reads the run's event stream with fetch
+    /// and appends each event as a line of text (never as markup).
+    static let liveScript = """
+        (async()=>{const l=document.getElementById('live');const r=await fetch(l.dataset.src);const rd=r.body.getReader();const d=new TextDecoder();let b='';\
+        for(;;){const x=await rd.read();if(x.done)break;b+=d.decode(x.value,{stream:true});let i;while((i=b.indexOf('\\n\\n'))>=0){const m=b.slice(0,i);b=b.slice(i+2);\
+        let ev='message',id='',data='';for(const s of m.split('\\n')){if(s.startsWith('event: '))ev=s.slice(7);else if(s.startsWith('id: '))id=s.slice(4);\
+        else if(s.startsWith('data: '))data+=s.slice(6);}if(!data)continue;const li=document.createElement('li');li.textContent=id+' '+ev+' '+data.slice(0,300);\
+        l.appendChild(li);}}})();
+        """
+    static let liveScriptHash = Data(SHA256.digest(liveScript)).base64EncodedString()
 }

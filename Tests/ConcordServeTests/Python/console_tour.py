@@ -15,6 +15,7 @@ from playwright.sync_api import sync_playwright
 
 base, token, shots, xss = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 run_id = sys.argv[5] if len(sys.argv) > 5 else None
+redis_url = sys.argv[6] if len(sys.argv) > 6 else None
 os.makedirs(shots, exist_ok=True)
 out = {}
 
@@ -147,6 +148,17 @@ with sync_playwright() as p:
         out["run_event_rows"] = page.locator("#events tr").count() - 1
         out["run_marked_rows"] = page.locator("#events tr.marked").count()
         out["run_finding_rows"] = page.locator("#run-findings tr").count() - 1
+        # A producer writes to the run while its page is open: the page shows it, as text.
+        if redis_url:
+            import json, redis, time
+            r = redis.Redis.from_url(redis_url)
+            time.sleep(0.5)
+            ev = {"id": "ev_live_1", "timestamp": int(time.time() * 1000), "type": "message", "parentId": run_id,
+                  "payload": {"text": "<b>live</b>"}, "metadata": {"workflowId": run_id, "userId": "u_1"}}
+            r.xadd(f"workflow:{run_id}:events", {"event": json.dumps(ev)})
+            page.wait_for_selector("#live li", timeout=10000)
+            out["live_lines"] = page.locator("#live li").all_inner_texts()
+            out["live_markup_elements"] = page.locator("#live b").count()
         shot(page, "8-run")
         page.click("header >> text=Trends")
         out["trends_charts"] = page.locator("svg.chart").count()
