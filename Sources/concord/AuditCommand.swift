@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcordAudit
 import ConcordCore
+import ConcordNotify
 import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
@@ -138,7 +139,36 @@ struct Audit: ParsableCommand {
 
     @OptionGroup(title: "GitHub (the fourth store; its rules run when it is configured)") var github: GitHubOptions
 
+    @Option(name: .long, help: "Notify here of new findings at or above --fail-on, of findings that cleared, and of a failed audit (repeatable; env CONCORD_NOTIFY, comma-separated): http(s)://… (JSON), slack+https://…, alertmanager+http(s)://HOST:PORT.")
+    var notify: [String] = []
+
+    /// The audit, then the notifications: what it found, or that it failed. A notification never changes the exit code.
     func run() throws {
+        let targets = try (notify + (ProcessInfo.processInfo.environment["CONCORD_NOTIFY"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty })
+            .map(NotificationTarget.init(parsing:))
+        let notifier = targets.isEmpty ? nil : Notifier(targets: targets)
+        do {
+            try audit(notifier)
+            if let notifier { Self.report(notifier.commandSucceeded("audit")) }
+        } catch let e as ExitCode {
+            // Exit 1 is findings: the audit ran (its failure alert resolves); anything else is a failure.
+            if let notifier {
+                Self.report(e == ExitCode(1) ? notifier.commandSucceeded("audit") : notifier.commandFailed("audit", error: "exit \(e.rawValue)"))
+            }
+            throw e
+        } catch {
+            if let notifier { Self.report(notifier.commandFailed("audit", error: (error as? ConcordError)?.description ?? Concord.fileProblem(error) ?? "\(error)")) }
+            throw error
+        }
+    }
+
+    /// Each delivery that failed, on stderr (the exit code is the audit's).
+    static func report(_ deliveries: [Notifier.Delivery]) {
+        for d in deliveries where !d.delivered { Output.error("notification to \(d.target) failed after \(d.attempts) attempt(s): \(d.error ?? "?")") }
+        if !deliveries.isEmpty { Output.progress("notifications: \(deliveries.filter(\.delivered).count) delivered, \(deliveries.filter { !$0.delivered }.count) failed") }
+    }
+
+    func audit(_ notifier: Notifier?) throws {
         let rules = try rulesOption.load().selecting(rule)
         let formats = try output.formats()
         let failLevel = try output.failLevel()
@@ -192,7 +222,15 @@ struct Audit: ParsableCommand {
             }
         }
 
+        // The last audit of this report directory: what the notifications compare with (read before it is replaced).
+        let previous = notifier == nil ? nil : FileManager.default.contents(atPath: URL(fileURLWithPath: output.outputDir).appendingPathComponent("latest.json").path)
+            .flatMap { try? JSON.parse([UInt8]($0)) }.flatMap { $0["format"]?.stringValue == "concord.audit/1" ? NotifiedFinding.of(report: $0) : nil }
         let written = try output.write(report, formats: formats, runTrees: trees)
+        if let notifier {
+            let failing = Set(Rule.Severity.allCases.filter { s in failLevel.map { s.rank >= $0.rank } ?? false }.map(\.rawValue))
+            Self.report(notifier.auditFinished(auditId: report.auditId, current: NotifiedFinding.of(report: report.json()), previous: previous,
+                                               failing: failing, reports: written))
+        }
         if let writeBaseline {
             try Data((Baseline.json(report.findings).encodedPretty() + "\n").utf8).write(to: URL(fileURLWithPath: writeBaseline), options: .atomic)
         }
