@@ -3,12 +3,19 @@ SHELL := /bin/bash
 SERVICES := scripts/services.sh
 SWIFT ?= swift
 
-.PHONY: all build release test demo bench fuzz model services services-stop services-status install clean
+.PHONY: all build release test demo bench fuzz model services services-stop services-status deps install clean
 
 all: build
 
-install:
+# What make, the tests and the demo need on this machine (Debian packages, the Python venv).
+deps:
 	@$(SERVICES) install
+
+# Concord itself: make install PREFIX=/usr/local DESTDIR=/tmp/stage (see scripts/install.sh).
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: deps
+	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)"
 
 services:
 	@$(SERVICES) start
@@ -19,10 +26,10 @@ services-stop:
 services-status:
 	@$(SERVICES) status
 
-build: install
+build: deps
 	$(SWIFT) build
 
-release: install
+release: deps
 	$(SWIFT) build -c release
 
 # Install what is missing, start the services, build, test, stop the services.

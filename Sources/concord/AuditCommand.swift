@@ -20,14 +20,25 @@ struct RulesOption: ParsableArguments {
     static func resolve(_ flag: String?) -> String {
         if let flag { return flag }
         if let env = ProcessInfo.processInfo.environment["CONCORD_RULES"], !env.isEmpty { return env }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "Rules", isDirectory: &isDir), isDir.boolValue { return "Rules" }
+        // The installed catalog: PREFIX/share/concord/rules beside PREFIX/bin/concord (make install, the package).
+        if let installed = installedCatalog { return installed }
         return "Rules"
+    }
+
+    /// `../share/concord/rules` from the running executable, when it holds a datasets.yaml.
+    static var installedCatalog: String? {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe").resolvingSymlinksInPath()
+        let dir = exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/concord/rules")
+        return FileManager.default.fileExists(atPath: dir.appendingPathComponent("datasets.yaml").path) ? dir.path : nil
     }
 
     /// Where the directory came from, for an error that says what to change.
     static func origin(_ flag: String?) -> String {
         if flag != nil { return "--rules" }
         if let env = ProcessInfo.processInfo.environment["CONCORD_RULES"], !env.isEmpty { return "CONCORD_RULES" }
-        return "the default (./Rules; set --rules DIR or CONCORD_RULES)"
+        return "the default (./Rules, else the installed catalog; set --rules DIR or CONCORD_RULES)"
     }
 
     /// Loads the rules; warnings (rules whose findings cannot be rechecked) go to stderr.
@@ -222,6 +233,8 @@ struct Audit: ParsableCommand {
             }
         }
 
+        // Every report says which rules it ran (the directory as resolved: flag, CONCORD_RULES, ./Rules or the installed catalog).
+        report.extra["rulesDirectory"] = .string(URL(fileURLWithPath: rulesOption.directory).standardizedFileURL.path)
         // The last audit of this report directory: what the notifications compare with (read before it is replaced).
         let previous = notifier == nil ? nil : FileManager.default.contents(atPath: URL(fileURLWithPath: output.outputDir).appendingPathComponent("latest.json").path)
             .flatMap { try? JSON.parse([UInt8]($0)) }.flatMap { $0["format"]?.stringValue == "concord.audit/1" ? NotifiedFinding.of(report: $0) : nil }

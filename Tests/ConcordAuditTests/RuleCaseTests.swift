@@ -160,3 +160,30 @@ import Testing
         #expect(failing.status == 1)
     }
 }
+
+/// What `make install` lays out, with the debug binary (the release build and the man pages are `make install`'s own).
+@Suite struct InstalledLayoutTests {
+    @Test func theInstalledCatalogIsFoundAndCompletionsAreWritten() throws {
+        let prefix = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("prefix"))
+        let fm = FileManager.default
+        try fm.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: prefix.appendingPathComponent("share/concord"), withIntermediateDirectories: true)
+        try fm.copyItem(atPath: AuditCommandTests.concord, toPath: prefix.appendingPathComponent("bin/concord").path)
+        try fm.copyItem(at: RuleFixtureTests.rulesDir, to: prefix.appendingPathComponent("share/concord/rules"))
+        let elsewhere = prefix.appendingPathComponent("work")
+        try fm.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let bin = prefix.appendingPathComponent("bin/concord").path
+        // No --rules, no CONCORD_RULES, no ./Rules: the catalog beside the binary.
+        let check = try TestStores.run(bin, ["rules", "check"], environment: ["CONCORD_RULES": nil], directory: elsewhere)
+        #expect(check.status == 0 && String(decoding: check.stdout, as: UTF8.self).contains(prefix.appendingPathComponent("share/concord/rules").path), "\(check.stderr)")
+        let audit = try TestStores.run(bin, ["audit", "--snapshot", RuleFixtureTests.fixturesDir.appendingPathComponent("clean").path, "--format", "json",
+                                             "--output-dir", elsewhere.appendingPathComponent("reports").path], environment: ["CONCORD_RULES": nil], directory: elsewhere)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let report = try JSON.parse([UInt8](Data(contentsOf: elsewhere.appendingPathComponent("reports/latest.json"))))
+        #expect(report["rulesDirectory"]?.stringValue?.hasSuffix("share/concord/rules") == true)
+        for shell in ["bash", "zsh", "fish"] {
+            let c = try TestStores.run(bin, ["--generate-completion-script", shell])
+            #expect(c.status == 0 && String(decoding: c.stdout, as: UTF8.self).contains("publish"), "\(shell)")
+        }
+    }
+}

@@ -150,12 +150,15 @@ with sync_playwright() as p:
         out["run_finding_rows"] = page.locator("#run-findings tr").count() - 1
         # A producer writes to the run while its page is open: the page shows it, as text.
         if redis_url:
-            import json, redis, time
-            r = redis.Redis.from_url(redis_url)
+            import json, subprocess, time
+            from urllib.parse import urlsplit
+            u = urlsplit(redis_url)
             time.sleep(0.5)
             ev = {"id": "ev_live_1", "timestamp": int(time.time() * 1000), "type": "message", "parentId": run_id,
                   "payload": {"text": "<b>live</b>"}, "metadata": {"workflowId": run_id, "userId": "u_1"}}
-            r.xadd(f"workflow:{run_id}:events", {"event": json.dumps(ev)})
+            # redis-cli (Debian's redis-tools, as make installs it): the test's venv has no Redis client of its own.
+            subprocess.run(["redis-cli", "-h", u.hostname, "-p", str(u.port), "-n", (u.path or "/0").lstrip("/") or "0",
+                            "XADD", f"workflow:{run_id}:events", "*", "event", json.dumps(ev)], check=True, capture_output=True)
             page.wait_for_selector("#live li", timeout=10000)
             out["live_lines"] = page.locator("#live li").all_inner_texts()
             out["live_markup_elements"] = page.locator("#live b").count()

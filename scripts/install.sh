@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make install PREFIX=/usr/local DESTDIR=…: the release build of concord with what an
+# ops team expects beside it (docs/operations.md, "Installing"):
+#   PREFIX/bin/concord
+#   PREFIX/share/concord/rules/          the rule catalog (used when neither --rules, CONCORD_RULES nor ./Rules exists)
+#   PREFIX/share/man/man1/concord*.1     one page per subcommand, generated from the argument parser
+#   PREFIX/share/bash-completion/completions/concord, zsh/site-functions/_concord, fish/vendor_completions.d/concord.fish
+#   PREFIX/share/concord/deploy/         the systemd units and the Kubernetes example, with this PREFIX's paths
+#   PREFIX/share/doc/concord/            README and docs/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DESTDIR=${1:-}
+PREFIX=${2:-/usr/local}
+root="$DESTDIR$PREFIX"
+swift build -c release --product concord 2>&1 | tail -n 1
+bin=.build/release/concord
+# Man pages: swift-argument-parser's generate-manual plugin (it builds the package in release mode itself).
+man=.build/man
+rm -rf "$man" && mkdir -p "$man"
+swift package --allow-writing-to-directory "$man" generate-manual --output-directory "$man" --multi-page --authors "the Concord authors" \
+    2>&1 | grep -E "^(error|Generated)" || true
+ls "$man"/concord.1 >/dev/null 2>&1 || { echo "install: the manual pages were not generated" >&2; exit 1; }
+install -d "$root/bin" "$root/share/concord/rules" "$root/share/man/man1" "$root/share/bash-completion/completions" \
+    "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d" "$root/share/concord/deploy" "$root/share/doc/concord"
+install -m 0755 "$bin" "$root/bin/concord"
+cp -R Rules/. "$root/share/concord/rules/"
+install -m 0644 "$man"/concord*.1 "$root/share/man/man1/"
+"$bin" --generate-completion-script bash > "$root/share/bash-completion/completions/concord"
+"$bin" --generate-completion-script zsh > "$root/share/zsh/site-functions/_concord"
+"$bin" --generate-completion-script fish > "$root/share/fish/vendor_completions.d/concord.fish"
+cp -R deploy/. "$root/share/concord/deploy/"
+# The units name the binary and the docs where this PREFIX puts them.
+find "$root/share/concord/deploy" -type f \( -name '*.service' -o -name '*.timer' -o -name '*.yaml' -o -name '*.sh' \) \
+    -exec sed -i "s#/usr/local/bin/concord#$PREFIX/bin/concord#g; s#/usr/local/share/#$PREFIX/share/#g" {} +
+cp README.md "$root/share/doc/concord/"
+cp -R docs "$root/share/doc/concord/"
+echo "installed concord into $root: bin/concord, share/concord/rules ($(ls Rules/*.yaml | wc -l) files), $(ls "$man" | wc -l) man pages, completions, deploy/"
