@@ -4,6 +4,7 @@ import ConcordFlow
 import ConcordGitHub
 import ConcordJSON
 import ConcordLive
+import ConcordModel
 import ConcordRepair
 import ConcordTestSupport
 import Foundation
@@ -101,5 +102,49 @@ import Testing
         #expect(report.rules.map(\.id) == ["draft.history-gap"])
         #expect(report.extra["rulesNotRun"]?["rules"]?.arrayValue?.count == 4)
         #expect(report.extra["rulesNotRun"]?["reason"]?.stringValue == "no GitHub is configured")
+    }
+}
+
+/// Incremental audits and GitHub: a run whose publication changed in PostgreSQL is read again, GitHub included;
+/// a change made only on GitHub waits for the next full audit (docs/github.md says so).
+@Suite struct GitHubIncrementalTests {
+    @Test func aChangedPublicationIsReadAgainAGitHubOnlyChangeWaitsForTheFullAudit() throws {
+        let f = try PublicationFixture(redisDB: 124)
+        let client = try f.client()
+        try f.approvedDraft("a", comment: 80)
+        try f.approvedDraft("b", comment: 81)
+        #expect(try f.worker(client).drainOnce().published == 2)
+        let rules = try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules")).selecting(GitHubAuditTests.githubRules)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("ghstate") + ".json")
+        defer { try? FileManager.default.removeItem(at: state) }
+        func audit(_ mode: AuditMode) throws -> Set<String> {
+            let reader = LiveReader(postgres: f.postgres, redis: f.redis, graph: f.graph)
+            reader.github = client
+            let r = try Auditor.audit(live: reader, AuditRequest(rules: rules, graceMs: 0), recheck: true, mode: mode, state: AuditStateStore.file(state))
+            return Set(r.findings.map { "\($0.rule) \($0.key)" })
+        }
+        // An hour old, everywhere: nothing is still settling.
+        try f.postgres.execute("""
+            UPDATE github_publication SET requested_at = requested_at - interval '1 hour', published_at = published_at - interval '1 hour',
+              synced_at = synced_at - interval '1 hour', updated_at = updated_at - interval '1 hour', attempted_at = attempted_at - interval '1 hour'
+            """)
+        try f.postgres.execute("UPDATE draft_content SET created_at = created_at - interval '1 hour', updated_at = updated_at - interval '1 hour'")
+        try f.postgres.execute("UPDATE draft_content_history SET changed_at = changed_at - interval '1 hour'")
+        try f.github.admin("POST", "/_admin/age", ["seconds": 3600])
+        let hourAgo = nowMilliseconds() - 3_600_000
+        for run in ["run-a", "run-b"] {
+            try f.redis.run("HSET", RedisKeys.status(run), "updatedAt", String(hourAgo))
+            try f.graph.run("MATCH (r:WorkflowRun {id: $id}) SET r.publishedAt = $t", parameters: ["id": .string(run), "t": .int(hourAgo)])
+        }
+        #expect(try audit(.full).isEmpty)
+        // On GitHub only: a's comment deleted. In PostgreSQL: b's publication now names a comment GitHub never had.
+        let a = try #require(try f.github.comments().first { GitHubMarker.draft(in: $0.body) == "a" })
+        try client.deleteComment(repo: a.repo, id: a.id)
+        let b = try #require(try f.github.comments().first { GitHubMarker.draft(in: $0.body) == "b" })
+        try client.deleteComment(repo: b.repo, id: b.id)
+        try f.postgres.execute("UPDATE github_publication SET github_id = 999, updated_at = clock_timestamp() WHERE draft_id = 'b'")
+        let incremental = try audit(.incremental)
+        #expect(incremental == ["github.published-not-on-github b"], "the run whose publication changed is read again: \(incremental.sorted())")
+        #expect(try audit(.full) == ["github.published-not-on-github a", "github.published-not-on-github b"])
     }
 }

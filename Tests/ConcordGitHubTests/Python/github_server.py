@@ -27,6 +27,7 @@ The admin API (not GitHub's; for tests):
                                 | 429 | 401 | expire-tokens | primary
   POST /_admin/repos      {"full_name": "o/r", "missing": true} (404), {"locked": [n]} (422 on comment),
                           {"gone": [n]} (410), {"branches": [...]} (the heads a PR may name; default any)
+  POST /_admin/age        {"seconds": S}: everything held made S seconds older
   GET  /_admin/state      every comment and pull request;  GET /_admin/requests  the request log
   POST /_admin/reset      forget everything
 """
@@ -692,6 +693,13 @@ class Handler(BaseHTTPRequestHandler):
                 r["gone"] |= set(body.get("gone", []))
                 if "branches" in body:
                     r["branches"] = set(body["branches"])
+            return self.send(200, {"ok": True})
+        if path == "/_admin/age" and self.command == "POST":
+            # Everything GitHub holds, made `seconds` earlier (as if published long ago).
+            with LOCK:
+                for item in list(STATE.comments.values()) + list(STATE.pulls.values()):
+                    item["created"] -= float(body.get("seconds", 3600))
+                    item["updated"] -= float(body.get("seconds", 3600))
             return self.send(200, {"ok": True})
         if path == "/_admin/state":
             with LOCK:
