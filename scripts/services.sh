@@ -172,8 +172,9 @@ start_github() {
     nohup "$VENV/bin/python" "$ROOT/Tests/ConcordGitHubTests/Python/github_server.py" --token "$(cat "$LOCAL/github.token")" --login concord-demo \
         > "$LOCAL/github.out" 2> "$LOCAL/github.log" < /dev/null &
     echo $! > "$pidfile"
-    for _ in $(seq 1 50); do [ -s "$LOCAL/github.out" ] && break; sleep 0.1; done
+    for _ in $(seq 1 300); do [ -s "$LOCAL/github.out" ] && break; sleep 0.1; done
     head -n 1 "$LOCAL/github.out" > "$LOCAL/github.port"
+    [ -s "$LOCAL/github.port" ] || { cat "$LOCAL/github.log" >&2; die "the local GitHub did not start within 30 s"; }
     cat "$LOCAL/github.port"
 }
 

@@ -145,6 +145,10 @@ public final class GitHubClient: @unchecked Sendable {
                 for (k, v) in r.headers { headers[k.lowercased()] = headers[k.lowercased()].map { $0 + ", " + v } ?? v }
                 response = Response(status: Int(r.status.code), headers: headers, body: r.body.map { Array($0.readableBytesView) } ?? [])
             } catch {
+                // No connection at all: nothing was sent (retrying now would wait as long again).
+                if Self.neverConnected(error) {
+                    throw GitHubError(.unreachable, status: nil, message: "cannot connect to \(options.baseURL) (\(error))", method: method.rawValue, path: shown)
+                }
                 // Sent or not, we cannot tell: a write may have landed.
                 if creating { throw GitHubError(.unknownOutcome, status: nil, message: "no answer (\(error))", method: method.rawValue, path: shown) }
                 failures += 1
@@ -286,6 +290,14 @@ public final class GitHubClient: @unchecked Sendable {
         lock.withLock { counters.retries += 1 }
         let base = min(60, options.backoff * pow(2, Double(failures - 1)))
         Thread.sleep(forTimeInterval: base * Double.random(in: 0.5...1.5))
+    }
+
+    /// Whether `error` says the connection was never made (so no request left): refused, unreachable, a connect timeout.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError, e == .connectTimeout { return true }
+        let text = String(describing: error).lowercased()
+        return ["connection refused", "connectionrefused", "errno: 111", "no route to host", "network is unreachable", "connecttimeout",
+                "name or service not known", "nodename nor servname"].contains { text.contains($0) }
     }
 
     static func message(_ r: Response) -> String {

@@ -9,6 +9,8 @@ public struct GitHubError: Error, Sendable, CustomStringConvertible {
         case unknownOutcome
         /// A read that kept failing (5xx, timeouts) after its retries: try again later.
         case unavailable
+        /// No connection could be made (refused, no route, DNS, connect timeout): nothing was sent.
+        case unreachable
         /// Over a rate limit longer than this client waits: try again at `until`.
         case rateLimited(until: Double)
         /// 401, or a 403 that is not a rate limit: the credentials, their scope or the App's permissions.
@@ -38,7 +40,7 @@ public struct GitHubError: Error, Sendable, CustomStringConvertible {
     /// Whether trying again later can succeed (and so the publication stays pending).
     public var isTransient: Bool {
         switch kind {
-        case .unknownOutcome, .unavailable, .rateLimited: return true
+        case .unknownOutcome, .unavailable, .unreachable, .rateLimited: return true
         default: return false
         }
     }
@@ -52,7 +54,7 @@ public struct GitHubError: Error, Sendable, CustomStringConvertible {
         let code: ConcordError.Code
         switch kind {
         case .credentials: code = .authentication
-        case .unknownOutcome, .unavailable: code = .connection
+        case .unknownOutcome, .unavailable, .unreachable: code = .connection
         default: code = .server
         }
         return ConcordError(code, description, store: "github", serverCode: status.map(String.init))

@@ -234,6 +234,23 @@ final class PublicationFixture {
         #expect(m.status == 0 && out.contains("refused  failed") && out.contains("locked") && !out.contains("inproc"), "\(out)\(m.stderr)")
     }
 
+    /// GitHub unreachable (nothing listens): the pass defers one publication and stops, without waiting for each of the others.
+    @Test func anUnreachableGitHubStopsThePassAtOnce() throws {
+        let f = try PublicationFixture(redisDB: 125)
+        for i in 0..<3 { try f.approvedDraft("u\(i)", comment: Int64(90 + i)) }
+        var o = GitHubClient.Options(baseURL: "http://127.0.0.1:1", userAgent: "concord-test")
+        o.timeout = 2
+        let w = PublicationWorker(postgres: f.postgres, redis: f.redis, graph: f.graph, github: GitHubClient(credentials: .token("t"), options: o),
+                                  logger: Logger(label: "t"))
+        let t0 = Date()
+        let pass = try w.drainOnce()
+        #expect(pass.unreachable && pass.deferred == 1 && pass.failed == 0, "\(pass)")
+        // One connection attempt's time (AsyncHTTPClient keeps trying to connect until the request's deadline), not three.
+        #expect(Date().timeIntervalSince(t0) < 4)
+        #expect(try f.publication("u0").error?.contains("cannot connect") == true)
+        for id in ["u1", "u2"] { #expect(try f.publication(id).attempts == 0, "not tried in a pass that found GitHub unreachable") }
+    }
+
     @Test func aPullRequestThatAlreadyExistsWithTheMarkerIsAdopted() throws {
         let f = try PublicationFixture(redisDB: 117)
         try f.approvedDraft("mine", pullHead: "feature/mine")

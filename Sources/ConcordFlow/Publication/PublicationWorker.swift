@@ -51,6 +51,8 @@ public final class PublicationWorker: @unchecked Sendable {
         public var deferred = 0
         public var synced = 0
         public var busy = 0
+        /// GitHub gave no answer (refused, timed out): the pass stopped there.
+        public var unreachable = false
         public init() {}
         public var worked: Int { published + adopted + failed + deferred + synced }
     }
@@ -74,6 +76,11 @@ public final class PublicationWorker: @unchecked Sendable {
             case .adopted: pass.adopted += 1
             case .failed: pass.failed += 1
             case .deferred: pass.deferred += 1
+            case .unreachable:
+                // GitHub did not answer at all: the others would wait as long for nothing. The next pass tries again.
+                pass.deferred += 1
+                pass.unreachable = true
+                return pass
             case .skipped: break
             }
         }
@@ -95,7 +102,7 @@ public final class PublicationWorker: @unchecked Sendable {
         }
     }
 
-    enum Outcome { case published, adopted, failed, deferred, skipped }
+    enum Outcome { case published, adopted, failed, deferred, unreachable, skipped }
 
     // MARK: One publication
 
@@ -180,12 +187,14 @@ public final class PublicationWorker: @unchecked Sendable {
     private func postpone(_ id: String, _ e: GitHubError, attempts: Int) throws -> Outcome {
         var wait = min(3600, pow(2, Double(attempts))) * Double.random(in: 0.5...1.5)
         if case .rateLimited(let until) = e.kind { wait = max(wait, until - Date().timeIntervalSince1970) }
+        // No connection at all: GitHub is unreachable, not this publication at fault.
+        let unreachable = e.kind == .unreachable
         try postgres.execute("""
             UPDATE github_publication SET last_error = $2, next_attempt_at = clock_timestamp() + make_interval(secs => $3), updated_at = clock_timestamp()
             WHERE draft_id = $1
             """, [id, e.description, wait])
         logger.warning("publication deferred", metadata: ["draft": "\(id)", "attempt": "\(attempts)", "error": "\(e)", "retry_in_s": "\(Int(wait))"])
-        return .deferred
+        return unreachable ? .unreachable : .deferred
     }
 
     private func fail(_ id: String, _ reason: String) throws -> Outcome {

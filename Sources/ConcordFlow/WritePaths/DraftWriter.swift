@@ -53,8 +53,9 @@ public struct DraftWriter: Sendable {
 
     /// Approves a draft for publication to GitHub: records the intent (a `github_publication` row, pending)
     /// in one transaction with the draft locked; `concord publish` does the rest. Approving again a
-    /// publication that failed makes it pending again (a retry the operator asked for); one that is
-    /// pending or published is left as it is.
+    /// publication that failed makes it pending again (a retry the operator asked for) — its attempts kept at
+    /// one if any was made, so the retry looks for the marker before it posts; one that is pending or
+    /// published is left as it is.
     @discardableResult
     public func approve(_ draftId: String, by user: String) throws -> GitHubTarget {
         try postgres.transaction {
@@ -66,7 +67,7 @@ public struct DraftWriter: Sendable {
             let target = try Self.target(contentType: r[0].string(1) ?? "", metadata: try r[0].json(2) ?? .null, draft: draftId)
             try postgres.execute("""
                 INSERT INTO github_publication (draft_id, workflow_run_id, target, requested_by) VALUES ($1, $4, $2, $3)
-                ON CONFLICT (draft_id) DO UPDATE SET state = 'pending', attempts = 0, last_error = NULL,
+                ON CONFLICT (draft_id) DO UPDATE SET state = 'pending', attempts = least(github_publication.attempts, 1), last_error = NULL,
                   next_attempt_at = clock_timestamp(), requested_by = $3, updated_at = clock_timestamp()
                 WHERE github_publication.state = 'failed'
                 """, [draftId, target.description, user, r[0].string(3)])
