@@ -169,6 +169,8 @@ start_github() {
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then cat "$LOCAL/github.port"; return; fi
     [ -s "$LOCAL/github.token" ] || echo "ghp_demo$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > "$LOCAL/github.token"
     chmod 600 "$LOCAL/github.token"
+    # The last run's files go first: the background job truncates them only once it has started.
+    rm -f "$LOCAL/github.out" "$LOCAL/github.port"
     nohup "$VENV/bin/python" "$ROOT/Tests/ConcordGitHubTests/Python/github_server.py" --token "$(cat "$LOCAL/github.token")" --login concord-demo \
         > "$LOCAL/github.out" 2> "$LOCAL/github.log" < /dev/null &
     echo $! > "$pidfile"
