@@ -17,20 +17,7 @@ import Testing
         try FileManager.default.copyItem(at: RuleFixtureTests.rulesDir, to: rules)
         let datasets = rules.appendingPathComponent("datasets.yaml")
         var text = try String(contentsOf: datasets, encoding: .utf8)
-        text += """
-              postgres.prefs:
-                store: postgres
-                table: user_preferences
-                columns: [user_id, preferences, updated_at]
-                lookup: { id: [user_id] }
-              redis.prefs:
-                store: redis
-                type: hash
-                pattern: "tenant:{tenant}:prefs:{userId}"
-                fields: [theme, fontSize]
-                lookup: { id: [userId] }
-
-            """
+        text += UserDatasets.prefs
         try Data(text.utf8).write(to: datasets)
         return rules
     }

@@ -15,19 +15,7 @@ import Testing
 /// and an :Event chain hanging off its :FlowRun by STARTS_WITH/NEXT (with a
 /// property on NEXT). Found, repaired by the generic actions, undone.
 @Suite struct UserRulesTests {
-    static let datasets = """
-          postgres.prefs:
-            store: postgres
-            table: user_preferences
-            columns: [user_id, preferences, updated_at]
-            lookup: { id: [user_id] }
-          redis.prefs:
-            store: redis
-            type: hash
-            pattern: "tenant:{tenant}:prefs:{userId}"
-            fields: [theme, fontSize]
-            as: all
-            lookup: { id: [userId] }
+    static let datasets = UserDatasets.prefs + """
           redis.active:
             store: redis
             type: set
