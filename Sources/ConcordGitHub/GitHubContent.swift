@@ -42,12 +42,15 @@ public enum GitHubMarker {
     /// The body as published: the content, a blank line, the marker.
     public static func body(_ content: String, draft: String) -> String { content + "\n\n" + line(draft: draft) }
 
-    /// The draft a body names (the last marker in it), or nil.
+    /// The draft a body names, or nil. Concord's marker is the body's last line and nothing else: a person who
+    /// quotes a published comment in a reply (`> <!-- concord:draft=… -->`, then their own words) is not a copy.
+    /// Trailing blank space and CRLF line ends (as an editor or GitHub may leave them) are allowed.
     public static func draft(in body: String) -> String? {
-        guard let r = body.range(of: "<!-- concord:draft=", options: .backwards) else { return nil }
-        let rest = body[r.upperBound...]
-        guard let end = rest.range(of: " -->") else { return nil }
-        let id = String(rest[..<end.lowerBound])
+        let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        let last = trimmed.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).last
+            .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard last.hasPrefix("<!-- concord:draft="), last.hasSuffix(" -->") else { return nil }
+        let id = String(last.dropFirst("<!-- concord:draft=".count).dropLast(" -->".count))
         return id.isEmpty || id.contains(where: { $0.isWhitespace }) ? nil : id
     }
 

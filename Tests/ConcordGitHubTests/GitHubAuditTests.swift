@@ -50,6 +50,10 @@ import Testing
         try f.approvedDraft("unrec", comment: 61)
         _ = try client.createComment(repo: "acme/widgets", number: 61, body: GitHubMarker.body("Content of unrec.\nSecond line.", draft: "unrec"))
 
+        // What others write on the same issues: a person's comment, and a reply quoting a published one with its marker.
+        let ok = try #require(comments.first { GitHubMarker.draft(in: $0.body) == "ok" })
+        _ = try client.createComment(repo: "acme/widgets", number: 50, body: "LGTM, thanks!")
+        _ = try client.createComment(repo: "acme/widgets", number: 50, body: ok.body.split(separator: "\n").map { "> " + $0 }.joined(separator: "\n") + "\n\nAgreed.")
         let report = try audit(f, client)
         let found = Set(report.findings.map { "\($0.rule) \($0.key)" })
         #expect(found == ["github.published-not-on-github del", "github.published-not-on-github nocomment", "github.duplicate-publication dup",

@@ -141,5 +141,9 @@ import Testing
         #expect(GitHubMarker.content(of: body, draft: "dr_1") == "hello\n<!-- other -->")
         #expect(GitHubMarker.draft(in: "no marker") == nil)
         #expect(GitHubMarker.draft(in: "<!-- concord:draft= -->") == nil)
+        // Bodies others wrote: a reply quoting a published comment is not a copy; CRLF and trailing space are.
+        #expect(GitHubMarker.draft(in: "> hello\n>\n> <!-- concord:draft=dr_1 -->\n\nThanks, merged.") == nil)
+        #expect(GitHubMarker.draft(in: "hello\r\n\r\n<!-- concord:draft=dr_1 -->  \r\n") == "dr_1")
+        #expect(GitHubMarker.draft(in: "see <!-- concord:draft=dr_1 --> above") == nil)
     }
 }

@@ -179,6 +179,12 @@ import Testing
             charted += 1
         }
         #expect(charted >= 10)
+        // Entries other producers wrote into a run's stream: not JSON, and an ISO-string timestamp — shown, marked, no failure.
+        let foreignRun = byRun.keys.sorted()[0]
+        try f.redis.run("XADD", RedisKeys.events(foreignRun), "*", "event", "not json {")
+        try f.redis.run("XADD", RedisKeys.events(foreignRun), "*", "event", #"{ "id" : "ev_iso", "timestamp" : "2025-11-24T15:00:00Z", "type": "message", "parentId": "x" }"#)
+        let foreignPage = try f.get("/console/runs/" + foreignRun, headers: auth)
+        #expect(foreignPage.status == 200 && foreignPage.body.contains("malformed in the stream") && foreignPage.body.contains("data-event=\"ev_iso\" class=\"marked\""))
         // The search box's redirect, and a run no store knows.
         #expect(try curl(f, ["-H", auth[0], f.base + "/console/runs?id=wr_nobody"]).location == "/console/runs/wr_nobody")
         let unknown = try f.get("/console/runs/wr_nobody", headers: auth)
