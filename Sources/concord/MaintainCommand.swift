@@ -24,8 +24,7 @@ struct Maintain: ParsableCommand {
         @Flag(name: .long, help: "Print JSON.") var json = false
 
         func run() throws {
-            let pg = try stores.connectPostgres()
-            for s in PostgresSchema.publication { try pg.execute(s) }
+            let pg = try GitHubOptions.publications(stores)
             let r = try pg.query("""
                 SELECT draft_id, workflow_run_id, state, attempts, target, coalesce(last_error, ''), updated_at::text FROM github_publication
                 WHERE state = 'failed' OR (state = 'pending' AND attempts >= $1) ORDER BY state, updated_at DESC

@@ -3,6 +3,7 @@ import ConcordCore
 import ConcordFlow
 import ConcordGitHub
 import ConcordModel
+import ConcordPostgres
 import Foundation
 import Logging
 
@@ -39,6 +40,19 @@ struct GitHubOptions: ParsableArguments {
         let env = ProcessInfo.processInfo.environment
         return githubUrl != nil || githubTokenFile != nil || githubAppId != nil
             || ["CONCORD_GITHUB_URL", "CONCORD_GITHUB_TOKEN", "CONCORD_GITHUB_APP_ID"].contains { !(env[$0] ?? "").isEmpty }
+    }
+
+    /// A publisher with connections of its own (the publication table made sure of first).
+    func worker(_ stores: StoreOptions, logger: Logger) throws -> PublicationWorker {
+        PublicationWorker(postgres: try Self.publications(stores), redis: try stores.connectRedis(), graph: try stores.connectGraph(),
+                          github: try client(), logger: logger)
+    }
+
+    /// A PostgreSQL connection with the publication table made sure of (older deployments lack it).
+    static func publications(_ stores: StoreOptions) throws -> PostgresConnection {
+        let pg = try stores.connectPostgres()
+        for s in PostgresSchema.publication { try pg.execute(s) }
+        return pg
     }
 
     /// The client when GitHub is configured, nil otherwise.
@@ -99,19 +113,11 @@ struct PublishRun: ParsableCommand {
         Signals.install()
         var logger = Logger(label: "concord.publish")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let pg = try stores.connectPostgres()
-        for s in PostgresSchema.publication { try pg.execute(s) }
-        let worker = PublicationWorker(postgres: pg, redis: try stores.connectRedis(), graph: try stores.connectGraph(), github: try github.client(), logger: logger)
+        let worker = try github.worker(stores, logger: logger)
         worker.maxAttempts = maxAttempts
         worker.shouldStop = { Signals.stopRequested }
         if once {
-            var total = PublicationWorker.Pass()
-            while !Signals.stopRequested {
-                let p = try worker.drainOnce()
-                total.published += p.published; total.adopted += p.adopted; total.failed += p.failed
-                total.deferred += p.deferred; total.synced += p.synced
-                if p.published + p.adopted + p.failed == 0 { break }
-            }
+            let total = try worker.drainDue()
             let s = worker.github.stats
             var line = "publications: \(total.published) published, \(total.adopted) adopted (found on GitHub after an unknown outcome), "
                 + "\(total.failed) failed, \(total.deferred) deferred"
@@ -137,8 +143,7 @@ struct PublishApprove: ParsableCommand {
     var by = ProcessInfo.processInfo.environment["USER"] ?? "operator"
 
     func run() throws {
-        let pg = try stores.connectPostgres()
-        for s in PostgresSchema.publication { try pg.execute(s) }
+        let pg = try GitHubOptions.publications(stores)
         let writer = DraftWriter(postgres: pg, redis: try stores.connectRedis())
         for d in drafts { Output.line("\(d): approved for \(try writer.approve(d, by: by))") }
     }
@@ -156,8 +161,7 @@ struct PublishList: ParsableCommand {
     var limit = 50
 
     func run() throws {
-        let pg = try stores.connectPostgres()
-        for s in PostgresSchema.publication { try pg.execute(s) }
+        let pg = try GitHubOptions.publications(stores)
         let r = try pg.query("""
             SELECT draft_id, state, attempts, target, coalesce(github_url, ''), coalesce(last_error, '') FROM github_publication
             WHERE $1::text IS NULL OR state = $1 ORDER BY updated_at DESC LIMIT $2

@@ -95,10 +95,7 @@ struct Serve: AsyncParsableCommand {
         // The publisher: its own thread and connections; stops with the server.
         let publishDone = DispatchSemaphore(value: 0)
         if publish {
-            let pg = try stores.connectPostgres()
-            for s in PostgresSchema.publication { try pg.execute(s) }
-            let worker = PublicationWorker(postgres: pg, redis: try stores.connectRedis(), graph: try stores.connectGraph(), github: try github.client(),
-                                           logger: Logger(label: "concord.publish"))
+            let worker = try github.worker(stores, logger: Logger(label: "concord.publish"))
             worker.shouldStop = { ServeStop.requested.value }
             let t = Thread {
                 defer { publishDone.signal() }

@@ -61,16 +61,14 @@ struct Sync: ParsableCommand {
             var publishLogger = logger
             publishLogger[metadataKey: "part"] = "publish"
             let plog = publishLogger
-            let pg = try stores.connectPostgres()
-            for s in PostgresSchema.publication { try pg.execute(s) }
-            let worker = PublicationWorker(postgres: pg, redis: try stores.connectRedis(), graph: try stores.connectGraph(), github: try github.client(), logger: plog)
+            let worker = try github.worker(stores, logger: plog)
             worker.shouldStop = { Signals.stopRequested }
             let once = self.once
             publisher = Thread {
                 defer { publisherDone.signal() }
                 do {
                     if once {
-                        while !Signals.stopRequested { let p = try worker.drainOnce(); if p.published + p.adopted + p.failed == 0 { break } }
+                        _ = try worker.drainDue()
                     } else {
                         try worker.run()
                     }

@@ -87,6 +87,20 @@ public final class PublicationWorker: @unchecked Sendable {
         return pass
     }
 
+    /// Passes until nothing more is published, adopted or failed (what is deferred waits for a later pass), or stopped:
+    /// `concord publish run --once`. Returns the passes' sum.
+    public func drainDue(limit: Int = 200) throws -> Pass {
+        var total = Pass()
+        while !shouldStop() {
+            let p = try drainOnce(limit: limit)
+            total.published += p.published; total.adopted += p.adopted; total.failed += p.failed
+            total.deferred += p.deferred; total.synced += p.synced; total.busy += p.busy
+            total.unreachable = total.unreachable || p.unreachable
+            if p.published + p.adopted + p.failed == 0 { break }
+        }
+        return total
+    }
+
     /// Drains until stopped, sleeping `idle` seconds when nothing was due.
     public func run(idle: Double = 1) throws {
         while !shouldStop() {

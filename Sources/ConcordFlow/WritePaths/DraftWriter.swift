@@ -149,6 +149,11 @@ public struct DraftWriter: Sendable {
     }
 
     private func appendHistory(_ draftId: String, by user: String) throws {
+        try Self.appendHistory(draftId, by: user, on: postgres)
+    }
+
+    /// The draft's next history version: what it holds now, by `user` (every change of a draft writes one).
+    public static func appendHistory(_ draftId: String, by user: String, on postgres: PostgresConnection) throws {
         try postgres.execute("""
             INSERT INTO draft_content_history (draft_id, version, status, content, changed_by, changed_at)
             SELECT d.id, coalesce((SELECT max(version) FROM draft_content_history h WHERE h.draft_id = d.id), 0) + 1,

@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordFlow
 import ConcordGitHub
 import ConcordJSON
 import ConcordPostgres
@@ -66,18 +67,10 @@ struct AdoptPublicationOperation: SingleOperationKind {
                 """, [draft, target, githubId, url, "concord-repair:\(c.planId)"])
             if now["draftStatus"]?.stringValue != "published" {
                 try pg.execute("UPDATE draft_content SET status = 'published', updated_at = clock_timestamp() WHERE id = $1", [draft])
-                try Self.appendHistory(draft, by: "concord-repair:\(c.planId)", pg)
+                try DraftWriter.appendHistory(draft, by: "concord-repair:\(c.planId)", on: pg)
             }
             return .applied(op)
         }
-    }
-
-    static func appendHistory(_ draft: String, by user: String, _ pg: PostgresConnection) throws {
-        try pg.execute("""
-            INSERT INTO draft_content_history (draft_id, version, status, content, changed_by, changed_at)
-            SELECT d.id, coalesce((SELECT max(version) FROM draft_content_history h WHERE h.draft_id = d.id), 0) + 1, d.status, d.content, $2, d.updated_at
-            FROM draft_content d WHERE d.id = $1
-            """, [draft, user])
     }
 
     /// The publication back as it was (or gone, if there was none) and the draft's status back, with a history version saying so.
@@ -109,7 +102,7 @@ struct UnadoptPublicationOperation: SingleOperationKind {
             }
             if let status = was["draftStatus"]?.stringValue, status != now["draftStatus"]?.stringValue {
                 try pg.execute("UPDATE draft_content SET status = $2, updated_at = clock_timestamp() WHERE id = $1", [draft, status])
-                try AdoptPublicationOperation.appendHistory(draft, by: "concord-undo:\(c.planId)", pg)
+                try DraftWriter.appendHistory(draft, by: "concord-undo:\(c.planId)", on: pg)
             }
             return .applied(op)
         }

@@ -33,15 +33,9 @@ extension Console {
         async let redis = timed("Redis") { try await stores.redis.run { r in try r.run("PING").string ?? "" } }
         async let graph = timed("Graph") { try await stores.graph.run { g in _ = try g.store.run("RETURN 1", parameters: [:], readOnly: true); return g.store.engine } }
         for s in await [pg, redis, graph] { o.stores.append((s.0, s.1, s.2, s.3)) }
-        let now = Timestamp.milliseconds(Date())
-        if let r = try? await stores.redis.run({ r in
-            try r.pipeline([["LLEN", RedisKeys.queue], ["LLEN", RedisKeys.processing], ["LLEN", RedisKeys.deadletter], ["ZCARD", RedisKeys.confirmed],
-                            ["ZCOUNT", RedisKeys.confirmed, String(now - 60_000), "+inf"], ["LINDEX", RedisKeys.queue, 0]])
-        }) {
-            o.queue = r[0].int ?? 0; o.processing = r[1].int ?? 0; o.deadletter = r[2].int ?? 0; o.confirmed = r[3].int ?? 0
-            o.confirmedLastMinute = r[4].int ?? 0
-            // The queue's head is its oldest entry (LPUSH at the tail… the sync takes from the left).
-            if let text = r[5].string, let e = try? JSON.parse(text), let ts = e["timestamp"]?.intValue { o.oldestWaitingMs = max(0, now - ts) }
+        if let q = try? await QueueReading.read(stores) {
+            o.queue = q.queue; o.processing = q.processing; o.deadletter = q.deadletter; o.confirmed = q.confirmed
+            o.confirmedLastMinute = q.confirmedLastMinute; o.oldestWaitingMs = q.oldestWaitingMs
         }
         o.publications = (try? await stores.postgres.run { pg -> [(String, Int64)] in
             guard try pg.query("SELECT to_regclass('github_publication') IS NOT NULL")[0].bool(0) == true else { return [] }

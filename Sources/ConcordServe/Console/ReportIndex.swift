@@ -18,6 +18,9 @@ final class ReportIndex: @unchecked Sendable {
         var known: Int = 0
         var seconds: Double = 0
         var mode: String = ""
+        /// Findings per rule and the records the audit read (for the trends; read once with the rest, cached by file version).
+        var perRule: [String: Int] = [:]
+        var recordsRead = 0
     }
 
     struct PlanFile: Sendable {
@@ -68,7 +71,11 @@ final class ReportIndex: @unchecked Sendable {
                                 warnings: Int(sev?["warning"]?.intValue ?? 0), html: htmlExists(id + ".html") ? id + ".html" : nil,
                                 known: Int(json["summary"]?["known"]?.intValue ?? 0), seconds: json["timings"]?["total"]?.doubleValue ?? 0,
                                 mode: (json["source"]?.stringValue ?? "?") + (json["incremental"].map { $0["fullBecause"] == nil ? ", incremental" : ", full" } ?? "")
-                                    + (json["partition"]?.stringValue.map { ", partition \($0)" } ?? "")))
+                                    + (json["partition"]?.stringValue.map { ", partition \($0)" } ?? ""),
+                                perRule: (json["rules"]?.arrayValue ?? []).reduce(into: [:]) { d, r in
+                                    if let id = r["id"]?.stringValue { d[id] = Int(r["findings"]?.intValue ?? 0) } },
+                                recordsRead: (json["stores"]?.objectValue ?? [:]).values.reduce(0) { n, st in
+                                    n + (st["records"]?.objectValue ?? [:]).values.reduce(0) { $0 + Int($1.intValue ?? 0) } }))
         case "concord.plan/1":
             var byStore: [String: Int] = [:]
             for op in json["operations"]?.arrayValue ?? [] { byStore[op["store"]?.stringValue ?? "?", default: 0] += 1 }
