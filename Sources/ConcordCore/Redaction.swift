@@ -20,7 +20,7 @@ public enum Redaction {
             }
         }
         // key=value forms: conninfo and URL query parameters.
-        for key in ["password=", "pass=", "auth="] {
+        for key in ["password=", "pass=", "auth=", "sentinel_password="] {
             var searchStart = s.startIndex
             while let r = s.range(of: key, options: [.caseInsensitive], range: searchStart..<s.endIndex) {
                 let before = r.lowerBound == s.startIndex ? " " : s[s.index(before: r.lowerBound)]

@@ -13,9 +13,35 @@ public enum TLSTrust: Sendable, Equatable {
     case anyCertificate
 }
 
+/// A client certificate and its private key (PEM files), for servers that require mutual TLS.
+public struct TLSIdentity: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
+}
+
+/// What the error messages suggest, per client: the CA flag, how to skip verification, the plaintext form.
+public struct TLSHints: Sendable {
+    public var caFlag: String
+    public var insecure: String
+    public var plaintext: String
+    public var clientCertificate: String
+    public init(caFlag: String, insecure: String, plaintext: String, clientCertificate: String) {
+        self.caFlag = caFlag
+        self.insecure = insecure
+        self.plaintext = plaintext
+        self.clientCertificate = clientCertificate
+    }
+    public static let graph = TLSHints(caFlag: "--graph-ca FILE", insecure: "use +ssc:// to accept a self-signed certificate unverified",
+                                       plaintext: "use bolt:// or neo4j:// without +s", clientCertificate: "a client certificate")
+}
+
 /// Why a TLS connection could not be made or used.
 public struct TLSError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case untrusted, hostname, notTLS, timeout, closed, io, setup }
+    public enum Kind: Sendable { case untrusted, hostname, notTLS, timeout, closed, io, setup, clientCertificate }
     public var kind: Kind
     public var message: String
     public var description: String { message }
@@ -32,14 +58,16 @@ public final class TLSChannel: @unchecked Sendable {
     public let peer: String
     /// The negotiated protocol, e.g. "TLSv1.3".
     public private(set) var version = ""
+    private let hints: TLSHints
 
     /// OpenSSL writes to the socket with write(2): a peer that went away would raise SIGPIPE and kill the
     /// process (plaintext sockets send with MSG_NOSIGNAL). Ignored once, process-wide, before the first session.
     private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    public init(fd: Int32, host: String, port: Int, trust: TLSTrust) throws {
+    public init(fd: Int32, host: String, port: Int, trust: TLSTrust, identity: TLSIdentity? = nil, hints: TLSHints = .graph) throws {
         _ = Self.ignoreSIGPIPE
         peer = "\(host):\(port)"
+        self.hints = hints
         guard let c = SSL_CTX_new(TLS_client_method()) else { throw TLSError(kind: .setup, message: "OpenSSL: cannot create a TLS context: \(Self.queue())") }
         ctx = c
         _ = concord_ssl_ctx_min_tls12(ctx)
@@ -58,6 +86,24 @@ public final class TLSChannel: @unchecked Sendable {
             }
         case .anyCertificate:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        }
+        if let identity {
+            guard SSL_CTX_use_certificate_chain_file(ctx, identity.certificateFile) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSError(kind: .setup, message: "cannot read the client certificate \(identity.certificateFile): \(Self.queue()) (a PEM file is expected)")
+            }
+            guard SSL_CTX_use_PrivateKey_file(ctx, identity.keyFile, SSL_FILETYPE_PEM) == 1 else {
+                SSL_CTX_free(ctx)
+                let why = Self.queue()
+                if why.contains("values mismatch") {
+                    throw TLSError(kind: .setup, message: "the client key \(identity.keyFile) does not match the certificate \(identity.certificateFile)")
+                }
+                throw TLSError(kind: .setup, message: "cannot read the client key \(identity.keyFile): \(why) (an unencrypted PEM key is expected)")
+            }
+            guard SSL_CTX_check_private_key(ctx) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSError(kind: .setup, message: "the client key \(identity.keyFile) does not match the certificate \(identity.certificateFile)")
+            }
         }
         guard let s = SSL_new(ctx) else {
             SSL_CTX_free(ctx)
@@ -94,16 +140,17 @@ public final class TLSChannel: @unchecked Sendable {
             if verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH {
                 return TLSError(kind: .hostname, message: "the TLS certificate of \(peer) is not for \(host) (\(why)); connect by a name the certificate lists")
             }
-            let hint = trust == .system ? "pass --graph-ca FILE with the CA that signed it, or use +ssc:// to accept a self-signed certificate unverified"
-                : "it is not signed by the CA in the --graph-ca file"
+            let hint = trust == .system ? "pass \(hints.caFlag) with the CA that signed it, or \(hints.insecure)"
+                : "it is not signed by the CA in the \(hints.caFlag.split(separator: " ")[0]) file"
             return TLSError(kind: .untrusted, message: "the TLS certificate of \(peer) is not trusted: \(why) (\(hint))")
         }
         let queued = Self.queue()
         if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE {
-            return TLSError(kind: .timeout, message: "the TLS handshake with \(peer) timed out: is it a TLS port?")
+            return TLSError(kind: .timeout, message: "no TLS handshake with \(peer): it did not answer in time; is it a plaintext port? then \(hints.plaintext)")
         }
+        if let refused = clientCertificateRefusal(queued) { return refused }
         let detail = queued.isEmpty ? "the connection closed" : queued
-        return TLSError(kind: .notTLS, message: "no TLS handshake with \(peer) (\(detail)): is it a plaintext port? then use bolt:// or neo4j:// without +s")
+        return TLSError(kind: .notTLS, message: "no TLS handshake with \(peer) (\(detail)): is it a plaintext port? then \(hints.plaintext)")
     }
 
     /// Writes all of `bytes`.
@@ -112,9 +159,21 @@ public final class TLSChannel: @unchecked Sendable {
         while sent < bytes.count {
             ERR_clear_error()
             let n = SSL_write(ssl, bytes.baseAddress! + sent, Int32(min(bytes.count - sent, Int(Int32.max))))
-            if n <= 0 { throw ioError(n, "write") }
+            if n <= 0 {
+                let e = ioError(n, "write")
+                if e.kind == .io, let refused = clientCertificateRefusal(alertAfterFailedWrite()) { throw refused }
+                throw e
+            }
             sent += Int(n)
         }
+    }
+
+    /// After a failed write, the alert the server sent before it closed (a refused client certificate), if any.
+    private func alertAfterFailedWrite() -> String {
+        var byte: UInt8 = 0
+        ERR_clear_error()
+        _ = SSL_read(ssl, &byte, 1)
+        return Self.queue()
     }
 
     /// Reads what is there (at least one byte); 0 when the server closed the session.
@@ -137,8 +196,21 @@ public final class TLSChannel: @unchecked Sendable {
         case SSL_ERROR_ZERO_RETURN: return TLSError(kind: .closed, message: "\(peer) closed the TLS session")
         default:
             let q = Self.queue()
+            if let refused = clientCertificateRefusal(q) { return refused }
             return TLSError(kind: .io, message: "TLS \(op) failed on \(peer): \(q.isEmpty ? "the connection closed" : q)")
         }
+    }
+
+    /// The server's alert when it wanted a client certificate and got none or one it does not trust
+    /// (with TLS 1.3 it arrives after the handshake, on the first read).
+    private func clientCertificateRefusal(_ queued: String) -> TLSError? {
+        if queued.contains("certificate required") {
+            return TLSError(kind: .clientCertificate, message: "\(peer) requires a client certificate: pass \(hints.clientCertificate)")
+        }
+        if queued.contains("unknown ca") || queued.contains("bad certificate") {
+            return TLSError(kind: .clientCertificate, message: "\(peer) refused the client certificate (\(queued)): it is not signed by a CA the server trusts")
+        }
+        return nil
     }
 
     /// OpenSSL's queued errors as text (and the queue emptied).

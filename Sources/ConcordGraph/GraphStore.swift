@@ -148,7 +148,7 @@ extension GraphStore {
     }
 }
 
-/// Opens a graph store from a URL: `bolt://`, `neo4j://` or `falkordb://host:port/GRAPH`.
+/// Opens a graph store from a URL: `bolt://`, `neo4j://`, `falkordb://host:port/GRAPH` or `falkordbs://` (TLS).
 public enum Graph {
     /// Another connection to the graph `store` reaches: a Bolt store's sibling (its routing table and
     /// bookmark carried over), else a new connection to `url`.
@@ -160,13 +160,15 @@ public enum Graph {
     /// `caFile`: CA certificate(s) to verify a `bolt+s://` / `neo4j+s://` server with, instead of the system's.
     public static func connect(url: String, connectTimeout: Double = 5, caFile: String? = nil) throws -> any GraphStore {
         let lower = url.lowercased()
-        if lower.hasPrefix("falkordb://") {
-            if let caFile { throw ConcordError(.usage, "a CA file (\(caFile)) was given for falkordb://, which is plaintext RESP") }
-            return try FalkorDBStore(url: url, connectTimeout: connectTimeout)
+        if lower.hasPrefix("falkordb://") || lower.hasPrefix("falkordbs://") {
+            if let caFile, lower.hasPrefix("falkordb://") {
+                throw ConcordError(.usage, "a CA file (\(caFile)) was given for falkordb://, which is plaintext RESP: use falkordbs:// for TLS")
+            }
+            return try FalkorDBStore(url: url, connectTimeout: connectTimeout, caFile: caFile)
         }
         if BoltStore.schemes.keys.contains(where: { lower.hasPrefix($0 + "://") }) {
             return try BoltStore(url: url, connectTimeout: connectTimeout, caFile: caFile)
         }
-        throw ConcordError(.usage, "unsupported graph URL '\(Redaction.mask(url))': use bolt://, bolt+s://, bolt+ssc://, neo4j:// (and +s, +ssc) or falkordb://host:port/GRAPH")
+        throw ConcordError(.usage, "unsupported graph URL '\(Redaction.mask(url))': use bolt://, bolt+s://, bolt+ssc://, neo4j:// (and +s, +ssc) falkordb://host:port/GRAPH or falkordbs:// (TLS)")
     }
 }

@@ -1,77 +1,137 @@
 import CHiredis
 import ConcordCore
+import ConcordNet
 import Foundation
 
-/// A connection to Redis through hiredis (RESP2).
+/// A connection to Redis (RESP2): plaintext through hiredis, TLS through
+/// ConcordCrypto's sessions with hiredis's reply parser (`RedisWire`), one
+/// server or the primary that Sentinel names.
 ///
 /// Calls block; async code runs them through `Blocking.run`. Commands are sent
 /// as argv arrays, so every argument is binary-safe. After the connection
 /// drops, the failing call throws and the next call reconnects (with AUTH and
-/// SELECT again) before it runs.
+/// SELECT again; behind Sentinel, to whichever server is the primary then)
+/// before it runs.
 public final class RedisConnection: @unchecked Sendable {
-    // @unchecked: `context` is only touched under `lock`.
-    private var context: UnsafeMutablePointer<redisContext>?
+    // @unchecked: `wire` and `server` are only touched under `lock`.
+    private var wire: (any RedisWire)?
     private let lock = NSRecursiveLock()
-    public let endpoint: Endpoint
+    public let address: RedisAddress
+    public let tls: RedisTLS
     public let connectTimeout: Double
     public let commandTimeout: Double
+    /// How long a connection behind Sentinel keeps asking for the primary while a failover is under way.
+    public let failoverTimeout: Double
     /// The logical database selected after connecting.
-    public let database: Int
+    public var database: Int { address.database }
+    /// The server this connection talks to (for a Sentinel URL, the primary it found last).
+    public var server: String { lock.withLock { currentServer } }
+    private var currentServer = ""
+    /// The sentinel that answered last is asked first next time.
+    var sentinelOrder: [Int] = []
 
-    /// Connects to `redis://[user:password@]host:port[/db]`.
-    public init(url: String, connectTimeout: Double = 5, commandTimeout: Double = 60) throws {
-        endpoint = try Endpoint(parsing: url, defaultPorts: ["redis": 6379, "falkordb": 6379])
+    /// Connects to `url` (see `RedisAddress`: `redis://`, `rediss://`, `redis+sentinel://`, `rediss+sentinel://`).
+    public convenience init(url: String, tls: RedisTLS = RedisTLS(), connectTimeout: Double = 5, commandTimeout: Double = 60,
+                            failoverTimeout: Double = 30) throws {
+        try self.init(address: try RedisAddress(parsing: url), tls: tls, connectTimeout: connectTimeout, commandTimeout: commandTimeout,
+                      failoverTimeout: failoverTimeout)
+    }
+
+    public init(address: RedisAddress, tls: RedisTLS = RedisTLS(), connectTimeout: Double = 5, commandTimeout: Double = 60,
+                failoverTimeout: Double = 30) throws {
+        self.address = address
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
-        let db = endpoint.path.split(separator: "/").first.map(String.init) ?? ""
-        if endpoint.scheme == "redis", !db.isEmpty {
-            guard let n = Int(db), n >= 0 else {
-                throw ConcordError(.usage, "bad database number '\(db)' in \(endpoint)", store: "redis")
-            }
-            database = n
-        } else {
-            database = 0
-        }
+        self.failoverTimeout = failoverTimeout
+        if case .sentinel(let sentinels, _) = address.topology { sentinelOrder = Array(sentinels.indices) }
         try lock.withLock { try connect() }
     }
 
-    deinit { if let context { redisFree(context) } }
+    deinit { wire?.close() }
+
+    /// The TLS protocol of the current connection ("TLSv1.3"), nil in plaintext.
+    public var tlsVersion: String? { lock.withLock { wire?.tlsVersion } }
+
+    /// The URL, password masked.
+    public var description: String { address.description }
 
     private func connect() throws {
-        if let context { redisFree(context); self.context = nil }
-        let c = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeval(connectTimeout))
-        guard let c else { throw ConcordError(.connection, "out of memory connecting to \(endpoint)", store: "redis") }
-        if c.pointee.err != 0 {
-            let reason = Self.errorString(c)
-            redisFree(c)
-            throw ConcordError(.connection, "cannot connect to \(endpoint): \(reason). Is the server running (make services)?",
+        wire?.close()
+        wire = nil
+        switch address.topology {
+        case .server(let host, let serverName, let port):
+            try open(host: host, serverName: serverName, port: port)
+        case .sentinel(_, let master):
+            let deadline = Date().addingTimeInterval(failoverTimeout)
+            var lastWhy = ""
+            repeat {
+                do {
+                    let primary = try askSentinels()
+                    try open(host: primary.host, serverName: primary.serverName, port: primary.port)
+                    let role = try send(["ROLE"])
+                    if case .array(let parts) = role, parts.first?.string == "master" { return }
+                    // A user without +role cannot check; the sentinels' word is taken (docs: give +role).
+                    if let e = role.errorMessage, Self.prefix(e) == "NOPERM" { return }
+                    lastWhy = "\(primary.host):\(primary.port) answers as \(role.array?.first?.string ?? "?"), not as the primary (a failover is under way)"
+                    wire?.close()
+                    wire = nil
+                } catch let e as ConcordError where e.code == .connection {
+                    lastWhy = e.message
+                }
+                Thread.sleep(forTimeInterval: 0.2)
+            } while Date() < deadline
+            throw ConcordError(.connection, "no primary for '\(master)' reached within \(Int(failoverTimeout)) s through \(address): \(lastWhy)",
                                store: "redis")
         }
-        redisSetTimeout(c, timeval(commandTimeout))
-        context = c
-        if let password = endpoint.password {
-            let args = endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+    }
+
+    /// Opens the wire to one server and authenticates and selects the database on it.
+    private func open(host: String, serverName: String, port: Int) throws {
+        currentServer = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let name = "\(address.tls ? "rediss" : "redis")://\(currentServer)"
+        do {
+            if address.tls {
+                let socket = try TCPSocket(host: host, port: port, connectTimeout: connectTimeout, ioTimeout: commandTimeout, store: "redis")
+                try socket.startTLS(trust: tls.trust, serverName: serverName, identity: tls.identity, hints: RedisTLS.hints)
+                wire = try StreamWire(socket: socket)
+            } else {
+                wire = try HiredisWire(host: host, port: port, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            }
+        } catch let e as ConcordError where e.code == .connection && e.context["tls"] == nil {
+            throw ConcordError(.connection, "cannot connect to \(name) (\(address)): \(e.message). Is the server running (make services)?",
+                               store: "redis", underlying: e)
+        }
+        do {
+            try handshake()
+        } catch let e as ConcordError where e.code == .connection && !address.tls {
+            // A TLS-only port closes a plaintext client at its first command.
+            throw ConcordError(.connection, "\(name) dropped the connection at the first command: is it a TLS port? then use rediss://",
+                               store: "redis", underlying: e)
+        }
+    }
+
+    /// AUTH (with the ACL user when there is one) and SELECT; a PING when neither is needed, so a dead or TLS-only port shows now.
+    private func handshake() throws {
+        if let password = address.password {
+            let args = address.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
             let reply = try send(args)
             if let e = reply.errorMessage {
-                redisFree(c); context = nil
-                throw ConcordError(.authentication, "authentication failed for \(endpoint): \(e)", store: "redis")
+                wire?.close(); wire = nil
+                let who = address.user.map { "as user '\($0)'" } ?? "with the default user"
+                throw ConcordError(.authentication, "authentication failed for \(address) \(who) on \(currentServer): \(e)", store: "redis",
+                                   serverCode: Self.prefix(e), query: "AUTH")
             }
         }
         if database != 0 {
             let reply = try send(["SELECT", database])
             if let e = reply.errorMessage {
-                redisFree(c); context = nil
-                throw ConcordError(.server, "cannot select database \(database) on \(endpoint): \(e)", store: "redis")
+                wire?.close(); wire = nil
+                throw serverError(e, ["SELECT"], what: "cannot select database \(database) on \(address)")
             }
+        } else if address.password == nil {
+            if let e = try send(["PING"]).errorMessage, Self.prefix(e) == "NOAUTH" { throw serverError(e, ["PING"]) }
         }
-    }
-
-    private static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: &c.pointee.errstr) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    }
-
-    private func timeval(_ seconds: Double) -> Glibc.timeval {
-        Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
     }
 
     // MARK: Commands
@@ -147,8 +207,7 @@ public final class RedisConnection: @unchecked Sendable {
                 // A command rejected while queuing makes EXEC fail with EXECABORT; name the first.
                 let queued = replies.dropFirst().dropLast()
                 if let i = queued.firstIndex(where: { $0.errorMessage != nil }), let cause = replies[i].errorMessage {
-                    throw ConcordError(.server, "transaction rejected: \(cause)", store: "redis",
-                                       serverCode: Self.prefix(cause), query: Self.name(commands[i - 1]))
+                    throw serverError(cause, commands[i - 1], what: "transaction rejected")
                 }
                 throw serverError(e, ["EXEC"])
             default: throw ConcordError(.protocolViolation, "unexpected EXEC reply", store: "redis")
@@ -164,7 +223,7 @@ public final class RedisConnection: @unchecked Sendable {
     // MARK: Wire
 
     private func ensureConnected() throws {
-        if context == nil || context!.pointee.err != 0 { try connect() }
+        if wire == nil || wire!.failure != nil { try connect() }
     }
 
     private func send(_ args: [any RedisArgument]) throws -> RedisReply {
@@ -172,77 +231,64 @@ public final class RedisConnection: @unchecked Sendable {
         return try readReply(name: Self.name(args))
     }
 
-    /// Queues one command in hiredis's output buffer.
+    /// Queues one command.
     private func append(_ args: [any RedisArgument]) throws {
-        guard let c = context else { throw ConcordError(.connection, "not connected to \(endpoint)", store: "redis") }
-        // All arguments go into one contiguous buffer, so one borrow covers them.
-        var flat: [UInt8] = []
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        offsets.reserveCapacity(args.count)
-        lengths.reserveCapacity(args.count)
-        for a in args {
-            let start = flat.count
-            a.appendRedisBytes(to: &flat)
-            offsets.append(start)
-            lengths.append(flat.count - start)
-        }
-        flat.append(0)
-        let status = flat.withUnsafeBufferPointer { buf -> Int32 in
-            let base = UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-            return pointers.withUnsafeMutableBufferPointer { p in
-                lengths.withUnsafeBufferPointer { l in
-                    redisAppendCommandArgv(c, Int32(args.count), p.baseAddress, l.baseAddress)
-                }
-            }
-        }
-        if status != concord_redis_ok() { throw ioError(Self.name(args)) }
+        guard let w = wire else { throw ConcordError(.connection, "not connected to \(address)", store: "redis") }
+        do { try w.append(args) } catch let e as ConcordError { throw ioError(Self.name(args), e) }
     }
 
     private func readReply(name: String) throws -> RedisReply {
-        guard let c = context else { throw ConcordError(.connection, "not connected to \(endpoint)", store: "redis") }
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(c, &raw) == concord_redis_ok(), let raw else { throw ioError(name) }
-        defer { freeReplyObject(raw) }
-        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+        guard let w = wire else { throw ConcordError(.connection, "not connected to \(address)", store: "redis") }
+        let reply: RedisReply
+        do { reply = try w.readReply() } catch let e as ConcordError { throw ioError(name, e) }
+        if case .error(let message) = reply, isFailover(message) { throw failoverError(message, name) }
+        return reply
     }
 
-    private func ioError(_ name: String) -> ConcordError {
-        let reason = context.map { Self.errorString($0) } ?? "not connected"
+    /// Behind Sentinel, a server that stopped being the primary (READONLY), is loading its data after a
+    /// restart (LOADING) or lost its primary (MASTERDOWN) means a failover: the connection is dropped and
+    /// the error is a connection error, so a caller that retries finds the new primary.
+    private func isFailover(_ message: String) -> Bool {
+        guard case .sentinel = address.topology else { return false }
+        return ["READONLY", "LOADING", "MASTERDOWN"].contains(Self.prefix(message))
+    }
+
+    private func failoverError(_ message: String, _ name: String) -> ConcordError {
+        wire?.close()
+        wire = nil
+        return ConcordError(.connection, "\(currentServer) refused \(name) during a failover (\(message)); the next call asks the sentinels for the primary",
+                            store: "redis", serverCode: Self.prefix(message), query: name)
+    }
+
+    private func ioError(_ name: String, _ cause: ConcordError) -> ConcordError {
+        if cause.code != .connection { return cause }
+        let reason = wire?.failure ?? cause.message
         // The connection is unusable now; the next call reconnects.
-        if let c = context { redisFree(c); context = nil }
+        wire?.close()
+        wire = nil
         let timedOut = reason.lowercased().contains("timed out") || reason.contains("Resource temporarily unavailable")
         return ConcordError(
             .connection,
-            timedOut ? "command \(name) timed out after \(commandTimeout)s on \(endpoint)"
-                : "connection to \(endpoint) lost during \(name): \(reason); the next call reconnects",
+            timedOut ? "command \(name) timed out after \(commandTimeout)s on \(address) (\(currentServer))"
+                : "connection to \(address) (\(currentServer)) lost during \(name): \(reason); the next call reconnects",
             store: "redis", query: name)
     }
 
-    static func convert(_ r: UnsafeMutablePointer<redisReply>) -> RedisReply {
-        let type = r.pointee.type
-        if type == concord_redis_reply_integer() { return .integer(r.pointee.integer) }
-        if type == concord_redis_reply_nil() { return .null }
-        if type == concord_redis_reply_string() {
-            guard let str = r.pointee.str else { return .bulk([]) }
-            return .bulk(Array(UnsafeRawBufferPointer(start: str, count: r.pointee.len)))
+    /// A server's error reply as an error: a refused permission or missing authentication named as such.
+    func serverError(_ message: String, _ args: [any RedisArgument], what: String? = nil) -> ConcordError {
+        let code = Self.prefix(message)
+        let name = Self.name(args)
+        switch code {
+        case "NOAUTH":
+            return ConcordError(.authentication, "\(address) requires authentication: put user:password in the URL (\(message))", store: "redis",
+                                serverCode: code, query: name)
+        case "NOPERM":
+            let who = address.user.map { "user '\($0)'" } ?? "the default user"
+            return ConcordError(.permission, "\(who) may not run \(name) on \(address): \(message) (docs/operations.md lists the permissions each command needs)",
+                                store: "redis", serverCode: code, query: name)
+        default:
+            return ConcordError(.server, "\(what.map { "\($0): " } ?? "Redis error: ")\(message)", store: "redis", serverCode: code, query: name)
         }
-        if type == concord_redis_reply_status() || type == concord_redis_reply_error() {
-            let s = r.pointee.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: r.pointee.len), as: UTF8.self) } ?? ""
-            return type == concord_redis_reply_status() ? .status(s) : .error(s)
-        }
-        if type == concord_redis_reply_array() {
-            var out: [RedisReply] = []
-            out.reserveCapacity(r.pointee.elements)
-            for i in 0..<r.pointee.elements { out.append(convert(r.pointee.element[i]!)) }
-            return .array(out)
-        }
-        return .null
-    }
-
-    func serverError(_ message: String, _ args: [any RedisArgument]) -> ConcordError {
-        ConcordError(.server, "Redis error: \(message)", store: "redis", serverCode: Self.prefix(message), query: Self.name(args))
     }
 
     static func prefix(_ message: String) -> String { String(message.prefix(while: { $0 != " " })) }

@@ -140,12 +140,32 @@ struct Doctor: ParsableCommand {
                 .dropFirst("redis_version:".count).description ?? "?")
             let key = "concord:doctor:\(UUID().uuidString)"
             let value: [UInt8] = Array("doctor\u{0}é😀".utf8)
-            let (echo, ms) = try timed { () throws -> RedisReply? in
-                let r = try redis.transaction([["SET", key, value, "EX", 60], ["GET", key], ["DEL", key]])
-                return r?[1]
+            do {
+                let (echo, ms) = try timed { () throws -> RedisReply? in
+                    let r = try redis.transaction([["SET", key, value, "EX", 60], ["GET", key], ["DEL", key]])
+                    return r?[1]
+                }
+                guard echo?.bytes == value else { throw ConcordError(.protocolViolation, "round trip changed the value", store: "redis") }
+                c.roundTripMs = ms
+            } catch let e as ConcordError where e.code == .permission {
+                // A read-only ACL user (the audit's): the round trip without a write.
+                let (echo, ms) = try timed { try redis.run("ECHO", value) }
+                guard echo.bytes == value else { throw ConcordError(.protocolViolation, "round trip changed the value", store: "redis") }
+                c.roundTripMs = ms
+                c.details.append(("user", "\(redis.address.user ?? "default") may not write (\(e.serverCode ?? "NOPERM")): enough for audits, not for sync or apply"))
             }
-            guard echo?.bytes == value else { throw ConcordError(.protocolViolation, "round trip changed the value", store: "redis") }
-            c.roundTripMs = ms
+            let tls = try redisTLSDescription(redis)
+            c.details.append(("connection", tls))
+            let topology = try redis.topology()
+            if !topology.sentinels.isEmpty {
+                c.details.append(("sentinels", topology.sentinels.map { "\($0.address) \($0.reached ? $0.detail : "unreachable")" }.joined(separator: "; ")))
+                let lost = topology.sentinels.filter { !$0.reached }
+                if !lost.isEmpty { c.warnings.append("\(lost.count) of \(topology.sentinels.count) sentinels unreachable: \(lost.map(\.address).joined(separator: ", "))") }
+            }
+            c.details.append(("server", "\(topology.server) (\(topology.role == "master" ? "primary" : topology.role))"))
+            if topology.role == "master" {
+                c.details.append(("replicas", topology.replicas.isEmpty ? "none" : topology.replicas.map { "\($0.address) lag \($0.lagBytes) bytes" }.joined(separator: "; ")))
+            }
             let lengths = try redis.pipeline([
                 ["LLEN", "persistence:queue"], ["LLEN", "persistence:processing"],
                 ["LLEN", "persistence:deadletter"], ["ZCARD", "persistence:confirmed"],
@@ -153,6 +173,14 @@ struct Doctor: ParsableCommand {
             c.details.append(("queue", "\(lengths[0]) waiting, \(lengths[1]) processing, \(lengths[2]) dead-lettered, \(lengths[3]) confirmed"))
             if lengths[2] > 0 { c.warnings.append("\(lengths[2]) entries in persistence:deadletter") }
         }
+    }
+
+    /// "TLSv1.3, certificate verified against …" or "plaintext".
+    private func redisTLSDescription(_ redis: RedisConnection) throws -> String {
+        guard let version = redis.tlsVersion else { return "plaintext" }
+        let tls = try stores.redisTLS()
+        let trust = tls.insecure ? "certificate NOT verified (--redis-tls-insecure)" : "certificate verified against \(tls.caFile ?? "the system's CAs")"
+        return "encrypted, \(version), \(trust)\(tls.identity != nil ? ", client certificate sent" : "")"
     }
 
     func checkGraph() -> Check {

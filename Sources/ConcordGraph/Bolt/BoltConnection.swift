@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordNet
 
 /// One Bolt connection: handshake, authentication, and the request/response
 /// exchanges the store needs. Not thread-safe; `BoltStore` serializes use.

@@ -1,5 +1,6 @@
 import ConcordCore
 @_exported import enum ConcordRedis.RedisReply
+import ConcordCrypto
 import ConcordRedis
 import Foundation
 
@@ -18,17 +19,19 @@ public final class FalkorDBStore: GraphStore, @unchecked Sendable {
     public let engine = "falkordb"
     public let graph: String
     let connection: RESPConnection
-    public var displayURL: String { "falkordb://\(connection.endpoint.host):\(connection.endpoint.port)/\(graph)" }
+    public var displayURL: String { "\(connection.endpoint.scheme)://\(connection.endpoint.host):\(connection.endpoint.port)/\(graph)" }
     private let lock = NSRecursiveLock()
     private var labels: [String] = []
     private var relationshipTypes: [String] = []
     private var propertyKeys: [String] = []
 
-    /// Connects to `falkordb://[user:password@]host:port/GRAPH` (graph defaults to `concord`).
-    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300) throws {
-        let endpoint = try Endpoint(parsing: url, defaultPorts: ["falkordb": 6379])
+    /// Connects to `falkordb://[user:password@]host:port/GRAPH` (graph defaults to `concord`), or over TLS
+    /// to `falkordbs://…`: the certificate verified against the system's CAs or `caFile`'s.
+    public init(url: String, connectTimeout: Double = 5, ioTimeout: Double = 300, caFile: String? = nil) throws {
+        let endpoint = try Endpoint(parsing: url, defaultPorts: ["falkordb": 6379, "falkordbs": 6379])
         graph = endpoint.path.isEmpty ? "concord" : endpoint.path
-        connection = try RESPConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        let trust: TLSTrust? = endpoint.scheme == "falkordbs" ? (caFile.map { .caFile($0) } ?? .system) : nil
+        connection = try RESPConnection(endpoint: endpoint, connectTimeout: connectTimeout, ioTimeout: ioTimeout, trust: trust)
     }
 
     /// Runs any command on the FalkorDB server (GRAPH.DELETE, GRAPH.CONSTRAINT…).

@@ -1,4 +1,6 @@
 import ConcordCore
+import ConcordCrypto
+import ConcordNet
 import ConcordRedis
 
 /// A minimal RESP2 connection for FalkorDB's `GRAPH.*` commands.
@@ -14,9 +16,12 @@ final class RESPConnection {
     private let connectTimeout: Double
     private let ioTimeout: Double
     private var socket: TCPSocket?
+    /// Set for `falkordbs://`: every connection starts with a TLS handshake.
+    private let trust: TLSTrust?
 
-    init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double) throws {
+    init(endpoint: Endpoint, connectTimeout: Double, ioTimeout: Double, trust: TLSTrust? = nil) throws {
         self.endpoint = endpoint
+        self.trust = trust
         self.connectTimeout = connectTimeout
         self.ioTimeout = ioTimeout
         _ = try live()
@@ -26,6 +31,11 @@ final class RESPConnection {
     private func live() throws -> TCPSocket {
         if let s = socket, s.isOpen { return s }
         let s = try TCPSocket(host: endpoint.host, port: endpoint.port, connectTimeout: connectTimeout, ioTimeout: ioTimeout)
+        if let trust {
+            try s.startTLS(trust: trust, serverName: endpoint.serverName, hints: TLSHints(
+                caFlag: "--graph-ca FILE", insecure: "pass the CA's file with --graph-ca", plaintext: "use falkordb:// instead of falkordbs://",
+                clientCertificate: "a client certificate (not supported for the graph: set tls-auth-clients optional on the server)"))
+        }
         socket = s
         if let password = endpoint.password {
             let args = endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]

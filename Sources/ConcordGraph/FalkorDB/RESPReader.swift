@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordNet
 import ConcordRedis
 
 /// Parses one RESP2 reply from a byte source, with bounds a hostile or

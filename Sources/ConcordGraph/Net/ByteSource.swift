@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordNet
 
 /// Where a wire protocol's bytes come from: a socket, or (for tests and
 /// fuzzing) bytes in memory. The protocol readers (RESP, Bolt framing) read
@@ -11,16 +12,6 @@ protocol ByteSource: AnyObject {
 }
 
 extension TCPSocket: ByteSource {}
-
-/// The index of the next CRLF in `bytes` at or after `from`, or nil.
-func crlf(in bytes: [UInt8], from: Int) -> Int? {
-    var i = from
-    while i + 1 < bytes.count {
-        if bytes[i] == 0x0D && bytes[i + 1] == 0x0A { return i }
-        i += 1
-    }
-    return nil
-}
 
 /// Bytes in memory as a source; running out is a protocol violation ("ends early").
 public final class MemorySource: ByteSource {
