@@ -20,7 +20,9 @@ final class FlowFixture {
     private(set) var cluster: GatewayCluster?
     /// Concord's graph flags: the graph over RESP, or the gateways' `neo4j+s://` and CA.
     var graphArgs: [String] { cluster?.arguments ?? ["--graph", graphURL] }
-    let postgresURL = TestStores.postgresURL
+    let postgresURL: String
+    /// A PostgreSQL schema of the test's own (so an audit of the fixture reads no other test's drafts), or nil for the shared one.
+    let schema: String?
     let redis: RedisConnection
     let graph: FalkorDBStore
     let postgres: PostgresConnection
@@ -30,8 +32,15 @@ final class FlowFixture {
         if overBolt { cluster = try GatewayCluster(graph: graph.graph) }
     }
 
-    init(redisURL: String) throws {
+    init(redisURL: String, ownSchema: Bool = false) throws {
         self.redisURL = redisURL
+        schema = ownSchema ? TestStores.unique("flow").lowercased() : nil
+        if let schema {
+            try PostgresConnection(url: TestStores.postgresURL).execute("CREATE SCHEMA \(schema)")
+            postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
+        } else {
+            postgresURL = TestStores.postgresURL
+        }
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("flow")
         redis = try RedisConnection(url: redisURL)
         _ = try redis.run("FLUSHDB")
@@ -49,6 +58,7 @@ final class FlowFixture {
         cluster?.stop()
         _ = try? redis.run("FLUSHDB")
         _ = try? graph.command(["GRAPH.DELETE", graph.graph])
+        if let schema, let admin = try? PostgresConnection(url: TestStores.postgresURL) { _ = try? admin.execute("DROP SCHEMA \(schema) CASCADE") }
     }
 
     func engine(batchSize: Int = 500) -> SyncEngine {

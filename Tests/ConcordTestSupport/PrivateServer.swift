@@ -47,6 +47,9 @@ public final class PrivateServer {
                       userInfo: [NSLocalizedDescriptionKey: "\(executable) did not start on ports \(ports)"])
     }
 
+    /// The running server's process id.
+    public var pid: Int32? { process?.processIdentifier }
+
     /// Kills the server (SIGKILL: an outage, not a shutdown).
     public func stop() {
         if let p = process { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
