@@ -148,7 +148,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(name: "ConcordTestSupport", path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
+        .target(name: "ConcordTestSupport", dependencies: ["ConcordRedis"], path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",

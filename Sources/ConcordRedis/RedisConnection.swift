@@ -154,7 +154,8 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// Sends all `commands` before reading any reply (pipelining) and returns
-    /// the replies in order. Large pipelines go out in chunks.
+    /// the replies in order (error replies as `.error`, but a `NOPERM` throws).
+    /// Large pipelines go out in chunks.
     public func pipeline(_ commands: [[any RedisArgument]], chunkSize: Int = 5000) throws -> [RedisReply] {
         try lock.withLock {
             try ensureConnected()
@@ -166,6 +167,12 @@ public final class RedisConnection: @unchecked Sendable {
                 for i in start..<end { try append(commands[i]) }
                 for _ in start..<end { replies.append(try readReply(name: "pipeline")) }
                 start = end
+            }
+            // Error replies come back as values (a missing stream's XINFO is an answer), except a refused
+            // permission: reading on as if the key were empty would turn an ACL into false findings.
+            if let i = replies.firstIndex(where: { if case .error(let e) = $0 { return Self.prefix(e) == "NOPERM" }; return false }),
+               case .error(let e) = replies[i] {
+                throw serverError(e, commands[i])
             }
             return replies
         }
@@ -274,15 +281,15 @@ public final class RedisConnection: @unchecked Sendable {
             store: "redis", query: name)
     }
 
-    /// A server's error reply as an error: a refused permission or missing authentication named as such.
-    func serverError(_ message: String, _ args: [any RedisArgument], what: String? = nil) -> ConcordError {
+    /// A server's error reply to `args` as an error: a refused permission or missing authentication named as such.
+    public func serverError(_ message: String, _ args: [any RedisArgument], what: String? = nil) -> ConcordError {
         let code = Self.prefix(message)
         let name = Self.name(args)
         switch code {
         case "NOAUTH":
             return ConcordError(.authentication, "\(address) requires authentication: put user:password in the URL (\(message))", store: "redis",
                                 serverCode: code, query: name)
-        case "NOPERM":
+        case "NOPERM", "EXECABORT" where message.contains("NOPERM"):
             let who = address.user.map { "user '\($0)'" } ?? "the default user"
             return ConcordError(.permission, "\(who) may not run \(name) on \(address): \(message) (docs/operations.md lists the permissions each command needs)",
                                 store: "redis", serverCode: code, query: name)

@@ -61,9 +61,11 @@ struct StoreOptions: ParsableArguments {
             throw ConcordError(.usage, "a client certificate needs both --redis-cert and --redis-key (or CONCORD_REDIS_CERT and CONCORD_REDIS_KEY)")
         }
         let address = try RedisAddress(parsing: redisURL)
-        if !address.tls, ca != nil || cert != nil || redisTlsInsecure {
+        // The flags contradict a plaintext URL; the environment's settings simply do not apply to one.
+        if !address.tls, redisCa != nil || redisCert != nil || redisKey != nil || redisTlsInsecure {
             throw ConcordError(.usage, "TLS options were given for \(address), which is plaintext: use rediss:// (or rediss+sentinel://)")
         }
+        if !address.tls { return RedisTLS() }
         if redisTlsInsecure, ca != nil {
             throw ConcordError(.usage, "--redis-tls-insecure and a CA file (--redis-ca / CONCORD_REDIS_CA) contradict each other: choose one")
         }

@@ -28,7 +28,7 @@ final class FlowFixture {
     let postgres: PostgresConnection
 
     convenience init(db: Int, overBolt: Bool = false) throws {
-        try self.init(redisURL: "redis://127.0.0.1:56379/\(db)")
+        try self.init(redisURL: TestStores.redisURL(db: db))
         if overBolt { cluster = try GatewayCluster(graph: graph.graph) }
     }
 
@@ -42,7 +42,7 @@ final class FlowFixture {
             postgresURL = TestStores.postgresURL
         }
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("flow")
-        redis = try RedisConnection(url: redisURL)
+        redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")
         graph = try FalkorDBStore(url: graphURL)
         _ = try GraphSchema.ensure(on: graph)

@@ -28,7 +28,7 @@ import Testing
         let runs = workload.runs
         Thread.detachNewThread {
             defer { produced.signal() }
-            guard let redis = try? RedisConnection(url: redisURL) else { return }
+            guard let redis = try? TestStores.redis(redisURL) else { return }
             let writer = EventWriter(redis: redis)
             // Interleave runs: slice k of every run, then slice k+1.
             for k in stride(from: 0, to: 100, by: 10) {
@@ -142,7 +142,7 @@ import Testing
         let events = workload.runs.flatMap(\.events)
         try EventWriter(redis: f.redis).publish(events)
 
-        let engine = SyncEngine(redis: try RedisConnection(url: f.redisURL, connectTimeout: 0.5), graph: f.graph, batchSize: 10)
+        let engine = SyncEngine(redis: try TestStores.redis(f.redisURL, connectTimeout: 0.5), graph: f.graph, batchSize: 10)
         engine.maxBackoff = 0.3
         let drain = BackgroundDrain(engine)
         Thread.sleep(forTimeInterval: 0.3)

@@ -31,8 +31,8 @@ final class PublicationFixture {
         postgresURL = TestStores.postgresURL.replacingOccurrences(of: "/concord_test", with: "/\(database)")
         postgres = try PostgresConnection(url: postgresURL)
         for s in PostgresSchema.statements { try postgres.execute(s) }
-        redisURL = "redis://127.0.0.1:56379/\(redisDB)"
-        redis = try RedisConnection(url: redisURL)
+        redisURL = TestStores.redisURL(db: redisDB)
+        redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("pub")
         graph = try FalkorDBStore(url: graphURL)

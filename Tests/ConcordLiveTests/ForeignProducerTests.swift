@@ -59,7 +59,7 @@ import Testing
     }
 
     func stores(_ f: AuditFixture) throws -> RepairStores {
-        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try f.concordGraph())
+        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try TestStores.redis(f.redisURL), graph: try f.concordGraph())
     }
 
     @Test func foreignJSONIsAuditedAndRepairedByteForByte() throws {

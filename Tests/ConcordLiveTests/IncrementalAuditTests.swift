@@ -108,7 +108,7 @@ import Testing
     }
 
     static func stores(_ f: AuditFixture) throws -> RepairStores {
-        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try f.concordGraph())
+        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try TestStores.redis(f.redisURL), graph: try f.concordGraph())
     }
 
     /// `count` faults of kinds picked at random; a kind that finds no suitable run is skipped.

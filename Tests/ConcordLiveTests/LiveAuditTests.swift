@@ -47,7 +47,7 @@ final class AuditFixture {
 
     init(db: Int, transport: GraphTransport = .falkordb) throws {
         self.transport = transport
-        redisURL = "redis://127.0.0.1:56379/\(db)"
+        redisURL = TestStores.redisURL(db: db)
         let graphName = TestStores.unique("audit")
         falkorURL = TestStores.falkorURL + "/" + graphName
         if transport == .bolt {
@@ -61,7 +61,7 @@ final class AuditFixture {
         let admin = try PostgresConnection(url: TestStores.postgresURL)
         try admin.execute("CREATE SCHEMA \(schema)")
         postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
-        redis = try RedisConnection(url: redisURL)
+        redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")
         graph = try FalkorDBStore(url: falkorURL)
         _ = try GraphSchema.ensure(on: graph)
@@ -80,7 +80,7 @@ final class AuditFixture {
     /// A reader on connections of its own (the audit runs beside other work).
     func reader() throws -> LiveReader {
         let graph = try concordGraph()
-        let r = LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try RedisConnection(url: redisURL), graph: graph)
+        let r = LiveReader(postgres: try PostgresConnection(url: postgresURL), redis: try TestStores.redis(redisURL), graph: graph)
         let (url, ca) = (graphURL, graphCA)
         r.openGraph = { try Graph.another(graph, url: url, caFile: ca) }
         return r
@@ -165,7 +165,7 @@ final class AuditFixture {
         // First: the candidate is found by a full read…
         let ctx = EvalContext(now: nowMilliseconds(), grace: 300_000)
         let engine = AuditEngine(rules: f.rules, context: ctx)
-        let healer = try RedisConnection(url: f.redisURL)
+        let healer = try TestStores.redis(f.redisURL)
         let request = AuditRequest(rules: f.rules)
         _ = try f.reader().read(request.datasets, into: HealingSink(engine) { _ = try? healer.run("ZADD", RedisKeys.confirmed, nowMilliseconds(), e.id) })
         #expect(Self.keys(engine.evaluate().findings) == ["event.persisted-not-confirmed \(e.id)"])
@@ -187,7 +187,7 @@ final class AuditFixture {
         Thread.detachNewThread {
             defer { producerDone.signal() }
             do {
-                let sim = Simulator(postgres: try PostgresConnection(url: pgURL), redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL))
+                let sim = Simulator(postgres: try PostgresConnection(url: pgURL), redis: try TestStores.redis(redisURL), graph: try FalkorDBStore(url: graphURL))
                 var round: UInt64 = 0
                 while !stop.value {
                     round += 1
@@ -198,7 +198,7 @@ final class AuditFixture {
         Thread.detachNewThread {
             defer { syncDone.signal() }
             do {
-                let engine = SyncEngine(redis: try RedisConnection(url: redisURL), graph: try FalkorDBStore(url: graphURL), postgres: try PostgresConnection(url: pgURL))
+                let engine = SyncEngine(redis: try TestStores.redis(redisURL), graph: try FalkorDBStore(url: graphURL), postgres: try PostgresConnection(url: pgURL))
                 engine.shouldStop = { stop.value }
                 try engine.run(publicationInterval: 0.2)
             } catch { errors.withLock { $0.append(error) } }

@@ -25,8 +25,8 @@ import Testing
         defer { rx.terminate() }
         // Stores of the test's own: a Redis db, a graph, a PostgreSQL schema.
         let db = 123
-        let redisURL = "redis://127.0.0.1:56379/\(db)"
-        let redis = try RedisConnection(url: redisURL)
+        let redisURL = TestStores.redisURL(db: db)
+        let redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")
         let graphURL = TestStores.falkorURL + "/" + TestStores.unique("notify")
         let schema = TestStores.unique("notify").lowercased()

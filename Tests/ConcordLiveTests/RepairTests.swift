@@ -17,7 +17,7 @@ import Testing
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
     func stores(_ f: AuditFixture) throws -> RepairStores {
-        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try RedisConnection(url: f.redisURL), graph: try f.concordGraph())
+        RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try TestStores.redis(f.redisURL), graph: try f.concordGraph())
     }
 
     /// The report's JSON, as `concord plan` reads it.

@@ -253,7 +253,7 @@ import Testing
         try #require(!putStreams.isEmpty, "the plan dead-lettered no stream entry")
         let quiet = RedisKeys.events("pp61_9")
         let written = Locked<[(key: String, text: String)]>([])
-        let producer = try RedisConnection(url: f.redisURL)
+        let producer = try TestStores.redis(f.redisURL)
         @Sendable func write(_ i: Int) throws {
             let key = i % 3 == 0 ? RedisKeys.queue : (i % 3 == 1 ? putStreams.sorted()[i % putStreams.count] : quiet)
             let text = ForeignProducerTests.text(id: "live_\(i)", run: "pp61_9", parent: "pp61_9_e5", ts: "\(nowMilliseconds())", type: "message", style: i)

@@ -99,7 +99,7 @@ import Testing
         #expect(denied?.code == .permission)
         #expect(denied?.query == "SET" && denied?.message.contains("user 'reader' may not run SET") == true, "\(String(describing: denied))")
         let inTransaction = Self.failure { _ = try reader.transaction([["XADD", "s", "*", "f", "v"]]) }
-        #expect(inTransaction?.code == .permission && inTransaction?.query == "XADD", "\(String(describing: inTransaction))")
+        #expect(inTransaction?.code == .permission && inTransaction?.query == "MULTI", "\(inTransaction.map { "\($0)" } ?? "no error")")
         let wrong = Self.failure { _ = try RedisConnection(url: server.url(user: "reader", password: "not-it-pw")) }
         #expect(wrong?.code == .authentication && wrong?.serverCode == "WRONGPASS")
         #expect(!"\(wrong!)".contains("not-it-pw") && "\(wrong!)".contains("user 'reader'"))

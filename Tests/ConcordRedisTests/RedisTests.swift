@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 @Suite struct RedisTests {
-    func connect() throws -> RedisConnection { try RedisConnection(url: TestStores.redisURL) }
+    func connect() throws -> RedisConnection { try TestStores.redis(TestStores.redisURL) }
 
     @Test func everyReplyType() throws {
         let r = try connect()
@@ -188,7 +188,7 @@ import Testing
     }
 
     @Test func commandTimeoutIsReported() throws {
-        let r = try RedisConnection(url: TestStores.redisURL, commandTimeout: 0.3)
+        let r = try TestStores.redis(TestStores.redisURL, commandTimeout: 0.3)
         let k = TestStores.unique("blocking")
         let start = Date()
         #expect(throws: ConcordError.self) { try r.run("BLPOP", k, 5) }

@@ -30,9 +30,9 @@ final class ServeFixture: @unchecked Sendable {
     var stderrText: String { String(decoding: stderrData.value, as: UTF8.self) }
 
     init(db: Int) throws {
-        redisURL = "redis://127.0.0.1:56379/\(db)"
+        redisURL = TestStores.redisURL(db: db)
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("serve")
-        redis = try RedisConnection(url: redisURL)
+        redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")
         graph = try FalkorDBStore(url: graphURL)
         _ = try GraphSchema.ensure(on: graph)
@@ -137,7 +137,7 @@ final class ServeFixture: @unchecked Sendable {
 
     /// Publishes `events` through the producers' write path at `perSecond`, on a thread; returns when all are written.
     static func produce(_ events: [Event], redisURL: String, perSecond: Double) throws {
-        let redis = try RedisConnection(url: redisURL)
+        let redis = try TestStores.redis(redisURL)
         let writer = EventWriter(redis: redis)
         let start = Date()
         let chunk = max(1, Int(perSecond / 100))  // a write every 10 ms

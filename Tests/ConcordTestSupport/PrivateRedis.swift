@@ -9,7 +9,7 @@ public final class PrivateRedis {
 
     /// `tls`: the certificates to serve (`serverCert` of them) with `--port 0` unless `plaintextToo`;
     /// `authClients`: `no`, `optional` or `yes` (mutual TLS); `extra`: more redis-server arguments.
-    public init(tls certificates: TestCertificates? = nil, serverCert: String = "server", authClients: String = "no", plaintextToo: Bool = false,
+    public init(tls certificates: TestCertificates? = nil, serverCert: String? = nil, authClients: String = "no", plaintextToo: Bool = false,
                 sentinel: [String]? = nil, extra: [String] = [], ready: ((Int) -> Bool)? = nil) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("redis")).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -29,7 +29,7 @@ public final class PrivateRedis {
                 args = ["--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"]
             }
             if let c = certificates {
-                let (cert, key) = c.cert(serverCert)
+                let (cert, key) = c.cert(serverCert ?? c.serverName)
                 args += ["--port", plaintextToo ? String(ports[1]) : "0", "--tls-port", String(ports[0]), "--tls-cert-file", cert, "--tls-key-file", key,
                          "--tls-ca-cert-file", c.ca, "--tls-auth-clients", authClients, "--tls-replication", "yes"]
             } else {

@@ -5,12 +5,26 @@ import Foundation
 /// for another name only, a client certificate it signs (mutual TLS), and a self-signed one.
 public final class TestCertificates {
     public let dir: URL
+    /// The name of the server certificate in `dir` ("server"; "redis" for the local services' own).
+    public let serverName: String
+    private let owned: Bool
+
+    /// The certificates scripts/services.sh made for the test Redis's TLS port (.local/tls: ca.pem signs redis.pem).
+    public static var local: TestCertificates { TestCertificates(existing: TestStores.repositoryRoot.appendingPathComponent(".local/tls"), serverName: "redis") }
+
+    private init(existing: URL, serverName: String) {
+        dir = existing
+        self.serverName = serverName
+        owned = false
+    }
     public var ca: String { dir.appendingPathComponent("ca.pem").path }
     public func cert(_ name: String) -> (cert: String, key: String) {
         (dir.appendingPathComponent("\(name).pem").path, dir.appendingPathComponent("\(name).key").path)
     }
 
     public init() throws {
+        serverName = "server"
+        owned = true
         dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("certs"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let openssl = "/usr/bin/openssl"
@@ -29,6 +43,6 @@ public final class TestCertificates {
                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
     }
 
-    deinit { try? FileManager.default.removeItem(at: dir) }
+    deinit { if owned { try? FileManager.default.removeItem(at: dir) } }
 }
 

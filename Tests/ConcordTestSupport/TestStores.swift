@@ -11,7 +11,7 @@ public enum TestStores {
     public static var postgresURL: String { env("CONCORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:55432/concord_test") }
     /// A role that needs a password (created by scripts/services.sh).
     public static var postgresPasswordURL: String { "postgresql://concord_pw:concord-test-password@127.0.0.1:55432/concord_test" }
-    public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", "redis://127.0.0.1:56379/9") }
+    public static var redisURL: String { env("CONCORD_TEST_REDIS_URL", redisURL(db: 9)) }
     /// The test Redis's TLS port (scripts/services.sh: 56381, certificate for 127.0.0.1 and localhost signed by `localCA`).
     public static var redisTLSPort: Int { Int(env("CONCORD_TEST_REDIS_TLS_PORT", "56381")) ?? 56381 }
     /// The CA that signs the test Redis's TLS certificate.

@@ -118,14 +118,18 @@ public final class SyncEngine: @unchecked Sendable {
         var taken: [[UInt8]] = []
         try retrying("take from \(RedisKeys.queue)", onFailure: { self.needsRecovery = true }) {
             if block && taken.isEmpty {
-                let first = try redis.command(["BLMOVE", RedisKeys.queue, RedisKeys.processing, "LEFT", "RIGHT", 1])
-                if let e = first.errorMessage { throw ConcordError(.server, "BLMOVE failed: \(e)", store: "redis") }
+                let blmove: [any RedisArgument] = ["BLMOVE", RedisKeys.queue, RedisKeys.processing, "LEFT", "RIGHT", 1]
+                let first = try redis.command(blmove)
+                if let e = first.errorMessage { throw redis.serverError(e, blmove, what: "BLMOVE failed") }
                 guard let bytes = first.bytes else { return }
                 taken.append(bytes)
             }
             let want = batchSize - taken.count
             guard want > 0 else { return }
-            let replies = try redis.pipeline(Array(repeating: ["LMOVE", RedisKeys.queue, RedisKeys.processing, "LEFT", "RIGHT"], count: want))
+            let lmove: [any RedisArgument] = ["LMOVE", RedisKeys.queue, RedisKeys.processing, "LEFT", "RIGHT"]
+            let replies = try redis.pipeline(Array(repeating: lmove, count: want))
+            // An error reply (a refused permission, a key of the wrong type) is an error, not an empty queue.
+            if let e = replies.lazy.compactMap(\.errorMessage).first { throw redis.serverError(e, lmove, what: "LMOVE failed") }
             taken += replies.compactMap(\.bytes)
         }
         return taken

@@ -45,8 +45,8 @@ public struct EventWriter: Sendable {
             all += commands(for: e)
             all.append(["EXEC"])
         }
-        for r in try redis.pipeline(all) {
-            if let e = r.errorMessage { throw ConcordError(.server, "publishing events failed: \(e)", store: "redis") }
+        for (i, r) in try redis.pipeline(all).enumerated() {
+            if let e = r.errorMessage { throw redis.serverError(e, all[i], what: "publishing events failed") }
         }
     }
 }
