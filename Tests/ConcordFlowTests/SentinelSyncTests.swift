@@ -80,10 +80,18 @@ import Testing
         let left = try f.length(RedisKeys.queue)
         #expect(left > 0, "the backlog drained before the first kill: make it larger")
         let (first, old) = try t.killPrimary()
+        // From the kill to the sync confirming on the new primary again.
+        let confirmedAtSwitch = try Self.retrying { try f.redis.run("ZCARD", RedisKeys.confirmed).int ?? 0 }
+        let switched = Date()
+        while try Self.retrying(60, { try f.redis.run("ZCARD", RedisKeys.confirmed).int ?? 0 }) == confirmedAtSwitch, Date().timeIntervalSince(switched) < 60 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let writingAgain = first + Date().timeIntervalSince(switched)
         try t.rejoin(old)
         // The second with the replica stalled for 0.7 s first: what the primary acknowledged then is lost.
         let (second, _) = try t.killPrimary(replicaBehind: 0.7)
-        print("failovers: new primary named \(String(format: "%.1f", first)) s and \(String(format: "%.1f", second)) s after SIGKILL; \(left) events were queued at the first")
+        print("failovers: new primary named \(String(format: "%.1f", first)) s and \(String(format: "%.1f", second)) s after SIGKILL; "
+              + "the sync confirming again \(String(format: "%.1f", writingAgain)) s after the first; \(left) events were queued at the first")
 
         stop.withLock { $0 = true }
         producerDone.wait()

@@ -29,8 +29,10 @@ final class ServeFixture: @unchecked Sendable {
     /// What the server wrote to stderr (its log) so far.
     var stderrText: String { String(decoding: stderrData.value, as: UTF8.self) }
 
-    init(db: Int) throws {
-        redisURL = TestStores.redisURL(db: db)
+    convenience init(db: Int) throws { try self.init(redisURL: TestStores.redisURL(db: db)) }
+
+    init(redisURL: String) throws {
+        self.redisURL = redisURL
         graphURL = TestStores.falkorURL + "/" + TestStores.unique("serve")
         redis = try TestStores.redis(redisURL)
         _ = try redis.run("FLUSHDB")

@@ -324,6 +324,10 @@ public final class SyncEngine: @unchecked Sendable {
                 return
             } catch let e as ConcordError where e.code == .connection || e.code == .protocolViolation || e.code == .conflict {
                 onFailure?()
+                // Whatever failed, the connection may come back to another server (a failover): entries this
+                // engine moved to processing and confirmed there may be unconfirmed in processing on the new
+                // primary. The next loop reads processing again (what is confirmed is gone from it).
+                if e.code == .connection { needsRecovery = true }
                 metrics.add("retried")
                 logger.error("\(what) failed; retrying in \(String(format: "%.1f", delay))s", metadata: ["error": "\(e)"])
                 if shouldStop() { throw e }
