@@ -7,7 +7,7 @@ import Foundation
 
 // make bench: store clients (issue 2) and graph store (issue 3), each beside
 // the raw floor of the same work measured in the same run.
-//   concord-bench [foundation|hash|graph|sync|bolt|audit|scale|repair|realworld|serve|github|console|all] [--records N]
+//   concord-bench [foundation|hash|graph|sync|bolt|audit|scale|repair|realworld|serve|github|console|redis-tls|all] [--records N]
 
 let env = ProcessInfo.processInfo.environment
 let postgresURL = env["CONCORD_POSTGRES_URL"] ?? "postgresql://postgres@127.0.0.1:55432/concord"
@@ -193,6 +193,9 @@ do {
                          falkor: "falkordb://\(falkorHost):\(falkorPort)", postgres: postgresURL)
     }
     if which == "github" || which == "all" { try githubBench(drafts: args.contains("--records") ? records : 10_000) }
+    if which == "redis-tls" || which == "all" {
+        try redisTLSBench(runs: min(records, 100_000) / 50, postgresBase: postgresURL, falkor: "falkordb://\(falkorHost):\(falkorPort)")
+    }
     if which == "sync" || which == "all" { try syncBench(redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)") }
     if which == "bolt" || which == "all" {
         try boltBench(runs: min(records, 100_000) / 50, redisBase: "redis://127.0.0.1:56379", falkor: "falkordb://\(falkorHost):\(falkorPort)")
