@@ -71,6 +71,8 @@ public final class TLSChannel: @unchecked Sendable {
         guard let c = SSL_CTX_new(TLS_client_method()) else { throw TLSError(kind: .setup, message: "OpenSSL: cannot create a TLS context: \(Self.queue())") }
         ctx = c
         _ = concord_ssl_ctx_min_tls12(ctx)
+        // Read ahead: one recv for several records (not two per record: its header, then its body).
+        concord_ssl_ctx_read_ahead(ctx)
         switch trust {
         case .system:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
@@ -176,11 +178,22 @@ public final class TLSChannel: @unchecked Sendable {
         return Self.queue()
     }
 
-    /// Reads what is there (at least one byte); 0 when the server closed the session.
+    /// Reads what is there (at least one byte; what is already decrypted or buffered, up to the buffer's
+    /// size, without waiting for more); 0 when the server closed the session.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         ERR_clear_error()
         let n = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
-        if n > 0 { return Int(n) }
+        if n > 0 {
+            // One record per SSL_read: take the records already read ahead too, so the caller parses in larger pieces
+            // (a record read ahead only in part waits for its rest, which the server is sending).
+            var total = Int(n)
+            while total < buffer.count, SSL_has_pending(ssl) == 1 {
+                let more = SSL_read(ssl, buffer.baseAddress! + total, Int32(min(buffer.count - total, Int(Int32.max))))
+                if more <= 0 { break }
+                total += Int(more)
+            }
+            return total
+        }
         let code = SSL_get_error(ssl, n)
         if code == SSL_ERROR_ZERO_RETURN { return 0 }
         throw ioError(n, "read")

@@ -12,6 +12,7 @@ extension LiveReader {
     /// Lists (the queues) are read whole, in one MULTI so an entry moving
     /// from one to the other is not seen twice.
     public func lookup(_ specs: [DatasetSpec], runs: Set<String>, ids: Set<String>, into sink: any RecordSink) throws {
+        let redis = primaryRedis ?? self.redis
         let runList = runs.sorted(), idList = ids.sorted()
         // Only the conditions that can match: an empty `IN []` beside an indexed one can cost the index.
         let idFieldsOf = { (spec: DatasetSpec) in idList.isEmpty ? [] : spec.lookup["id"] ?? [] }
@@ -199,6 +200,7 @@ extension LiveReader {
     /// built directly when the capture is the pattern's only one, else found
     /// by SCAN with the other captures left open.
     func keys(_ pattern: KeyPattern, _ spec: DatasetSpec, runs: [String], ids: [String], type: String) throws -> [String] {
+        let redis = primaryRedis ?? self.redis
         var out: [String] = []
         var seen: Set<String> = []
         for (field, values) in (spec.lookup["run"] ?? []).map({ ($0, runs) }) + (spec.lookup["id"] ?? []).map({ ($0, ids) }) {
@@ -219,6 +221,7 @@ extension LiveReader {
     /// About how many records each run holds: the lengths of its streams (`XLEN`, pipelined) in the datasets whose
     /// key names the run — what a recheck of the run reads most of. Runs no such stream names are absent.
     public func runSizes(_ specs: [DatasetSpec], runs: [String]) throws -> [String: Int] {
+        let redis = primaryRedis ?? self.redis
         var keys: [(run: String, key: String)] = []
         for spec in specs {
             guard case .redisStream(let pattern, _, _) = spec.source, let field = spec.lookup["run"]?.first, pattern.captures == [field] else { continue }

@@ -15,7 +15,10 @@ import Foundation
 /// graph by keyset pages. Also the recheck's point lookups.
 public final class LiveReader: @unchecked Sendable {
     public let postgres: PostgresConnection
+    /// Where the datasets are read from: the primary, or a replica (`--redis-read replica`).
     public let redis: RedisConnection
+    /// The primary, when `redis` is a replica: the recheck's lookups read it (a finding is confirmed where the writes go).
+    public var primaryRedis: RedisConnection?
     public let graph: any GraphStore
     public var pageSize = 10_000
     public var progress: ReadProgress?

@@ -116,3 +116,30 @@ public struct RedisTopology: Sendable {
     public var offset: Int64 = 0
     public var replicas: [Replica] = []
 }
+
+extension RedisConnection {
+    /// A connection to the replica of this connection's primary that is furthest along (by the offsets the
+    /// primary's `ROLE` reports), whose link to the primary is up; its lag in bytes at that moment. For
+    /// reading where a moment's lag is acceptable (the audit's `--redis-read replica`); every write, and the
+    /// recheck, stay on the primary. Nil, with the reason, when there is none to read from.
+    public func replica() throws -> (connection: RedisConnection?, lagBytes: Int64, why: String) {
+        let t = try topology()
+        guard t.role == "master" else { return (nil, 0, "\(t.server) is \(t.role), not a primary with replicas") }
+        var why: [String] = []
+        for r in t.replicas.sorted(by: { $0.lagBytes < $1.lagBytes }) {
+            guard let colon = r.address.lastIndex(of: ":"), let port = Int(r.address[r.address.index(after: colon)...]) else { continue }
+            let host = String(r.address[..<colon])
+            var a = address
+            a.topology = .server(host: host, serverName: host, port: port)
+            do {
+                let c = try RedisConnection(address: a, tls: tls, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+                let info = try c.run("INFO", "replication").string ?? ""
+                if info.contains("master_link_status:up") { return (c, r.lagBytes, "") }
+                why.append("\(r.address): its link to the primary is down")
+            } catch let e as ConcordError {
+                why.append("\(r.address): \(e.message)")
+            }
+        }
+        return (nil, 0, t.replicas.isEmpty ? "the primary \(t.server) has no replica" : why.joined(separator: "; "))
+    }
+}

@@ -116,7 +116,7 @@ final class StreamWire: RedisWire {
         self.socket = socket
         tlsVersion = socket.tls?.version
         reader = r
-        input = .allocate(byteCount: 1 << 16, alignment: 8)
+        input = .allocate(byteCount: 1 << 18, alignment: 8)
         pending.reserveCapacity(1 << 12)
     }
 

@@ -6,6 +6,7 @@ import ConcordGitHub
 import ConcordGraph
 import ConcordJSON
 import ConcordLive
+import ConcordRedis
 import ConcordReports
 import Foundation
 
@@ -121,6 +122,10 @@ struct Audit: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Re-read each candidate finding from the live stores and drop those that healed (live audits).")
     var recheck = true
 
+    enum RedisRead: String, ExpressibleByArgument, CaseIterable { case primary, replica }
+    @Option(name: .long, help: "Read Redis's datasets from the primary or from its most caught-up replica (the recheck always reads the primary; the report says which was read and the replica's lag).")
+    var redisRead: RedisRead = .primary
+
     @Option(name: .long, help: "Findings in this baseline (or earlier report) are reported as known and do not fail the run.")
     var baseline: String?
 
@@ -212,7 +217,21 @@ struct Audit: ParsableCommand {
             var notRun: JSON?
             if client == nil { (request, notRun) = Auditor.leavingOut(stores: ["github"], from: request, because: "no GitHub is configured") }
             let graph = try stores.connectGraph()
-            let reader = LiveReader(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: graph)
+            let primary = try stores.connectRedis()
+            var readFrom: JSON = ["server": .string(primary.server), "role": "primary"]
+            var replica: RedisConnection?
+            if redisRead == .replica {
+                let found = try primary.replica()
+                replica = found.connection
+                if let r = found.connection {
+                    readFrom = ["server": .string(r.server), "role": "replica", "lagBytes": .int(found.lagBytes), "primary": .string(primary.server)]
+                } else {
+                    readFrom = ["server": .string(primary.server), "role": "primary", "replicaUnavailable": .string(found.why)]
+                    Output.error("no replica to read from (\(found.why)); reading the primary")
+                }
+            }
+            let reader = LiveReader(postgres: try stores.connectPostgres(), redis: replica ?? primary, graph: graph)
+            if replica != nil { reader.primaryRedis = primary }
             reader.github = client
             reader.progress = ReadProgress()
             let writer = try saveSnapshot.map { try SnapshotWriter(directory: URL(fileURLWithPath: $0), datasets: request.datasets) }
@@ -225,6 +244,10 @@ struct Audit: ParsableCommand {
                 report = try Auditor.audit(live: reader, request, recheck: recheck, snapshot: writer)
             }
             if let notRun { report.extra["rulesNotRun"] = notRun }
+            if case .object(var redis) = report.stores["redis"] {
+                redis["readFrom"] = readFrom
+                report.stores["redis"] = .object(redis)
+            }
             let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
             if let source = rules.datasets.drilldown, !runs.isEmpty {
                 let collector = TreeCollector(runs: runs, source: source)

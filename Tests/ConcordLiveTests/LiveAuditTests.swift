@@ -45,9 +45,10 @@ final class AuditFixture {
     /// The graph as Concord reaches it.
     func concordGraph() throws -> any GraphStore { try Graph.connect(url: graphURL, caFile: graphCA) }
 
-    init(db: Int, transport: GraphTransport = .falkordb) throws {
+    /// `redisURL`: another Redis than the test server's database `db` (a private primary, say).
+    init(db: Int, transport: GraphTransport = .falkordb, redisURL: String? = nil) throws {
         self.transport = transport
-        redisURL = TestStores.redisURL(db: db)
+        self.redisURL = redisURL ?? TestStores.redisURL(db: db)
         let graphName = TestStores.unique("audit")
         falkorURL = TestStores.falkorURL + "/" + graphName
         if transport == .bolt {
@@ -61,7 +62,7 @@ final class AuditFixture {
         let admin = try PostgresConnection(url: TestStores.postgresURL)
         try admin.execute("CREATE SCHEMA \(schema)")
         postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
-        redis = try TestStores.redis(redisURL)
+        redis = try TestStores.redis(self.redisURL)
         _ = try redis.run("FLUSHDB")
         graph = try FalkorDBStore(url: falkorURL)
         _ = try GraphSchema.ensure(on: graph)

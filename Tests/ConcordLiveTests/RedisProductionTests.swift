@@ -124,4 +124,35 @@ import Testing
         r = try TestStores.run(Self.concord, ["audit"] + url("concord-audit", "not-the-pw"))
         #expect(r.status == 3 && r.stderr.contains("WRONGPASS") && r.stderr.contains("concord-audit") && !r.stderr.contains("not-the-pw"), "\(r.stderr)")
     }
+
+    /// `--redis-read replica`: the datasets read from the replica (the report says so, with its lag), the recheck
+    /// on the primary; the same findings as reading the primary. Without a replica: the primary, and why.
+    @Test func auditReadsAReplicaWhenAsked() throws {
+        let primary = try PrivateRedis()
+        let replica = try PrivateRedis(extra: ["--replicaof", "127.0.0.1", String(primary.port)])
+        let f = try AuditFixture(db: 0, redisURL: primary.url())
+        _ = try f.simulate(seed: 4711, runs: 40, eventsPerRun: 5, faults: "all=1")
+        _ = try f.redis.run("WAIT", 1, 5000)
+        let out = try tempDir()
+        defer { withExtendedLifetime((f, replica)) { try? FileManager.default.removeItem(at: out) } }
+        let stores = ["--redis", primary.url(), "--postgres", f.postgresURL] + f.graphArgs
+        let audit = ["audit", "--fail-on", "never", "--grace", "0s"]
+        var r = try TestStores.run(Self.concord, audit + ["--json-output", out.path + "/primary.json"] + stores)
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try TestStores.run(Self.concord, audit + ["--redis-read", "replica", "--json-output", out.path + "/replica.json"] + stores)
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSON.parse([UInt8](try Data(contentsOf: out.appendingPathComponent("replica.json"))))
+        let readFrom = report["stores"]?["redis"]?["readFrom"]
+        #expect(readFrom?["role"]?.stringValue == "replica" && readFrom?["server"]?.stringValue == "127.0.0.1:\(replica.port)", "\(readFrom?.encoded() ?? "none")")
+        #expect(readFrom?["lagBytes"]?.intValue != nil && readFrom?["primary"]?.stringValue == "127.0.0.1:\(primary.port)")
+        let onPrimary = try Self.findings(out.path + "/primary.json"), onReplica = try Self.findings(out.path + "/replica.json")
+        #expect(!onPrimary.isEmpty && onPrimary == onReplica)
+
+        // The replica gone: the primary is read, and the report and stderr say why.
+        replica.kill()
+        r = try TestStores.run(Self.concord, audit + ["--redis-read", "replica", "--json-output", out.path + "/gone.json"] + stores)
+        #expect(r.status == 0 && r.stderr.contains("no replica to read from"), "\(r.stderr)")
+        let gone = try JSON.parse([UInt8](try Data(contentsOf: out.appendingPathComponent("gone.json"))))["stores"]?["redis"]?["readFrom"]
+        #expect(gone?["role"]?.stringValue == "primary" && gone?["replicaUnavailable"]?.stringValue != nil, "\(gone?.encoded() ?? "none")")
+    }
 }
