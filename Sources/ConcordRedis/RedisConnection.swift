@@ -289,7 +289,7 @@ public final class RedisConnection: @unchecked Sendable {
         case "NOAUTH":
             return ConcordError(.authentication, "\(address) requires authentication: put user:password in the URL (\(message))", store: "redis",
                                 serverCode: code, query: name)
-        case "NOPERM", "EXECABORT" where message.contains("NOPERM"):
+        case _ where code == "NOPERM" || (code == "EXECABORT" && message.contains("NOPERM")):
             let who = address.user.map { "user '\($0)'" } ?? "the default user"
             return ConcordError(.permission, "\(who) may not run \(name) on \(address): \(message) (docs/operations.md lists the permissions each command needs)",
                                 store: "redis", serverCode: code, query: name)

@@ -44,7 +44,9 @@ import Foundation
     try pair("LRANGE 1,000,000 events in pages of 10,000", records: 1_000_000) { tls in
         let r = try connect(tls, 14)
         var n = 0
-        return try Bench.time { n = try r.lrange(key, batch: 10_000) { _ in } }
+        let t = try Bench.time { n = try r.lrange(key, batch: 10_000) { _ in } }
+        guard n == 1_000_000 else { throw ConcordError(.protocolViolation, "LRANGE read \(n) of 1,000,000 entries") }
+        return t
     }
     _ = try setup.run("DEL", key)
 

@@ -63,6 +63,16 @@ import Testing
         // Plans that read Redis over TLS: a point-in-time restore and a rebuild of Redis, written for review.
         _ = try concord(["restore", out.path + "/snap", "--output-dir", out.path + "/restore"], tls, expect: [0, 1])
         _ = try concord(["rebuild", "redis", "--output-dir", out.path + "/rebuild"], tls, expect: [0, 1])
+        // The refusals as a command meets them: exit 3 and the one line that says what to do.
+        for (redis, extra, says) in [
+            ("rediss://127.0.0.1:\(TestStores.redisTLSPort)/\(db)", [String](), "--redis-ca"),
+            ("rediss://127.0.0.1:56379/\(db)", ["--redis-ca", TestStores.localCA, "--connect-timeout", "1"], "plaintext port"),
+            ("redis://127.0.0.1:\(TestStores.redisTLSPort)/\(db)", [], "is it a TLS port"),
+        ] {
+            let r = try TestStores.run(Self.concord, ["audit", "--redis", redis, "--postgres", f.postgresURL] + extra + f.graphArgs,
+                                       environment: ["CONCORD_REDIS_CA": nil])
+            #expect(r.status == 3 && r.stderr.contains(says) && r.stderr.split(separator: "\n").count == 1, "\(redis): \(r.status) \(r.stderr)")
+        }
         // New events over TLS, left queued, drained by the sync over TLS.
         _ = try concord(["simulate", "--seed", "7178", "--runs", "5", "--events-per-run", "4", "--no-sync"], tls)
         _ = try concord(["sync", "--once"], tls)

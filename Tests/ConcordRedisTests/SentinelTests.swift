@@ -16,6 +16,13 @@ import Testing
         #expect(topology.role == "master" && topology.replicas.count == 1 && topology.sentinels.count == 3 && topology.sentinels.allSatisfy(\.reached),
                 "\(topology)")
 
+        // concord doctor shows the topology: the three sentinels and whom they name, the primary, its replica and lag.
+        let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
+        let doctor = try TestStores.run(concord, ["doctor", "--redis", t.url])
+        let said = String(decoding: doctor.stdout, as: UTF8.self)
+        #expect(said.contains("sentinels") && said.components(separatedBy: "names 127.0.0.1:").count == 4, "\(said)")
+        #expect(said.contains("(primary)") && said.contains("lag ") && said.contains("bytes"), "\(said)")
+
         let (seconds, old) = try t.killPrimary()
         // The first call after the kill fails on the lost connection; the next finds the new primary.
         var failures = 0
