@@ -255,6 +255,8 @@ public final class RedisConnection: @unchecked Sendable {
     /// Behind Sentinel, a server that stopped being the primary (READONLY), is loading its data after a
     /// restart (LOADING) or lost its primary (MASTERDOWN) means a failover: the connection is dropped and
     /// the error is a connection error, so a caller that retries finds the new primary.
+    private var isSentinel: Bool { if case .sentinel = address.topology { return true }; return false }
+
     private func isFailover(_ message: String) -> Bool {
         guard case .sentinel = address.topology else { return false }
         return ["READONLY", "LOADING", "MASTERDOWN"].contains(Self.prefix(message))
@@ -277,7 +279,8 @@ public final class RedisConnection: @unchecked Sendable {
         return ConcordError(
             .connection,
             timedOut ? "command \(name) timed out after \(commandTimeout)s on \(address) (\(currentServer))"
-                : "connection to \(address) (\(currentServer)) lost during \(name): \(reason); the next call reconnects",
+                : "connection to \(address) (\(currentServer)) lost during \(name): \(reason)"
+                    + (isSentinel ? " (a failover? the sentinels are asked again on the next attempt)" : ""),
             store: "redis", query: name)
     }
 

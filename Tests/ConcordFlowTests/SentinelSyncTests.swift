@@ -89,7 +89,7 @@ import Testing
         let writingAgain = first + Date().timeIntervalSince(switched)
         try t.rejoin(old)
         // The second with the replica stalled for 0.7 s first: what the primary acknowledged then is lost.
-        let (second, _) = try t.killPrimary(replicaBehind: 0.7)
+        let (second, secondOld) = try t.killPrimary(replicaBehind: 0.7)
         print("failovers: new primary named \(String(format: "%.1f", first)) s and \(String(format: "%.1f", second)) s after SIGKILL; "
               + "the sync confirming again \(String(format: "%.1f", writingAgain)) s after the first; \(left) events were queued at the first")
 
@@ -171,5 +171,23 @@ import Testing
             print("after plan and apply: \(after.count) findings")
             #expect(again.status == 0 && automatic.isEmpty, "\(automatic.count) repairable findings left after the repair")
         }
+
+        // An audit started as the primary dies: it completes on the new primary, or says clearly that it could not.
+        try t.rejoin(secondOld)
+        let during = Process()
+        during.executableURL = URL(fileURLWithPath: Self.concord)
+        during.arguments = ["audit", "--fail-on", "never", "--grace", "0s", "--json-output", out.path + "/during.json"] + stores
+        let duringErr = Pipe()
+        during.standardOutput = FileHandle.nullDevice
+        during.standardError = duringErr
+        try during.run()
+        Thread.sleep(forTimeInterval: 0.3)
+        try t.killPrimary()
+        let duringText = String(decoding: duringErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        during.waitUntilExit()
+        let clear = during.terminationStatus == 0
+            || (during.terminationStatus == 3 && duringText.split(separator: "\n").count == 1 && duringText.contains("[redis]"))
+        #expect(clear, "an audit during the failover: exit \(during.terminationStatus): \(duringText)")
+        print("an audit started 0.3 s before the primary was killed: exit \(during.terminationStatus)\(duringText.isEmpty ? "" : ": " + duringText)")
     }
 }

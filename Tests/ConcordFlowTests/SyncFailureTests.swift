@@ -86,34 +86,6 @@ import Testing
         #expect(try f.length(RedisKeys.queue) == 0 && f.length(RedisKeys.processing) == 0)
     }
 
-    /// A Redis server of the test's own with an fsync-always AOF, so it can be
-    /// killed and come back with its data, as a production Redis would.
-    final class PrivateRedis {
-        let dir = NSTemporaryDirectory() + "concord-redis-\(UUID().uuidString)"
-        private var server: PrivateServer!
-        var port: Int { server.ports[0] }
-
-        init() throws {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let dir = self.dir
-            server = try PrivateServer(executable: "/usr/bin/redis-server", portRanges: [30_000..<32_000], arguments: { ports in
-                ["--port", String(ports[0]), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-                 "--appendonly", "yes", "--appendfsync", "always"]
-            }, ready: { ports in
-                // Listening is not enough: Redis answers LOADING while it replays the AOF.
-                (try? RedisConnection(url: "redis://127.0.0.1:\(ports[0])", connectTimeout: 0.2).run("PING")) != nil
-            })
-        }
-
-        func start() throws { try server.start() }
-        func kill9() { server.stop() }
-
-        deinit {
-            server?.stop()
-            try? FileManager.default.removeItem(atPath: dir)
-        }
-    }
-
     /// Drains on a thread of its own, so the test can break a store meanwhile.
     final class BackgroundDrain: @unchecked Sendable {
         // @unchecked: `result` is written once before `finished` is signalled and read after waiting on it.
@@ -135,8 +107,12 @@ import Testing
     }
 
     @Test func redisKilledAndRestartedMidDrain() throws {
-        let redis = try PrivateRedis()
-        let f = try FlowFixture(redisURL: "redis://127.0.0.1:\(redis.port)")
+        // A Redis of the test's own with an fsync-always AOF, so it can be killed and come back with its data, as a production
+        // Redis would; ready when it answers PING (listening is not enough: it answers LOADING while it replays the AOF).
+        let redis = try PrivateRedis(extra: ["--appendonly", "yes", "--appendfsync", "always"], ready: { port in
+            (try? RedisConnection(url: "redis://127.0.0.1:\(port)", connectTimeout: 0.2).run("PING")) != nil
+        })
+        let f = try FlowFixture(redisURL: redis.url())
         let workload = Workload.generate(seed: UInt64.random(in: 1...1_000_000), runs: 20, eventsPerRun: 100,
                                          baseTime: nowMilliseconds() - 60_000)
         let events = workload.runs.flatMap(\.events)
@@ -146,7 +122,7 @@ import Testing
         engine.maxBackoff = 0.3
         let drain = BackgroundDrain(engine)
         Thread.sleep(forTimeInterval: 0.3)
-        redis.kill9()
+        redis.kill()
         Thread.sleep(forTimeInterval: 2)
         try redis.start()
         #expect(drain.wait(120))
