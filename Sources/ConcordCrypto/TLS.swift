@@ -178,16 +178,16 @@ public final class TLSChannel: @unchecked Sendable {
         return Self.queue()
     }
 
-    /// Reads what is there (at least one byte; what is already decrypted or buffered, up to the buffer's
-    /// size, without waiting for more); 0 when the server closed the session.
+    /// Reads what is there (at least one byte, without waiting for more once something arrived); 0 when the
+    /// server closed the session.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         ERR_clear_error()
         let n = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
         if n > 0 {
-            // One record per SSL_read: take the records already read ahead too, so the caller parses in larger pieces
-            // (a record read ahead only in part waits for its rest, which the server is sending).
+            // What is left of the record already decrypted, never more: SSL_read on bytes read ahead that hold no
+            // application data (a session ticket, a record in part) would block until the server sends again.
             var total = Int(n)
-            while total < buffer.count, SSL_has_pending(ssl) == 1 {
+            while total < buffer.count, SSL_pending(ssl) > 0 {
                 let more = SSL_read(ssl, buffer.baseAddress! + total, Int32(min(buffer.count - total, Int(Int32.max))))
                 if more <= 0 { break }
                 total += Int(more)

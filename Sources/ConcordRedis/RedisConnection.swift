@@ -100,7 +100,7 @@ public final class RedisConnection: @unchecked Sendable {
             }
         } catch let e as ConcordError where e.code == .connection && e.context["tls"] == nil {
             throw ConcordError(.connection, "cannot connect to \(name) (\(address)): \(e.message). Is the server running (make services)?",
-                               store: "redis", underlying: e)
+                               store: "redis")
         }
         do {
             try handshake()
