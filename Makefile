@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SERVICES := scripts/services.sh
 SWIFT ?= swift
 
-.PHONY: all build release test demo bench fuzz model services services-stop services-status deps install clean
+.PHONY: all build release test demo bench fuzz model services services-stop services-status deps install deb image clean
 
 all: build
 
@@ -16,6 +16,14 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 install: deps
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)"
+
+# concord_<version>_amd64.deb: a release build with the Swift runtime linked in, lintian-checked (scripts/deb.sh).
+deb: deps
+	@scripts/deb.sh
+
+# concord_<version>_oci/ and concord_<version>_image.tar: an OCI image from Debian 12 minbase and the .deb (scripts/image.sh).
+image: deps
+	@scripts/image.sh
 
 services:
 	@$(SERVICES) start
@@ -53,4 +61,4 @@ fuzz:
 	@scripts/fuzz.sh
 
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz .build-deb concord_*_amd64.deb concord_*_oci concord_*_image.tar

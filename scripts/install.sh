@@ -3,7 +3,7 @@
 # ops team expects beside it (docs/operations.md, "Installing"):
 #   PREFIX/bin/concord
 #   PREFIX/share/concord/rules/          the rule catalog (used when neither --rules, CONCORD_RULES nor ./Rules exists)
-#   PREFIX/share/man/man1/concord*.1     one page per subcommand, generated from the argument parser
+#   PREFIX/share/man/man1/concord*.1     one page per subcommand (concord-audit.1, …), generated from the argument parser
 #   PREFIX/share/bash-completion/completions/concord, zsh/site-functions/_concord, fish/vendor_completions.d/concord.fish
 #   PREFIX/share/concord/deploy/         the systemd units and the Kubernetes example, with this PREFIX's paths
 #   PREFIX/share/doc/concord/            README and docs/
@@ -12,20 +12,34 @@ cd "$(dirname "$0")/.."
 DESTDIR=${1:-}
 PREFIX=${2:-/usr/local}
 root="$DESTDIR$PREFIX"
-swift build -c release --product concord 2>&1 | tail -n 1
-bin=.build/release/concord
-# Man pages: swift-argument-parser's generate-manual plugin (it builds the package in release mode itself).
-man=.build/man
+# CONCORD_BUILD_FLAGS: more `swift build` options (make deb: --static-swift-stdlib --scratch-path .build-deb).
+read -r -a flags <<< "${CONCORD_BUILD_FLAGS:-}"
+scratch=.build
+for ((i = 0; i < ${#flags[@]}; i++)); do [ "${flags[$i]}" = --scratch-path ] && scratch=${flags[$((i + 1))]}; done
+# Man pages: swift-argument-parser's generate-manual tool (the plugin's, built alone in debug: seconds) reads the help
+# the binary dumps. Pages named as git names its own: concord-rules-list.1 for `concord rules list` (man concord-rules-list).
+swift build "${flags[@]}" --product generate-manual 2>&1 | grep -E "error" || true
+man=$scratch/man
 rm -rf "$man" && mkdir -p "$man"
-swift package --allow-writing-to-directory "$man" generate-manual --output-directory "$man" --multi-page --authors "the Concord authors" \
-    2>&1 | grep -E "^(error|Generated)" || true
-ls "$man"/concord.1 >/dev/null 2>&1 || { echo "install: the manual pages were not generated" >&2; exit 1; }
+swift build -c release "${flags[@]}" --product concord 2>&1 | tail -n 1
+bin=$(swift build -c release "${flags[@]}" --show-bin-path)/concord
+"$(swift build "${flags[@]}" --show-bin-path)/generate-manual" "$bin" --output-directory "$man" --multi-page --authors "the Concord authors"
+for page in "$man"/concord.*.1; do  # concord.rules.list.1
+    dashed=$(basename "$page" .1 | tr . -)
+    command=$(echo "$dashed" | tr - ' ')
+    # NAME names the page (whatis, apropos); the synopsis and the text name the command; links follow the new names.
+    sed -i -E "/^\.Sh NAME/{n;s/^\.Nm .*/.Nm $dashed/}; s/^\.Nm\$/.Nm \"$command\"/" "$page"
+    mv "$page" "$man/$dashed.1"
+done
+sed -i -E '/^\.Xr concord\./{s/\./-/g; s/^-Xr/.Xr/}' "$man"/concord*.1
+ls "$man"/concord.1 "$man"/concord-audit.1 >/dev/null 2>&1 || { echo "install: the manual pages were not generated" >&2; exit 1; }
 install -d "$root/bin" "$root/share/concord/rules" "$root/share/man/man1" "$root/share/bash-completion/completions" \
     "$root/share/zsh/site-functions" "$root/share/fish/vendor_completions.d" "$root/share/concord/deploy" "$root/share/doc/concord"
 install -m 0755 "$bin" "$root/bin/concord"
 cp -R Rules/. "$root/share/concord/rules/"
 install -m 0644 "$man"/concord*.1 "$root/share/man/man1/"
-"$bin" --generate-completion-script bash > "$root/share/bash-completion/completions/concord"
+# bash completion files are sourced, not run: no #! line.
+"$bin" --generate-completion-script bash | sed '1{/^#!/d}' > "$root/share/bash-completion/completions/concord"
 "$bin" --generate-completion-script zsh > "$root/share/zsh/site-functions/_concord"
 "$bin" --generate-completion-script fish > "$root/share/fish/vendor_completions.d/concord.fish"
 cp -R deploy/. "$root/share/concord/deploy/"

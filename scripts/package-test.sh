@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The Debian package tried as an ops team would, in a Debian 12 root that holds none of the build's files
+# (debootstrap --variant=minbase, made once and cached by scripts/debian-root.sh, unpacked afresh for each run): apt installs the .deb with what it depends on from Debian; `concord --version`;
+# `concord doctor` against the test stores (Redis also over TLS, trusted through the system's CA store);
+# `man concord` renders; `systemd-analyze verify` accepts the installed units; `apt remove` leaves only the
+# conffiles, and `apt purge` those too. Needs root (chroot) and the running test services (make test starts them).
+#   scripts/package-test.sh [concord_X_amd64.deb]     (default: make deb first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '[package-test] %s\n' "$*"; }
+fail() { printf '[package-test] FAILED: %s\n' "$*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot)"
+deb=${1:-}
+if [ -z "$deb" ]; then
+    scripts/deb.sh
+    deb=$(ls -t concord_*_amd64.deb | head -n 1)
+fi
+[ -f "$deb" ] || fail "no package at $deb"
+
+cache=$(scripts/debian-root.sh)
+root=$PWD/.local/package-root
+mounted=0
+cleanup() {
+    [ "$mounted" = 1 ] && umount "$root/proc" 2>/dev/null || true
+    rm -rf "$root"
+}
+trap cleanup EXIT
+rm -rf "$root" && mkdir -p "$root"
+tar -C "$root" -xf "$cache"
+mount -t proc proc "$root/proc" && mounted=1
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+
+for f in /usr/bin/concord /usr/lib/x86_64-linux-gnu/libhiredis.so.0.14 /usr/lib/x86_64-linux-gnu/libpq.so.5 /usr/lib/x86_64-linux-gnu/libjansson.so.4; do
+    [ ! -e "$root$f" ] || fail "the fresh root already holds $f"
+done
+say "apt install ./$(basename "$deb") in a fresh Debian 12 root"
+cp "$deb" "$root/tmp/"
+in_root apt-get update -qq >/dev/null
+in_root apt-get install -y -qq --no-install-recommends "./tmp/$(basename "$deb")" > "$root/tmp/apt.log" 2>&1 || { cat "$root/tmp/apt.log"; fail "apt install"; }
+# The files the package installed, and what apt pulled in with it.
+in_root dpkg -L concord | sort > "$root/tmp/files"
+pulled=$(sed -n 's/^Setting up \([^ :]*\).*/\1/p' "$root/tmp/apt.log" | grep -v '^concord$' | tr '\n' ' ')
+say "installed $(wc -l < "$root/tmp/files") paths; apt also installed: $pulled"
+# What the tests below use that the package does not need: man to read its pages, the CA store to trust the test CA,
+# systemd to verify the units against.
+in_root apt-get install -y -qq --no-install-recommends man-db ca-certificates systemd >/dev/null 2>&1 || fail "apt install man-db ca-certificates systemd"
+
+version=$(in_root concord --version)
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "concord --version printed '$version'"
+say "concord --version: $version"
+in_root getent passwd concord | grep -q ':/var/lib/concord:' || fail "no concord system user with home /var/lib/concord"
+[ "$(in_root stat -c '%U:%G %a' /etc/concord/concord.env)" = "root:concord 640" ] || fail "/etc/concord/concord.env is not root:concord 0640"
+# The installed catalog is found from /usr/bin/concord (no --rules, no CONCORD_RULES, no ./Rules in /).
+in_root sh -c 'cd / && concord rules list' | grep -q 'event.stuck-in-queue' || fail "concord rules list did not find the installed catalog"
+
+# setup, then doctor, against stores of the test's own (a fresh database, Redis db 58, graph concord_package);
+# Redis once in plaintext and once over TLS, trusted through the root's own CA store.
+psql=("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/psql" -h 127.0.0.1 -p 55432 -U postgres -v ON_ERROR_STOP=1 -qtA -d postgres)
+PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -c "DROP DATABASE IF EXISTS concord_package" -c "CREATE DATABASE concord_package" >/dev/null || fail "could not create the test database"
+redis-cli -p 56379 -n 58 FLUSHDB >/dev/null
+redis-cli -p 56380 GRAPH.DELETE concord_package >/dev/null 2>&1 || true
+export CONCORD_POSTGRES_URL=postgresql://postgres@127.0.0.1:55432/concord_package CONCORD_GRAPH_URL=falkordb://127.0.0.1:56380/concord_package
+stores=(env CONCORD_POSTGRES_URL="$CONCORD_POSTGRES_URL" CONCORD_GRAPH_URL="$CONCORD_GRAPH_URL")
+in_root "${stores[@]}" CONCORD_REDIS_URL=redis://127.0.0.1:56379/58 concord setup > "$root/tmp/setup" 2>&1 || { cat "$root/tmp/setup"; fail "concord setup"; }
+in_root "${stores[@]}" CONCORD_REDIS_URL=redis://127.0.0.1:56379/58 concord doctor > "$root/tmp/doctor" 2>&1 \
+    || { cat "$root/tmp/doctor"; fail "concord doctor"; }
+say "concord setup, then concord doctor: $(grep -c ' ok ' "$root/tmp/doctor") stores ok"
+if [ -f .local/tls/ca.pem ]; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp .local/tls/ca.pem "$root/usr/local/share/ca-certificates/concord-test-ca.crt"
+    in_root update-ca-certificates >/dev/null 2>&1
+    in_root "${stores[@]}" CONCORD_REDIS_URL=rediss://localhost:56381/58 concord doctor > "$root/tmp/doctor-tls" 2>&1 \
+        || { cat "$root/tmp/doctor-tls"; fail "concord doctor over TLS"; }
+    grep -q "certificate verified" "$root/tmp/doctor-tls" || { cat "$root/tmp/doctor-tls"; fail "doctor over TLS did not verify the certificate"; }
+    say "concord doctor over rediss://: $(grep -m1 'encrypted' "$root/tmp/doctor-tls" | sed 's/^ *//')"
+fi
+
+# man concord renders (man-db formats the gzipped page; a page that does not exist or does not parse fails here).
+in_root man -P cat concord > "$root/tmp/man" 2> "$root/tmp/man.err" || { cat "$root/tmp/man.err"; fail "man concord"; }
+grep -q "SUBCOMMANDS\|concord-audit\|audit" "$root/tmp/man" || fail "man concord printed no subcommands"
+[ ! -s "$root/tmp/man.err" ] || { cat "$root/tmp/man.err"; fail "man concord warned"; }
+pages=$(grep -c '^usr/share/man/man1/\|^/usr/share/man/man1/.*\.1\.gz$' "$root/tmp/files" || true)
+in_root man -P cat concord-audit 2>/dev/null | grep -q -- "--incremental" || fail "man concord-audit does not document --incremental"
+say "man concord renders ($(wc -l < "$root/tmp/man") lines; $pages pages installed)"
+
+# The units, as systemd reads them in that root; installed but not enabled.
+units=$(grep '^/lib/systemd/system/.*\.\(service\|timer\)$' "$root/tmp/files" | tr '\n' ' ')
+[ -n "$units" ] || fail "no systemd units installed"
+for u in $units; do
+    [ ! -e "$root/etc/systemd/system/timers.target.wants/$(basename "$u")" ] || fail "$(basename "$u") was enabled by the package"
+done
+in_root systemd-analyze verify $units > "$root/tmp/verify" 2>&1 || { cat "$root/tmp/verify"; fail "systemd-analyze verify"; }
+[ ! -s "$root/tmp/verify" ] || { cat "$root/tmp/verify"; fail "systemd-analyze verify warned"; }
+say "systemd-analyze verify: $(echo $units | wc -w) units clean, none enabled"
+
+# Removal leaves the conffile and nothing else of the package's; purge removes it too.
+echo "CONCORD_REDIS_URL=redis://edited.example:6379/0" >> "$root/etc/concord/concord.env"
+in_root apt-get remove -y -qq concord >/dev/null 2>&1 || fail "apt remove"
+left=$(while read -r f; do if [ ! -d "$root$f" ] && { [ -e "$root$f" ] || [ -L "$root$f" ]; }; then echo "$f"; fi; done < "$root/tmp/files" | tr '\n' ' ')
+[ "$left" = "/etc/concord/concord.env " ] || fail "after apt remove these files are left: $left"
+grep -q edited.example "$root/etc/concord/concord.env" || fail "apt remove lost the edited conffile"
+in_root apt-get purge -y -qq concord >/dev/null 2>&1 || fail "apt purge"
+[ ! -e "$root/etc/concord" ] || fail "apt purge left /etc/concord"
+say "apt remove left only /etc/concord/concord.env (edited, kept); apt purge removed it"
+say "passed"
