@@ -131,8 +131,21 @@ public final class SentinelTopology {
     /// Starts a killed node again (empty: no persistence) and waits until the sentinels made it a replica that caught up.
     public func rejoin(_ node: PrivateRedis, timeout: Double = 90) throws {
         try node.start()
-        try waitFor(timeout, "the old primary to rejoin as a replica") {
-            self.info(node, "replication").contains("role:slave") && self.info(node, "replication").contains("master_link_status:up")
+        do {
+            try waitFor(timeout, "the old primary to rejoin as a replica") {
+                let replication = self.info(node, "replication")
+                return replication.contains("role:slave") && replication.contains("master_link_status:up")
+            }
+        } catch {
+            // What the node and the sentinels say, so that a timeout on a loaded machine can be told from a fault.
+            let said = self.info(node, "replication").split(separator: "\n").filter { $0.hasPrefix("role") || $0.hasPrefix("master_") }
+            let sentinels = sentinels.map { s in
+                let tilt = self.info(s, "sentinel").split(separator: "\n").first { $0.hasPrefix("sentinel_tilt") } ?? "?"
+                let flags = self.cli(s, ["SENTINEL", "replicas", self.master]).split(separator: "\n").map(String.init)
+                let nodeFlags = zip(flags, flags.dropFirst()).filter { $0.0 == "flags" }.map(\.1)
+                return "\(tilt), replica flags \(nodeFlags)"
+            }
+            throw Self.error("\(error.localizedDescription): the node says \(said); the sentinels: \(sentinels.joined(separator: "; "))")
         }
     }
 

@@ -5,7 +5,33 @@ import Foundation
 /// disturbing any other test. Ports come from below Linux's ephemeral range
 /// (32768–60999), so no client socket can be holding them; a port another
 /// test holds makes the server exit, and it is tried again on other ports.
+/// A server's ports stay reserved in this process while it is killed, so another
+/// test's server cannot take them before it starts again; and a start that finds
+/// its port already answering fails instead of taking that other server for its own.
 public final class PrivateServer {
+    private static let reservedLock = NSLock()
+    nonisolated(unsafe) private static var reserved: Set<Int> = []
+
+    /// Random ports from `ranges`, none reserved by another server of this process (and now reserved).
+    private static func reserve(_ ranges: [Range<Int>]) -> [Int] {
+        reservedLock.lock()
+        defer { reservedLock.unlock() }
+        var ports: [Int] = []
+        for r in ranges {
+            var p = Int.random(in: r)
+            while reserved.contains(p) || ports.contains(p) { p = Int.random(in: r) }
+            ports.append(p)
+        }
+        reserved.formUnion(ports)
+        return ports
+    }
+
+    private static func release(_ ports: [Int]) {
+        reservedLock.lock()
+        reserved.subtract(ports)
+        reservedLock.unlock()
+    }
+
     public private(set) var ports: [Int]
     private let portRanges: [Range<Int>]
     private let executable: String
@@ -21,16 +47,22 @@ public final class PrivateServer {
         self.portRanges = portRanges
         self.arguments = arguments
         self.ready = ready
-        ports = portRanges.map { Int.random(in: $0) }
+        ports = Self.reserve(portRanges)
         for attempt in 1...5 {
             do { try start(); return } catch where attempt < 5 {
-                ports = portRanges.map { Int.random(in: $0) }
+                Self.release(ports)
+                ports = Self.reserve(portRanges)
             }
         }
     }
 
     /// Starts the server on its ports and waits until `ready` says so.
     public func start() throws {
+        // Something already answering on a port is another process's server (not one of this process's: those are reserved).
+        if let taken = ports.first(where: PrivateServer.listening) {
+            throw NSError(domain: "PrivateServer", code: 1,
+                          userInfo: [NSLocalizedDescriptionKey: "\(executable): port \(taken) is already taken by another process"])
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments(ports)
@@ -56,7 +88,10 @@ public final class PrivateServer {
         process = nil
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        Self.release(ports)
+    }
 
     /// True when something accepts connections on 127.0.0.1:`port`.
     public static func listening(_ port: Int) -> Bool {
