@@ -61,6 +61,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The configuration file: concord.yaml's settings and profiles, laid under a command line (flag > env > file > default).
+        .target(
+            name: "ConcordConfig",
+            dependencies: ["ConcordCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
         // Notifications of audits and failures: a JSON webhook, Slack, Alertmanager's v2 API.
         .target(
             name: "ConcordNotify",
@@ -134,7 +141,7 @@ let package = Package(
             dependencies: [
                 "ConcordCore", "ConcordCrypto", "ConcordJSON", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordFlow",
                 "ConcordSimulator", "ConcordAudit", "ConcordLive", "ConcordReports", "ConcordRepair", "ConcordServe", "ConcordGitHub",
-                "ConcordNotify",
+                "ConcordNotify", "ConcordConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -160,6 +167,7 @@ let package = Package(
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: swiftSettings),
         // The module graph in docs/architecture.md against every module's imports.
         .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),

@@ -3,8 +3,8 @@
 # A release build with the Swift runtime linked in (--static-swift-stdlib), so that the package depends only on
 # Debian's own libraries (Depends from dpkg-shlibdeps); what `make install PREFIX=/usr` installs, in Debian's places:
 #   /usr/bin/concord, /usr/share/concord/rules/, /usr/share/man/man1/concord*.1.gz, completions (bash, zsh, fish),
-#   /lib/systemd/system/concord-audit{,-full}.{service,timer} (installed, not enabled), /etc/concord/concord.env
-#   (a conffile, 0640 root:concord), /usr/share/doc/concord/ (README, docs, examples).
+#   /lib/systemd/system/concord-audit{,-full}.{service,timer} (installed, not enabled),
+#   /etc/concord/concord.yaml (a conffile, 0640 root:concord), /usr/share/doc/concord/ (README, docs, examples).
 # The postinst makes the `concord` system user and /var/lib/concord. lintian runs on the result (deploy/debian/lintian-overrides
 # says why each override is there); `scripts/deb.sh --no-lintian` skips it.
 set -euo pipefail
@@ -28,10 +28,8 @@ mkdir -p usr/share/zsh/vendor-completions lib/systemd/system etc/concord usr/sha
 mv usr/share/zsh/site-functions/_concord usr/share/zsh/vendor-completions/ && rmdir usr/share/zsh/site-functions
 mv usr/share/concord/deploy/systemd/*.service usr/share/concord/deploy/systemd/*.timer lib/systemd/system/
 chmod 0644 lib/systemd/system/*
-# The environment file the units read; the rules default to the installed catalog (/usr/share/concord/rules).
-sed 's|^CONCORD_RULES=.*|# CONCORD_RULES=/etc/concord/rules    (unset: the catalog in /usr/share/concord/rules)|' \
-    usr/share/concord/deploy/systemd/concord.env.example > etc/concord/concord.env
-chmod 0644 etc/concord/concord.env   # the postinst makes it 0640 root:concord (lintian wants conffiles shipped 0644)
+# The configuration (a conffile; the postinst makes it 0640 root:concord, lintian wants conffiles shipped 0644).
+install -m 0644 usr/share/concord/deploy/concord.yaml etc/concord/concord.yaml
 mv usr/share/concord/deploy/* usr/share/doc/concord/examples/ && rmdir usr/share/concord/deploy
 gzip -9n usr/share/man/man1/*.1
 strip --strip-unneeded usr/bin/concord

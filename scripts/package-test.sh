@@ -50,27 +50,37 @@ version=$(in_root concord --version)
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "concord --version printed '$version'"
 say "concord --version: $version"
 in_root getent passwd concord | grep -q ':/var/lib/concord:' || fail "no concord system user with home /var/lib/concord"
-[ "$(in_root stat -c '%U:%G %a' /etc/concord/concord.env)" = "root:concord 640" ] || fail "/etc/concord/concord.env is not root:concord 0640"
+[ "$(in_root stat -c '%U:%G %a' /etc/concord/concord.yaml)" = "root:concord 640" ] || fail "/etc/concord/concord.yaml is not root:concord 0640"
+in_root concord config check > "$root/tmp/check" 2>&1 || { cat "$root/tmp/check"; fail "concord config check of the shipped /etc/concord/concord.yaml"; }
 # The installed catalog is found from /usr/bin/concord (no --rules, no CONCORD_RULES, no ./Rules in /).
 in_root sh -c 'cd / && concord rules list' | grep -q 'event.stuck-in-queue' || fail "concord rules list did not find the installed catalog"
 
-# setup, then doctor, against stores of the test's own (a fresh database, Redis db 58, graph concord_package);
-# Redis once in plaintext and once over TLS, trusted through the root's own CA store.
+# The stores written into /etc/concord/concord.yaml as an admin would (PostgreSQL's password in a file beside it, for
+# the test's password role), then setup and doctor with no flag and no variable, doctor as the concord user; Redis once
+# in plaintext and once over TLS (a flag over the file), trusted through the root's own CA store.
 psql=("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/psql" -h 127.0.0.1 -p 55432 -U postgres -v ON_ERROR_STOP=1 -qtA -d postgres)
-PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -c "DROP DATABASE IF EXISTS concord_package" -c "CREATE DATABASE concord_package" >/dev/null || fail "could not create the test database"
+PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -c "DROP DATABASE IF EXISTS concord_package" \
+    -c "CREATE DATABASE concord_package OWNER concord_pw" >/dev/null || fail "could not create the test database"
 redis-cli -p 56379 -n 58 FLUSHDB >/dev/null
 redis-cli -p 56380 GRAPH.DELETE concord_package >/dev/null 2>&1 || true
-export CONCORD_POSTGRES_URL=postgresql://postgres@127.0.0.1:55432/concord_package CONCORD_GRAPH_URL=falkordb://127.0.0.1:56380/concord_package
-stores=(env CONCORD_POSTGRES_URL="$CONCORD_POSTGRES_URL" CONCORD_GRAPH_URL="$CONCORD_GRAPH_URL")
-in_root "${stores[@]}" CONCORD_REDIS_URL=redis://127.0.0.1:56379/58 concord setup > "$root/tmp/setup" 2>&1 || { cat "$root/tmp/setup"; fail "concord setup"; }
-in_root "${stores[@]}" CONCORD_REDIS_URL=redis://127.0.0.1:56379/58 concord doctor > "$root/tmp/doctor" 2>&1 \
-    || { cat "$root/tmp/doctor"; fail "concord doctor"; }
-say "concord setup, then concord doctor: $(grep -c ' ok ' "$root/tmp/doctor") stores ok"
+printf 'concord-test-password\n' > "$root/etc/concord/postgres.password"
+in_root chown root:concord /etc/concord/postgres.password && chmod 0640 "$root/etc/concord/postgres.password"
+cat > "$root/etc/concord/concord.yaml" <<'YAML'
+postgres: {url: "postgresql://concord_pw@127.0.0.1:55432/concord_package", password_file: /etc/concord/postgres.password}
+redis: redis://127.0.0.1:56379/58
+graph: falkordb://127.0.0.1:56380/concord_package
+YAML
+in_root concord config check >/dev/null 2>&1 || fail "concord config check of the edited concord.yaml"
+in_root concord setup > "$root/tmp/setup" 2>&1 || { cat "$root/tmp/setup"; fail "concord setup"; }
+chroot --userspec=concord:concord "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/var/lib/concord concord doctor > "$root/tmp/doctor" 2>&1 \
+    || { cat "$root/tmp/doctor"; fail "concord doctor (as the concord user, the stores from /etc/concord/concord.yaml)"; }
+grep -q 'concord_pw:\*\*\*@' "$root/tmp/doctor" || { cat "$root/tmp/doctor"; fail "doctor did not use the configured PostgreSQL"; }
+say "concord setup, then concord doctor as the concord user, the stores from /etc/concord/concord.yaml: $(grep -c ' ok ' "$root/tmp/doctor") stores ok"
 if [ -f .local/tls/ca.pem ]; then
     mkdir -p "$root/usr/local/share/ca-certificates"
     cp .local/tls/ca.pem "$root/usr/local/share/ca-certificates/concord-test-ca.crt"
     in_root update-ca-certificates >/dev/null 2>&1
-    in_root "${stores[@]}" CONCORD_REDIS_URL=rediss://localhost:56381/58 concord doctor > "$root/tmp/doctor-tls" 2>&1 \
+    in_root concord doctor --redis rediss://localhost:56381/58 > "$root/tmp/doctor-tls" 2>&1 \
         || { cat "$root/tmp/doctor-tls"; fail "concord doctor over TLS"; }
     grep -q "certificate verified" "$root/tmp/doctor-tls" || { cat "$root/tmp/doctor-tls"; fail "doctor over TLS did not verify the certificate"; }
     say "concord doctor over rediss://: $(grep -m1 'encrypted' "$root/tmp/doctor-tls" | sed 's/^ *//')"
@@ -95,12 +105,12 @@ in_root systemd-analyze verify $units > "$root/tmp/verify" 2>&1 || { cat "$root/
 say "systemd-analyze verify: $(echo $units | wc -w) units clean, none enabled"
 
 # Removal leaves the conffile and nothing else of the package's; purge removes it too.
-echo "CONCORD_REDIS_URL=redis://edited.example:6379/0" >> "$root/etc/concord/concord.env"
+rm "$root/etc/concord/postgres.password"
 in_root apt-get remove -y -qq concord >/dev/null 2>&1 || fail "apt remove"
 left=$(while read -r f; do if [ ! -d "$root$f" ] && { [ -e "$root$f" ] || [ -L "$root$f" ]; }; then echo "$f"; fi; done < "$root/tmp/files" | tr '\n' ' ')
-[ "$left" = "/etc/concord/concord.env " ] || fail "after apt remove these files are left: $left"
-grep -q edited.example "$root/etc/concord/concord.env" || fail "apt remove lost the edited conffile"
+[ "$left" = "/etc/concord/concord.yaml " ] || fail "after apt remove these files are left: $left"
+grep -q concord_package "$root/etc/concord/concord.yaml" || fail "apt remove lost the edited conffile"
 in_root apt-get purge -y -qq concord >/dev/null 2>&1 || fail "apt purge"
 [ ! -e "$root/etc/concord" ] || fail "apt purge left /etc/concord"
-say "apt remove left only /etc/concord/concord.env (edited, kept); apt purge removed it"
+say "apt remove left only /etc/concord/concord.yaml (edited, kept); apt purge removed it"
 say "passed"

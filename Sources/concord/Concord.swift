@@ -11,7 +11,7 @@ struct Concord: AsyncParsableCommand {
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
         version: "0.1.0",
-        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Publish.self, Serve.self, Fixture.self]
+        subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Publish.self, Serve.self, Fixture.self, ConfigCommand.self]
     )
 
     /// Runs the command and maps every failure to the exit codes of INTERFACE.md:
@@ -20,7 +20,7 @@ struct Concord: AsyncParsableCommand {
         Signals.unblock()
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(Configuration.prepare(Array(CommandLine.arguments.dropFirst())))
             if var async = command as? any AsyncParsableCommand {
                 try await async.run()
             } else {
