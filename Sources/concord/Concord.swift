@@ -39,9 +39,21 @@ struct Concord: AsyncParsableCommand {
             if code == .success { exit(withError: error) }  // --help, --version
             // Exit 1 means findings (or operations skipped): a failure of anything else — a report directory
             // that cannot be written, a file that cannot be read — is 2, with the file and the reason.
-            Output.error(fileProblem(error) ?? fullMessage(for: error))
+            Output.error(fileProblem(error) ?? (code == .validationFailure ? usageLine(error) : fullMessage(for: error)))
             Foundation.exit(code == .validationFailure || code == .failure ? 2 : code.rawValue)
         }
+    }
+
+    /// A usage error in one line: the parser's message and where the command's help is (not the whole usage).
+    static func usageLine(_ error: any Error) -> String {
+        var message = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+        if message.hasPrefix("Error: ") { message.removeFirst(7) }
+        message = message.split(separator: "\n").first.map(String.init) ?? message
+        let full = fullMessage(for: error)
+        if let see = full.range(of: "See '"), let end = full[see.upperBound...].range(of: "'") {
+            return "\(message) (see \(full[see.upperBound..<end.lowerBound]))"
+        }
+        return message
     }
 
     /// A file-system error in words: which file, and what the system said (not Foundation's "The file doesn't exist.").
