@@ -305,7 +305,8 @@ struct Audit: ParsableCommand {
 }
 
 /// `concord snapshot --output DIR`: write a snapshot of the live stores.
-struct SnapshotCommand: ParsableCommand {
+struct SnapshotCommand: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Write a snapshot of the live stores (the datasets the rules read) to a directory.")
 
     @OptionGroup var stores: StoreOptions

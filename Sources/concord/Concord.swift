@@ -20,12 +20,10 @@ struct Concord: AsyncParsableCommand {
         Signals.unblock()
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         do {
-            var command = try parseAsRoot(Configuration.prepare(Array(CommandLine.arguments.dropFirst())))
-            if var async = command as? any AsyncParsableCommand {
-                try await async.run()
-            } else {
-                try command.run()
-            }
+            let arguments = try Configuration.prepare(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(arguments)
+            let path = command is any NotifiesOnFailure ? try Configuration.commandPath(arguments).0 : []
+            try await run(&command, path: path)
         } catch let error as ConcordError {
             Output.error("\(error)")
             Foundation.exit(error.code.exitCode)

@@ -43,7 +43,8 @@ extension RepairPlan {
 }
 
 /// `concord restore SNAPSHOT`: the plan that brings the live stores back to a snapshot, for chosen runs and stores.
-struct Restore: ParsableCommand {
+struct Restore: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Plan the writes that bring the live stores back to what a snapshot holds (point-in-time restore).",
         discussion: """
@@ -85,7 +86,8 @@ struct Restore: ParsableCommand {
 }
 
 /// `concord rebuild redis|graph`: reconstructs a store that lost data from the other two, as a plan.
-struct Rebuild: ParsableCommand {
+struct Rebuild: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Plan the reconstruction of Redis or the graph from the other stores, after one lost its data.",
         discussion: """

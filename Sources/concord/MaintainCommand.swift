@@ -159,7 +159,8 @@ extension Maintain {
         return URL(fileURLWithPath: dir).appendingPathComponent("\(what)-\(stamp)-\(UInt32.random(in: 0...UInt32.max))")
     }
 
-    struct Requeue: ParsableCommand {
+    struct Requeue: ParsableCommand, NotifiesOnFailure {
+        @OptionGroup(title: "Notifications") var notification: NotifyOptions
         static let configuration = CommandConfiguration(
             commandName: "requeue",
             abstract: "Move dead letters back to persistence:queue (after the producer is fixed).",
@@ -178,7 +179,8 @@ extension Maintain {
         }
     }
 
-    struct Purge: ParsableCommand {
+    struct Purge: ParsableCommand, NotifiesOnFailure {
+        @OptionGroup(title: "Notifications") var notification: NotifyOptions
         static let configuration = CommandConfiguration(
             commandName: "purge",
             abstract: "Remove dead letters older than a retention, archived first.",
@@ -210,7 +212,8 @@ extension Maintain {
     struct Confirmed: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The confirmations (persistence:confirmed).", subcommands: [Prune.self])
 
-        struct Prune: ParsableCommand {
+        struct Prune: ParsableCommand, NotifiesOnFailure {
+            @OptionGroup(title: "Notifications") var notification: NotifyOptions
             static let configuration = CommandConfiguration(
                 abstract: "Remove confirmations older than a retention whose events the graph holds.",
                 discussion: "Only events no stream holds any more (trimmed or archived): while a stream holds an event, the audit needs its confirmation.")
@@ -228,7 +231,8 @@ extension Maintain {
         }
     }
 
-    struct Archive: ParsableCommand {
+    struct Archive: ParsableCommand, NotifiesOnFailure {
+        @OptionGroup(title: "Notifications") var notification: NotifyOptions
         static let configuration = CommandConfiguration(
             abstract: "Archive finished runs' streams and statuses, then trim them from Redis.",
             discussion: """
@@ -267,7 +271,8 @@ extension Maintain {
         }
     }
 
-    struct RestoreRun: ParsableCommand {
+    struct RestoreRun: ParsableCommand, NotifiesOnFailure {
+        @OptionGroup(title: "Notifications") var notification: NotifyOptions
         static let configuration = CommandConfiguration(
             commandName: "restore-run",
             abstract: "Bring archived runs' streams, statuses and confirmations back into Redis from an archive.")

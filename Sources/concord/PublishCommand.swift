@@ -82,7 +82,8 @@ struct Publish: ParsableCommand {
         defaultSubcommand: PublishRun.self)
 }
 
-struct PublishRun: ParsableCommand {
+struct PublishRun: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Drain approved drafts to GitHub until SIGINT/SIGTERM (or --once).",

@@ -8,7 +8,8 @@ import ConcordRepair
 import Foundation
 
 /// `concord plan --report AUDIT.json --output PLAN.json`.
-struct Plan: ParsableCommand {
+struct Plan: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Turn an audit's JSON report into a checksummed repair plan for review.",
         discussion: "Reads the current state of every record a finding names, to write each operation's precondition.")
@@ -84,7 +85,8 @@ enum PlanFile {
 }
 
 /// `concord apply PLAN`: a dry run unless `--yes`.
-struct Apply: ParsableCommand {
+struct Apply: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Show what a repair plan would change (the default), or execute it with --yes.",
         discussion: """

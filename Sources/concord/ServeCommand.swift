@@ -7,7 +7,8 @@ import Foundation
 import Logging
 
 /// `concord serve`: the live event stream (SSE), the run API, metrics and the admin console.
-struct Serve: AsyncParsableCommand {
+struct Serve: AsyncParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Serve the runs' live event streams (SSE), the run API, metrics and the admin console over HTTP.",
         discussion: """

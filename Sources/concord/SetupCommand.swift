@@ -5,7 +5,8 @@ import ConcordModel
 
 /// `concord setup`: the PostgreSQL tables and the graph's indexes and
 /// uniqueness constraints the data model names. Idempotent.
-struct Setup: ParsableCommand {
+struct Setup: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Create the PostgreSQL tables and graph indexes/constraints the data model names (idempotent).")
 

@@ -7,7 +7,8 @@ import Foundation
 import Logging
 
 /// `concord sync`: the live sync path, until SIGINT/SIGTERM (or `--once`).
-struct Sync: ParsableCommand {
+struct Sync: ParsableCommand, NotifiesOnFailure {
+    @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(
         abstract: "Drain persistence:queue into the graph and confirm back to Redis; sync published drafts.",
         discussion: """

@@ -91,6 +91,63 @@ import Testing
         #expect(unreachable.stderr.contains("notification to webhook http://127.0.0.1:1/hook failed after 3 attempt(s)"), "\(unreachable.stderr)")
     }
 
+    /// The commands a scheduler runs besides the audit: a failure raises ConcordCommandFailed for that command (and a
+    /// webhook's `failure` event), its next good run resolves it; `notify` comes from the flag or the configuration file.
+    @Test func scheduledCommandsRaiseTheirFailureAndResolveIt() throws {
+        guard FileManager.default.isExecutableFile(atPath: PrivateAlertmanager.executable) else {
+            Issue.record("prometheus-alertmanager is not installed (make test installs it)")
+            return
+        }
+        let am = try PrivateAlertmanager()
+        let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordLiveTests/Python/receiver.py").path
+        let (rx, rxPort, _) = try TestStores.startServer(script, [])
+        defer { rx.terminate() }
+        let redisURL = TestStores.redisURL(db: 74)
+        let graphURL = TestStores.falkorURL + "/" + TestStores.unique("notify")
+        let schema = TestStores.unique("notify").lowercased()
+        try PostgresConnection(url: TestStores.postgresURL).execute("CREATE SCHEMA \(schema)")
+        let postgresURL = TestStores.postgresURL + "?options=-csearch_path%3D\(schema)"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("notify"))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer {
+            _ = try? TestStores.redis(redisURL).run("FLUSHDB")
+            if let g = try? FalkorDBStore(url: graphURL) { _ = try? g.command(["GRAPH.DELETE", g.graph]) }
+            if let admin = try? PostgresConnection(url: TestStores.postgresURL) { _ = try? admin.execute("DROP SCHEMA \(schema) CASCADE") }
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let stores = ["--redis", redisURL, "--graph", graphURL, "--postgres", postgresURL]
+        let down = ["--redis", "redis://127.0.0.1:1/0", "--connect-timeout", "1"]
+        let notify = ["--notify", "alertmanager+\(am.url)", "--notify", "http://127.0.0.1:\(rxPort)/hook"]
+        #expect(try TestStores.run(Self.concord, ["setup"] + stores).status == 0)
+        let failing = { (command: String) in
+            try am.activeAlerts().contains { $0["alertname"] == "ConcordCommandFailed" && $0["command"] == command && $0["_state"] == "active" }
+        }
+
+        // sync --once with Redis down: exit 3, the alert and the webhook's failure event; the next good run resolves the alert.
+        let broken = try TestStores.run(Self.concord, ["sync", "--once"] + stores + down + notify)
+        #expect(broken.status == 3, "\(broken.stderr)")
+        #expect(broken.stderr.contains("notifications: 2 delivered, 0 failed"), "\(broken.stderr)")
+        #expect(try failing("sync"))
+        let events = try Self.received(rxPort).compactMap { $0["body"] }.filter { $0["event"]?.stringValue == "failure" }
+        #expect(events.contains { $0["command"]?.stringValue == "sync" && $0["error"]?.stringValue?.contains("[redis]") == true }, "\(events)")
+        let good = try TestStores.run(Self.concord, ["sync", "--once"] + stores + notify)
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(try !failing("sync"))
+
+        // A chore with notify only in the configuration file: its failure names the whole command.
+        let config = dir.appendingPathComponent("concord.yaml")
+        try "notify: [\"alertmanager+\(am.url)\"]\n".write(to: config, atomically: true, encoding: .utf8)
+        let chore = ["maintain", "deadletter", "purge", "--older-than", "30d", "--config", config.path]
+        #expect(try TestStores.run(Self.concord, chore + stores + down).status == 3)
+        #expect(try failing("maintain deadletter purge"))
+        let fixed = try TestStores.run(Self.concord, chore + stores)
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect(try !failing("maintain deadletter purge"))
+        // A command without --notify (rules list) sends nothing even with the file's notify: it is never scheduled to fail.
+        let quiet = try TestStores.run(Self.concord, ["rules", "list", "--config", config.path])
+        #expect(quiet.status == 0 && !quiet.stderr.contains("notifications"), "\(quiet.stderr)")
+    }
+
     static func received(_ port: Int) throws -> [JSON] {
         let r = try TestStores.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/_received"])
         return try JSON.parse([UInt8](r.stdout)).arrayValue ?? []
