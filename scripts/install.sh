@@ -18,10 +18,18 @@ scratch=.build
 for ((i = 0; i < ${#flags[@]}; i++)); do [ "${flags[$i]}" = --scratch-path ] && scratch=${flags[$((i + 1))]}; done
 # Man pages: swift-argument-parser's generate-manual tool (the plugin's, built alone in debug: seconds) reads the help
 # the binary dumps. Pages named as git names its own: concord-rules-list.1 for `concord rules list` (man concord-rules-list).
-swift build "${flags[@]}" --product generate-manual 2>&1 | grep -E "error" || true
+build() {  # build PRODUCT [swift build options]: quiet, but a failure shows its errors
+    local product=$1 log
+    shift
+    mkdir -p "$scratch"
+    log=$scratch/install-build-$product.log
+    swift build "$@" "${flags[@]}" --product "$product" > "$log" 2>&1 \
+        || { grep -E "error:" "$log" | sort -u | head -n 20 >&2; echo "install: building $product failed (the whole log: $log)" >&2; exit 1; }
+}
+build generate-manual
 man=$scratch/man
 rm -rf "$man" && mkdir -p "$man"
-swift build -c release "${flags[@]}" --product concord 2>&1 | tail -n 1
+build concord -c release
 bin=$(swift build -c release "${flags[@]}" --show-bin-path)/concord
 "$(swift build "${flags[@]}" --show-bin-path)/generate-manual" "$bin" --output-directory "$man" --multi-page --authors "the Concord authors"
 for page in "$man"/concord.*.1; do  # concord.rules.list.1

@@ -60,8 +60,8 @@ struct RulesOption: ParsableArguments {
 /// Where an audit's reports go and when its exit status says it failed:
 /// shared by `concord audit` and `concord report merge`.
 struct ReportOutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom.")
-    var format: String = "json,md,html"
+    @Option(name: .long, help: "Report formats, comma-separated: json, md, html, junit, prom (default: json,md,html).", transform: FormatList.init(parsing:))
+    var format: FormatList = FormatList(text: "json,md,html", formats: [.json, .md, .html])
 
     @Option(name: .long, help: "Where reports go (timestamped names plus latest.*).")
     var outputDir: String = "Reports"
@@ -70,14 +70,30 @@ struct ReportOutputOptions: ParsableArguments {
     var jsonOutput: String?
 
     @Option(name: .long, help: "Exit 1 on new findings at or above: error, warning, info, never.")
-    var failOn: String = "error"
+    var failOn: FailOn = .error
 
-    func formats() throws -> [ReportFormat] { try ReportFormat.parse(format) }
+    func formats() throws -> [ReportFormat] { format.formats }
 
-    func failLevel() throws -> Rule.Severity? {
-        if failOn == "never" { return nil }
-        guard let s = Rule.Severity(rawValue: failOn) else { throw ConcordError(.usage, "bad --fail-on '\(failOn)': error, warning, info or never") }
-        return s
+    func failLevel() throws -> Rule.Severity? { failOn.severity }
+
+    /// `--fail-on`: a severity, or never; refused by the parser (and by `concord config check`) when it is neither.
+    enum FailOn: String, ExpressibleByArgument, CaseIterable {
+        case error, warning, info, never
+        var severity: Rule.Severity? { self == .never ? nil : Rule.Severity(rawValue: rawValue) }
+    }
+
+    /// `--format json,md,…`: checked when parsed (the parser's message names the format it does not know).
+    struct FormatList: CustomStringConvertible {
+        var text: String
+        var formats: [ReportFormat]
+        init(text: String, formats: [ReportFormat]) {
+            self.text = text
+            self.formats = formats
+        }
+        init(parsing argument: String) throws {
+            do { self.init(text: argument, formats: try ReportFormat.parse(argument)) } catch let e as ConcordError { throw ValidationError(e.message) }
+        }
+        var description: String { text }
     }
 
     /// Writes the reports (and `--json-output`); returns the paths written.
@@ -169,7 +185,7 @@ struct Audit: ParsableCommand {
         } catch let e as ExitCode {
             // Exit 1 is findings: the audit ran (its failure alert resolves); anything else is a failure.
             if let notifier {
-                Self.report(e == ExitCode(1) ? notifier.commandSucceeded("audit") : notifier.commandFailed("audit", error: "exit \(e.rawValue)"))
+                Self.report(e == ExitCode.findings ? notifier.commandSucceeded("audit") : notifier.commandFailed("audit", error: "exit \(e.rawValue)"))
             }
             throw e
         } catch {
@@ -272,7 +288,7 @@ struct Audit: ParsableCommand {
         }
         Output.line(Self.summary(report))
         for path in written { Output.line("  \(path)") }
-        if report.fails(at: failLevel) { throw ExitCode(1) }
+        if report.fails(at: failLevel) { throw ExitCode.findings }
     }
 
     /// The runs drawn in the HTML drill-down: those with the most findings, at most 50.
@@ -352,7 +368,7 @@ struct Rules: ParsableCommand {
             let errors = problems.filter { $0.severity == .error }
             if !errors.isEmpty {
                 Output.error("\(errors.count) problem(s) in \(dir)")
-                throw ExitCode(2)
+                throw ExitCode.usage
             }
             let warnings = problems.count - errors.count
             Output.line("\(dir): \(set.rules.count) rules, \(set.datasets.specs.count) datasets, no problems" + (warnings > 0 ? ", \(warnings) warning(s)" : ""))

@@ -82,7 +82,7 @@ struct ConfigCommand: ParsableCommand {
 
         private func fail(_ problems: [ConfigDiagnostic]) throws {
             for p in problems.sorted(by: { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }) { Output.line(p.description) }
-            throw ExitCode(2)
+            throw ExitCode.usage
         }
 
         /// Checks one section against the command it configures; the top level against every command.

@@ -61,8 +61,8 @@ struct Doctor: ParsableCommand {
             let healthy = checks.allSatisfy { $0.ok && $0.warnings.isEmpty }
             Output.line(healthy ? "healthy: all \(checks.count == 4 ? "four" : "three") stores reachable, schema in place" : "needs attention (see above)")
         }
-        if checks.contains(where: { !$0.ok }) { throw ExitCode(3) }
-        if checks.contains(where: { !$0.warnings.isEmpty }) { throw ExitCode(1) }
+        if checks.contains(where: { !$0.ok }) { throw ExitCode.store }
+        if checks.contains(where: { !$0.warnings.isEmpty }) { throw ExitCode.findings }
     }
 
     private func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {

@@ -124,7 +124,7 @@ struct PublishRun: ParsableCommand, NotifiesOnFailure {
                 + "\(total.failed) failed, \(total.deferred) deferred"
             if total.synced > 0 { line += ", \(total.synced) carried to Redis and the graph after an interruption" }
             Output.line(line + "; \(s.requests) GitHub requests, rate limit left \(s.rateRemaining.map(String.init) ?? "?")")
-            if total.failed > 0 || total.deferred > 0 { throw ExitCode(1) }
+            if total.failed > 0 || total.deferred > 0 { throw ExitCode.findings }
         } else {
             logger.info("publishing to \(github.url); SIGINT/SIGTERM to stop")
             try worker.run()

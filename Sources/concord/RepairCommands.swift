@@ -157,7 +157,7 @@ struct Apply: ParsableCommand, NotifiesOnFailure {
         let report = outcome.report
         Output.line(report.summary)
         Output.line(outcome.files.map { "  " + $0 }.joined(separator: "\n"))
-        if report.count(.skipped) + report.count(.failed) > 0 { throw ExitCode(1) }
+        if report.count(.skipped) + report.count(.failed) > 0 { throw ExitCode.findings }
     }
 }
 

@@ -39,7 +39,7 @@ struct Report: ParsableCommand {
             let written = try output.write(merged, formats: formats)
             Output.line("\(merged.auditId): \(merged.findings.count) finding(s) from \(inputs.count) report(s)")
             for path in written { Output.line("  \(path)") }
-            if merged.fails(at: failLevel) { throw ExitCode(1) }
+            if merged.fails(at: failLevel) { throw ExitCode.findings }
         }
     }
 }

@@ -55,8 +55,8 @@ struct RulesTest: ParsableCommand {
         if let junit { try Data(RuleCaseRunner.junit(outcomes, broken: broken).utf8).write(to: URL(fileURLWithPath: junit), options: .atomic) }
         let failed = outcomes.filter { !$0.passed }.count
         Output.line("\(outcomes.count) case(s): \(outcomes.count - failed) passed, \(failed) failed" + (broken.isEmpty ? "" : ", \(broken.count) broken"))
-        if !broken.isEmpty { throw ExitCode(2) }
-        if failed > 0 { throw ExitCode(1) }
+        if !broken.isEmpty { throw ExitCode.usage }
+        if failed > 0 { throw ExitCode.findings }
     }
 
     static func caseFiles(_ root: URL) -> [URL] {

@@ -29,7 +29,7 @@ struct Setup: ParsableCommand, NotifiesOnFailure {
         let blocked = outcomes.filter(\.isBlocked)
         if !blocked.isEmpty {
             Output.error("\(blocked.count) constraint(s) could not be created; the data was left alone (see above)")
-            throw ExitCode(1)
+            throw ExitCode.findings
         }
     }
 }
