@@ -6,13 +6,15 @@
 #   /lib/systemd/system/concord-audit{,-full}.{service,timer} (installed, not enabled),
 #   /etc/concord/concord.yaml (a conffile, 0640 root:concord), /usr/share/doc/concord/ (README, docs, examples).
 # The postinst makes the `concord` system user and /var/lib/concord. lintian runs on the result (deploy/debian/lintian-overrides
-# says why each override is there); `scripts/deb.sh --no-lintian` skips it.
+# says why each override is there); `scripts/deb.sh --no-lintian` skips it; `--build-only` only builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lint=1
 [ "${1:-}" = --no-lintian ] && lint=0
 scratch=.build-deb
 export CONCORD_BUILD_FLAGS="--static-swift-stdlib --scratch-path $scratch"
+# --build-only: the release build alone (make test starts it niced in the background while the tests run).
+if [ "${1:-}" = --build-only ]; then CONCORD_BUILD_ONLY=1 exec scripts/install.sh "$scratch/stage" /usr; fi
 stage=$scratch/stage
 rm -rf "$stage"
 scripts/install.sh "$stage" /usr >/dev/null

@@ -31,6 +31,8 @@ man=$scratch/man
 rm -rf "$man" && mkdir -p "$man"
 build concord -c release
 bin=$(swift build -c release "${flags[@]}" --show-bin-path)/concord
+# CONCORD_BUILD_ONLY=1: the builds alone (make test runs them in the background, niced, while the tests run).
+if [ -n "${CONCORD_BUILD_ONLY:-}" ]; then echo "install: built $bin and generate-manual"; exit 0; fi
 "$(swift build "${flags[@]}" --show-bin-path)/generate-manual" "$bin" --output-directory "$man" --multi-page --authors "the Concord authors"
 for page in "$man"/concord.*.1; do  # concord.rules.list.1
     dashed=$(basename "$page" .1 | tr . -)

@@ -20,12 +20,19 @@ fi
 cache=$(scripts/debian-root.sh)
 root=$PWD/.local/package-root
 mounted=0
-cleanup() {
-    [ "$mounted" = 1 ] && umount "$root/proc" 2>/dev/null || true
-    rm -rf "$root"
+# Unmounts whatever is mounted under the root (lazily if busy), then removes it without crossing into any mount.
+release_root() {
+    local m
+    for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
+    if awk -v r="$root/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        echo "[package-test] not removing $root: something is still mounted under it" >&2
+        return 1
+    fi
+    rm -rf --one-file-system "$root"
 }
+cleanup() { release_root || true; }
 trap cleanup EXIT
-rm -rf "$root" && mkdir -p "$root"
+release_root && mkdir -p "$root"
 tar -C "$root" -xf "$cache"
 mount -t proc proc "$root/proc" && mounted=1
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -49,11 +56,12 @@ in_root apt-get install -y -qq --no-install-recommends man-db ca-certificates sy
 version=$(in_root concord --version)
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "concord --version printed '$version'"
 say "concord --version: $version"
-in_root getent passwd concord | grep -q ':/var/lib/concord:' || fail "no concord system user with home /var/lib/concord"
+# (Output goes to a file before grep reads it: with pipefail, `grep -q` closing the pipe early fails the writer.)
+[[ "$(in_root getent passwd concord)" == *":/var/lib/concord:"* ]] || fail "no concord system user with home /var/lib/concord"
 [ "$(in_root stat -c '%U:%G %a' /etc/concord/concord.yaml)" = "root:concord 640" ] || fail "/etc/concord/concord.yaml is not root:concord 0640"
 in_root concord config check > "$root/tmp/check" 2>&1 || { cat "$root/tmp/check"; fail "concord config check of the shipped /etc/concord/concord.yaml"; }
 # The installed catalog is found from /usr/bin/concord (no --rules, no CONCORD_RULES, no ./Rules in /).
-in_root sh -c 'cd / && concord rules list' | grep -q 'event.stuck-in-queue' || fail "concord rules list did not find the installed catalog"
+in_root sh -c "cd / && concord rules list" > "$root/tmp/rules" 2>&1; grep -q "event.stuck-in-queue" "$root/tmp/rules" || { cat "$root/tmp/rules"; fail "concord rules list did not find the installed catalog"; }
 
 # The stores written into /etc/concord/concord.yaml as an admin would (PostgreSQL's password in a file beside it, for
 # the test's password role), then setup and doctor with no flag and no variable, doctor as the concord user; Redis once
@@ -96,7 +104,7 @@ if [ -x /usr/bin/prometheus-alertmanager ]; then
     /usr/bin/prometheus-alertmanager --config.file="$am/alertmanager.yml" --storage.path="$am/data" \
         --web.listen-address=127.0.0.1:$am_port --cluster.listen-address= > "$am/log" 2>&1 &
     am_pid=$!
-    trap 'kill $am_pid 2>/dev/null; cleanup' EXIT
+    trap 'kill $am_pid 2>/dev/null || true; cleanup' EXIT
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$am_port/-/ready" >/dev/null && break; sleep 0.2; done
     alerts() { curl -s "http://127.0.0.1:$am_port/api/v2/alerts?active=true" | python3 -c 'import json,sys; print(" ".join(sorted(a["labels"].get("rule","") for a in json.load(sys.stdin) if a["labels"]["alertname"]=="ConcordFindings")))'; }
     echo "notify: [alertmanager+http://127.0.0.1:$am_port]" >> "$root/etc/concord/concord.yaml"
@@ -129,7 +137,7 @@ in_root man -P cat concord > "$root/tmp/man" 2> "$root/tmp/man.err" || { cat "$r
 grep -q "SUBCOMMANDS\|concord-audit\|audit" "$root/tmp/man" || fail "man concord printed no subcommands"
 [ ! -s "$root/tmp/man.err" ] || { cat "$root/tmp/man.err"; fail "man concord warned"; }
 pages=$(grep -c '^usr/share/man/man1/\|^/usr/share/man/man1/.*\.1\.gz$' "$root/tmp/files" || true)
-in_root man -P cat concord-audit 2>/dev/null | grep -q -- "--incremental" || fail "man concord-audit does not document --incremental"
+in_root man -P cat concord-audit > "$root/tmp/man-audit" 2>/dev/null; grep -q -- "--incremental" "$root/tmp/man-audit" || fail "man concord-audit does not document --incremental"
 say "man concord renders ($(wc -l < "$root/tmp/man") lines; $pages pages installed)"
 
 # The units, as systemd reads them in that root; installed but not enabled.
