@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SERVICES := scripts/services.sh
 SWIFT ?= swift
 
-.PHONY: all build release test demo bench fuzz model services services-stop services-status deps install deb image clean
+.PHONY: all build release test demo bench fuzz model services services-stop services-status deps build-deps install deb image clean
 
 all: build
 
@@ -11,18 +11,22 @@ all: build
 deps:
 	@$(SERVICES) install
 
+# What building concord, its package and its image needs, without the test services (make deb, make image).
+build-deps:
+	@$(SERVICES) install-build
+
 # Concord itself: make install PREFIX=/usr/local DESTDIR=/tmp/stage (see scripts/install.sh).
 PREFIX ?= /usr/local
 DESTDIR ?=
-install: deps
+install: build-deps
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)"
 
 # concord_<version>_amd64.deb: a release build with the Swift runtime linked in, lintian-checked (scripts/deb.sh).
-deb: deps
+deb: build-deps
 	@scripts/deb.sh
 
 # concord_<version>_oci/ and concord_<version>_image.tar: an OCI image from Debian 12 minbase and the .deb (scripts/image.sh).
-image: deps
+image: build-deps
 	@scripts/image.sh
 
 services:

@@ -10,6 +10,7 @@
 # forever). The Bolt tests start a FalkorDB of their own with Bolt on.
 #
 #   scripts/services.sh install   apt-get / pip what is missing (root on Debian 12)
+#   scripts/services.sh install-build   only what building concord, its package and image needs
 #   scripts/services.sh start     install, then start whatever is not running (idempotent)
 #   scripts/services.sh stop      stop all three (and the demo's concord serve and local GitHub)
 #   scripts/services.sh status    one line per service; exit 1 when one is down
@@ -34,6 +35,21 @@ pg_bin() {
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     [ -n "$d" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql (run: $0 install)"
     echo "$d"
+}
+
+# What building Concord and its package and image needs, and nothing of the test services (make deb, make image).
+BUILD_PACKAGES=(libpq-dev libhiredis-dev libjansson-dev libssl-dev pkg-config lintian debootstrap umoci skopeo)
+
+install_build() {
+    local missing=()
+    for p in "${BUILD_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or install them)"
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 install() {
@@ -223,6 +239,7 @@ status() {
 
 case "${1:-}" in
     install) install ;;
+    install-build) install_build ;;
     start) install; start_postgres; start_redis
            start_falkordb falkordb "$FALKOR_PORT" ;;
     stop) stop ;;
@@ -230,5 +247,5 @@ case "${1:-}" in
     start-github) start_github ;;
     stop-github) stop_github ;;
     status) status ;;
-    *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 install|install-build|start|stop|status" >&2; exit 2 ;;
 esac

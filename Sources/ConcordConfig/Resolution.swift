@@ -130,7 +130,8 @@ extension ConfigFile {
             let isGiven = option.names.contains { given.long.contains($0) } || option.shortNames.contains { given.short.contains($0) }
                 || Self.inverse(of: option, in: command).map { inv in inv.names.contains { given.long.contains($0) } } == true
             if isGiven {
-                entries.append(.init(option: option, source: .flag, shown: "(as given)"))
+                let tokens = Array(arguments[commandEnd...])
+                entries.append(.init(option: option, source: .flag, shown: Self.givenValue(of: option, in: tokens, command: command)))
                 continue
             }
             if let env = option.env, let value = environment[env], !value.isEmpty {
@@ -180,6 +181,28 @@ extension ConfigFile {
             }
             return values.map { "--\(name)=\($0)" }
         }
+    }
+
+    /// What a command line gives an option, as `config show` prints it (passwords in URLs masked).
+    static func givenValue(of option: OptionSpec, in tokens: [String], command: CommandSpec) -> String {
+        if option.kind == .flag {
+            if let inverse = inverse(of: option, in: command), tokens.contains(where: { t in inverse.names.contains { t == "--\($0)" } }) { return "false" }
+            return "true"
+        }
+        var values: [String] = []
+        var i = 0
+        while i < tokens.count, tokens[i] != "--" {
+            let t = tokens[i]
+            for name in option.names {
+                if t == "--\(name)", i + 1 < tokens.count { values.append(tokens[i + 1]); i += 1 } else if t.hasPrefix("--\(name)=") { values.append(String(t.dropFirst(name.count + 3))) }
+            }
+            for short in option.shortNames where t == "-\(short)" && i + 1 < tokens.count {
+                values.append(tokens[i + 1])
+                i += 1
+            }
+            i += 1
+        }
+        return values.isEmpty ? "(given)" : values.map(Redaction.mask).joined(separator: ", ")
     }
 
     /// The option names a command line gives (before a `--`).

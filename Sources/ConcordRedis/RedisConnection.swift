@@ -99,8 +99,10 @@ public final class RedisConnection: @unchecked Sendable {
                 wire = try HiredisWire(host: host, port: port, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
             }
         } catch let e as ConcordError where e.code == .connection && e.context["tls"] == nil {
-            throw ConcordError(.connection, "cannot connect to \(name) (\(address)): \(e.message). Is the server running (make services)?",
-                               store: "redis")
+            // The URL given, when it says more than the server (a Sentinel URL, the server it named).
+            let given = address.description
+            let shown = given == name || given.hasPrefix(name + "/") ? name : "\(name) (\(given))"
+            throw ConcordError(.connection, "cannot connect to \(shown): \(e.message). Is the server running (make services)?", store: "redis")
         }
         do {
             try handshake()

@@ -11,7 +11,7 @@ import Testing
     static let concord = root.appendingPathComponent(".build/debug/concord").path
     /// Every store down: nothing listens on port 1.
     static let down = ["--postgres", "postgresql://127.0.0.1:1/x", "--redis", "redis://127.0.0.1:1/0", "--graph", "falkordb://127.0.0.1:1", "--connect-timeout", "1"]
-    static let environment: [String: String?] = ["CONCORD_RULES": root.appendingPathComponent("Rules").path, "CONCORD_CONFIG": nil, "CONCORD_PROFILE": nil,
+    static let environment: [String: String?] = ["CONCORD_RULES": root.appendingPathComponent("Rules").path, "CONCORD_CONFIG": "none", "CONCORD_PROFILE": nil,
                                                  "CONCORD_NOTIFY": nil, "CONCORD_POSTGRES_URL": nil, "CONCORD_REDIS_URL": nil, "CONCORD_GRAPH_URL": nil]
 
     /// Every command without subcommands, and whether it takes store flags.
@@ -108,6 +108,10 @@ import Testing
             (["report", "merge", f.path("reports/latest.json"), "--output-dir", f.path("merged")], 1),
             (["config", "show", "audit"], 0),
             (["audit", "--snapshot", f.path("snapshot"), "--output-dir", f.path("from-snapshot")], 1),
+            // A file a command needs is looked at before the stores: a missing one is the user's error (2), stores down or not.
+            (["maintain", "restore-run", "wr_1", "--from", f.path("no-archive")] + Self.down, 2),
+            (["apply", f.path("no-plan.json"), "--yes"] + Self.down, 2),
+            (["restore", f.path("no-snapshot"), "--yes"] + Self.down, 2),
         ]
         for (args, want) in offline {
             let r = try run(args)
@@ -120,7 +124,7 @@ import Testing
             "apply": [f.path("plan.json"), "--yes"], "undo": ["plan-x", "--output", f.path("u.json")], "restore": [f.path("snapshot")], "rebuild": ["redis"],
             "journal": [], "maintain queue stats": [], "maintain deadletter list": [], "maintain deadletter show": ["0"],
             "maintain deadletter requeue": ["0"], "maintain deadletter purge": ["--older-than", "30d"], "maintain confirmed prune": ["--older-than", "30d"],
-            "maintain archive": ["--older-than", "30d", "--archive", f.path("archive")], "maintain restore-run": ["wr_1", "--from", f.path("archive")],
+            "maintain archive": ["--older-than", "30d", "--archive", f.path("archive")], "maintain restore-run": ["wr_1", "--from", f.path("snapshot")],
             "maintain publications": [], "doctor": [], "setup": [], "simulate": ["--runs", "1"], "sync": ["--once"], "publish run": ["--once"],
             "publish approve": ["d1"], "publish list": [], "serve": ["--listen", "127.0.0.1:0"],
         ]

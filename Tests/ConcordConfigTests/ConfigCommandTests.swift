@@ -9,7 +9,7 @@ import Testing
     let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
     /// No store setting from the test's own environment: only what each test gives.
     let clean: [String: String?] = ["CONCORD_POSTGRES_URL": nil, "CONCORD_REDIS_URL": nil, "CONCORD_GRAPH_URL": nil, "CONCORD_REDIS_CA": nil,
-                                    "CONCORD_CONFIG": nil, "CONCORD_PROFILE": nil, "CONCORD_RULES": nil, "CONCORD_NOTIFY": nil, "PGPASSWORD": nil]
+                                    "CONCORD_CONFIG": "none", "CONCORD_PROFILE": nil, "CONCORD_RULES": nil, "CONCORD_NOTIFY": nil, "PGPASSWORD": nil]
 
     func folder() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("config"))
@@ -89,13 +89,16 @@ import Testing
         let text = String(decoding: show.stdout, as: UTF8.self)
         let line = { (option: String) in text.split(separator: "\n").first { $0.contains("--\(option) ") }.map(String.init) ?? "" }
         #expect(show.status == 0, "\(show.stderr)")
-        #expect(line("fail-on").contains("[command line]"))
+        #expect(line("fail-on").contains("never") && line("fail-on").contains("[command line]"), "\(line("fail-on"))")
         #expect(line("redis").contains("redis://from-env:6379/0") && line("redis").contains("[env CONCORD_REDIS_URL]"))
         #expect(line("format").contains("json") && line("format").contains("concord.yaml:4:3]"))
         #expect(line("postgres").contains("u:***@db") && !text.contains("inline-secret"))
         #expect(line("grace").contains("5m") && line("grace").contains("[default]"))
         let nested = try TestStores.run(concord, ["config", "show", "maintain", "deadletter", "purge"], environment: env)
         #expect(String(decoding: nested.stdout, as: UTF8.self).contains("14d"), "\(String(decoding: nested.stdout, as: UTF8.self))")
+        // `--config none` sets no file at all, whatever CONCORD_CONFIG (or /etc/concord/concord.yaml) says.
+        let none = String(decoding: try TestStores.run(concord, ["config", "show", "audit", "--config", "none"], environment: env).stdout, as: UTF8.self)
+        #expect(none.hasPrefix("configuration  none") && none.contains("redis://from-env") && !none.contains("concord.yaml:"), "\(none)")
         let group = try TestStores.run(concord, ["config", "show", "maintain"], environment: env)
         #expect(group.status == 2 && group.stderr.contains("has subcommands"))
     }

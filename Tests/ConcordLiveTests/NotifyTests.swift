@@ -14,14 +14,21 @@ import Testing
 @Suite struct NotifyTests {
     static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
 
-    @Test func alertsFireOnFindingsAndResolveAfterTheRepair() throws {
+    /// A real Alertmanager and the local receiver (`receiverArguments`: e.g. `--fail 1`), or nil (recorded) when Debian's
+    /// Alertmanager is not installed.
+    static func receivers(_ receiverArguments: [String] = []) throws -> (am: PrivateAlertmanager, receiver: Process, port: Int)? {
         guard FileManager.default.isExecutableFile(atPath: PrivateAlertmanager.executable) else {
             Issue.record("prometheus-alertmanager is not installed (make test installs it)")
-            return
+            return nil
         }
         let am = try PrivateAlertmanager()
         let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordLiveTests/Python/receiver.py").path
-        let (rx, rxPort, _) = try TestStores.startServer(script, ["--fail", "1"])   // the first POST answers 503: retried
+        let (rx, rxPort, _) = try TestStores.startServer(script, receiverArguments)
+        return (am, rx, rxPort)
+    }
+
+    @Test func alertsFireOnFindingsAndResolveAfterTheRepair() throws {
+        guard let (am, rx, rxPort) = try Self.receivers(["--fail", "1"]) else { return }  // the first POST answers 503: retried
         defer { rx.terminate() }
         // Stores of the test's own: a Redis db, a graph, a PostgreSQL schema.
         let db = 123
@@ -94,13 +101,7 @@ import Testing
     /// The commands a scheduler runs besides the audit: a failure raises ConcordCommandFailed for that command (and a
     /// webhook's `failure` event), its next good run resolves it; `notify` comes from the flag or the configuration file.
     @Test func scheduledCommandsRaiseTheirFailureAndResolveIt() throws {
-        guard FileManager.default.isExecutableFile(atPath: PrivateAlertmanager.executable) else {
-            Issue.record("prometheus-alertmanager is not installed (make test installs it)")
-            return
-        }
-        let am = try PrivateAlertmanager()
-        let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordLiveTests/Python/receiver.py").path
-        let (rx, rxPort, _) = try TestStores.startServer(script, [])
+        guard let (am, rx, rxPort) = try Self.receivers() else { return }
         defer { rx.terminate() }
         let redisURL = TestStores.redisURL(db: 74)
         let graphURL = TestStores.falkorURL + "/" + TestStores.unique("notify")

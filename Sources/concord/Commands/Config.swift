@@ -30,7 +30,8 @@ struct ConfigCommand: ParsableCommand {
             guard spec.subcommands.isEmpty else {
                 throw ConcordError(.usage, "concord \(path.joined(separator: " ")) has subcommands: \(spec.subcommands.keys.sorted().joined(separator: ", "))")
             }
-            Output.line("configuration  " + (s.path.map { "\($0) (from \(s.origin))" } ?? "none (no --config, CONCORD_CONFIG or \(Configuration.defaultPath))")
+            Output.line("configuration  " + (s.path.map { "\($0) (from \(s.origin))" }
+                                             ?? (s.origin == "none" ? "none (no --config, CONCORD_CONFIG or \(Configuration.defaultPath))" : s.origin))
                         + (s.profile.map { ", profile \($0)" } ?? ""))
             let entries: [Resolution.Entry]
             if let file = s.file {

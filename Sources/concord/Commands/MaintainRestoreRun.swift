@@ -22,8 +22,9 @@ extension Maintain {
 
         func run() throws {
             let rules = try rulesOption.load()
-            let rs = try Maintain.repairStores(stores)
+            // The archive first (a usage error, exit 2), then the stores.
             let snap = try Snapshot(directory: URL(fileURLWithPath: from))
+            let rs = try Maintain.repairStores(stores)
             var restore = SnapshotRestore(snapshot: snap, stores: rs, rules: rules)
             restore.runs = Set(runs)
             restore.scope = [.redis]

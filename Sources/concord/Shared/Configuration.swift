@@ -5,7 +5,7 @@ import ConcordJSON
 import Foundation
 
 /// The configuration file (docs/interface.md, "Configuration"): `--config FILE` (anywhere on the command line),
-/// else `CONCORD_CONFIG`, else /etc/concord/concord.yaml when it exists; `--profile NAME` (or `CONCORD_PROFILE`)
+/// else `CONCORD_CONFIG`, else /etc/concord/concord.yaml when it exists (`none` for no file at all); `--profile NAME` (or `CONCORD_PROFILE`)
 /// lays a named profile over it. Every option of every command can be set there; a flag given wins, then the
 /// option's environment variable, then the file, then the default.
 enum Configuration {
@@ -56,6 +56,8 @@ enum Configuration {
         } else if FileManager.default.fileExists(atPath: defaultPath) {
             (s.path, s.origin) = (defaultPath, "the default location")
         }
+        // `none`: no file, not even /etc/concord/concord.yaml (tests, a one-off run beside an installed package).
+        if s.path == "none" { (s.path, s.origin) = (nil, "none (\(s.origin) says none)") }
         if let path = s.path {
             do { s.file = try ConfigFile.load(path) } catch let e as ConfigErrors { throw ConcordError(.usage, "the configuration is not valid:\n\(e)") }
         } else if let p = s.profile {
@@ -117,8 +119,11 @@ enum Configuration {
             let long = names.filter { $0["kind"]?.stringValue != "short" }.compactMap { $0["name"]?.stringValue }
             let short = names.filter { $0["kind"]?.stringValue == "short" }.compactMap { $0["name"]?.stringValue }
             guard !long.isEmpty else { continue }
+            // An option parsed by a transform has no default in the dump: its help says it ("… (default: json,md,html).").
+            let help = arg["abstract"]?.stringValue ?? ""
+            let stated = help.range(of: "(default: ").flatMap { r in help[r.upperBound...].firstIndex(of: ")").map { String(help[r.upperBound..<$0]) } }
             options.append(OptionSpec(names: long, shortNames: short, kind: kind == "flag" ? .flag : .option,
-                                      repeating: arg["isRepeating"]?.boolValue ?? false, defaultValue: arg["defaultValue"]?.stringValue,
+                                      repeating: arg["isRepeating"]?.boolValue ?? false, defaultValue: arg["defaultValue"]?.stringValue ?? stated,
                                       env: environment[long[0]]))
         }
         var subs: [String: CommandSpec] = [:]
