@@ -168,7 +168,7 @@ let package = Package(
         // The module graph in docs/architecture.md against every module's imports.
         .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordCLITests", dependencies: ["ConcordPostgres", "ConcordTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordPostgres", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),

@@ -16,14 +16,6 @@ export CONCORD_CONFIG=none
 models=0
 if [ $# -eq 0 ]; then scripts/model.sh || models=1; fi
 swift build --build-tests || exit 1
-# The release build of the package, and the Debian root its tests install it into, at the lowest priority while the
-# tests run (they wait on servers much of the time): the package step after them then mostly packs and checks.
-background=""
-if [ $# -eq 0 ] && [ "$(id -u)" = 0 ]; then
-    mkdir -p .build-deb
-    nice -n 19 bash -c 'scripts/deb.sh --build-only && scripts/debian-root.sh' > .build-deb/background.log 2>&1 &
-    background=$!
-fi
 swift test --skip-build "$@"
 rc=$?
 # The Redis-facing suites once more over TLS: the same server's TLS port (56381), its certificate verified
@@ -41,7 +33,6 @@ package=0
 if [ $# -eq 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "make test: the Debian package and the container image (make deb, make image)"
-        if [ -n "$background" ] && ! wait "$background"; then cat .build-deb/background.log >&2; fi
         { scripts/deb.sh && deb=$(ls -t concord_*_amd64.deb | head -n 1) && scripts/package-test.sh "$deb" \
             && scripts/image.sh "$deb" && scripts/image-test.sh "concord_$(dpkg-deb -f "$deb" Version)_oci"; } || package=1
         [ "$package" = 0 ] || echo "make test: the package or image tests failed (see above)" >&2

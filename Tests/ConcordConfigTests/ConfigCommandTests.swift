@@ -1,4 +1,5 @@
 import ConcordCore
+import ConcordPostgres
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -17,18 +18,26 @@ import Testing
         return dir
     }
 
-    /// PostgreSQL's URL without the password, for the password-protected test role.
-    var postgresWithoutPassword: String { TestStores.postgresPasswordURL.replacingOccurrences(of: ":concord-test-password@", with: "@") }
+    /// PostgreSQL's URL without the password, for the password-protected test role, in a schema of that role's own
+    /// (other tests' tables in `public` are not its to read).
+    func postgresWithoutPassword(schema: String) -> String {
+        TestStores.postgresPasswordURL.replacingOccurrences(of: ":concord-test-password@", with: "@") + "?options=-csearch_path%3D\(schema)"
+    }
 
     @Test func storesFromTheFileAndAPasswordFromItsOwnFile() throws {
         let dir = try folder()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let schema = TestStores.unique("config").lowercased()
+        try PostgresConnection(url: TestStores.postgresURL).execute("CREATE SCHEMA \(schema) AUTHORIZATION concord_pw")
+        defer {
+            try? FileManager.default.removeItem(at: dir)
+            _ = try? PostgresConnection(url: TestStores.postgresURL).execute("DROP SCHEMA \(schema) CASCADE")
+        }
         let pw = dir.appendingPathComponent("pg.pw")
         try "concord-test-password\n".write(to: pw, atomically: true, encoding: .utf8)
         let config = dir.appendingPathComponent("concord.yaml")
         try """
             # the stores of the nightly audit
-            postgres: {url: "\(postgresWithoutPassword)", password_file: \(pw.path)}
+            postgres: {url: "\(postgresWithoutPassword(schema: schema))", password_file: \(pw.path)}
             redis: \(TestStores.redisURL(db: 57))
             graph: \(TestStores.falkorURL)/config_test
             connect-timeout: 5

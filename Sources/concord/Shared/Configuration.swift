@@ -65,9 +65,10 @@ enum Configuration {
         }
         selection = s
         guard let file = s.file else { return rest }
+        // --help and --version need nothing from the file; `config show|check` read it themselves; no command, no settings.
+        if rest.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) { return rest }
         let (path, command) = try commandPath(rest)
-        // `config show|check` read the file themselves; --help and --version need nothing from it.
-        if path.first == "config" || rest.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) { return rest }
+        if path.isEmpty || path.first == "config" { return rest }
         do {
             return try file.resolve(arguments: rest, path: path, command: command, profile: s.profile).arguments
         } catch let e as ConfigErrors {
@@ -88,14 +89,18 @@ enum Configuration {
 
     /// The command a command line names (its leading words that are subcommands) and that command's options.
     static func commandPath(_ arguments: [String]) throws -> ([String], CommandSpec) {
-        var command = try tree()
+        var type: any ParsableCommand.Type = Concord.self
         var path: [String] = []
         for a in arguments {
-            guard let sub = command.subcommands[a] else { break }
+            guard let sub = type.configuration.subcommands.first(where: { $0._commandName == a }) else { break }
             path.append(a)
-            command = sub
+            type = sub
         }
-        return (path, command)
+        // That command's own help dump: the whole tree's costs about 25 ms at every start (docs/benchmarks.md).
+        guard let node = try JSON.parse(type._dumpHelp())["command"] else {
+            throw ConcordError(.invalidInput, "the argument parser's help dump has no command")
+        }
+        return (path, spec(node))
     }
 
     nonisolated(unsafe) private static var cachedTree: CommandSpec?
@@ -129,7 +134,7 @@ enum Configuration {
         var subs: [String: CommandSpec] = [:]
         for sub in node["subcommands"]?.arrayValue ?? [] {
             let s = spec(sub)
-            subs[s.name] = s
+            if s.name != "help" { subs[s.name] = s }  // the parser's own `help`, added to the command a dump starts at
         }
         return CommandSpec(name: node["commandName"]?.stringValue ?? "", options: options, subcommands: subs)
     }
