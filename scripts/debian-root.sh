@@ -10,16 +10,12 @@ if [ ! -f "$cache" ]; then
     echo "[debian-root] debootstrap --variant=minbase bookworm (once; cached in .local/)" >&2
     tmp=$PWD/.local/debian-bootstrap
     # debootstrap mounts proc and sys in the target: a run that failed may have left them; never delete through a mount.
-    release() {
-        local m
-        for m in $(awk -v r="$tmp/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
-        rm -rf --one-file-system "$tmp"
-    }
-    release && mkdir -p "$PWD/.local"
+    . scripts/lib/release-tree.sh
+    release_tree "$tmp" && mkdir -p "$PWD/.local"
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
     debootstrap --variant=minbase bookworm "$tmp" "${mirror:-http://deb.debian.org/debian}" > "$PWD/.local/debootstrap.log" 2>&1 \
         || { tail -n 20 "$PWD/.local/debootstrap.log" >&2; exit 1; }
     tar -C "$tmp" -cf "$cache.part" . && mv "$cache.part" "$cache"
-    release
+    release_tree "$tmp"
 fi
 echo "$cache"

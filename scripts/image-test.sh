@@ -24,20 +24,11 @@ work=$PWD/.local/image-test
 bundle=$work/bundle
 rootfs=$bundle/rootfs
 mounts=()
-# Unmounts whatever is mounted under the work folder (the test's binds of /dev, the repository's Rules, …; lazily if
-# busy), then removes it without crossing into any mount: a bind left mounted must never be deleted through.
-release_work() {
-    local m
-    for m in $(awk -v r="$work/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
-    if awk -v r="$work/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-        echo "[image-test] not removing $work: something is still mounted under it" >&2
-        return 1
-    fi
-    rm -rf --one-file-system "$work"
-}
-cleanup() { release_work || true; }
+# The test binds /dev, the repository's Rules, … under the work folder: released (unmounted first) on every exit.
+. scripts/lib/release-tree.sh
+cleanup() { release_tree "$work" || true; }
 trap cleanup EXIT
-release_work && mkdir -p "$work"
+release_tree "$work" && mkdir -p "$work"
 
 # The config, as a registry and a runtime see it.
 python_check() { python3 -c "import json,sys; d=json.load(sys.stdin); $1" || fail "$2"; }

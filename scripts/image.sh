@@ -26,18 +26,9 @@ source=${CONCORD_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null 
 cache=$(scripts/debian-root.sh)
 work=$PWD/.build-deb/image
 root=$work/root
-# Nothing may stay mounted under the work folder when it is removed (a failed run's proc, say): unmount, then remove
-# without crossing into a mount.
-release_work() {
-    local m
-    for m in $(awk -v r="$work/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
-    if awk -v r="$work/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-        echo "[image] not removing $work: something is still mounted under it" >&2
-        return 1
-    fi
-    rm -rf --one-file-system "$work"
-}
-release_work && mkdir -p "$root"
+# Nothing may stay mounted under the work folder when it is removed (a failed run's proc, say).
+. scripts/lib/release-tree.sh
+release_tree "$work" && mkdir -p "$root"
 mounted=0
 trap '[ "$mounted" = 1 ] && { umount "$root/proc" 2>/dev/null || umount -l "$root/proc"; }; true' EXIT
 tar -C "$root" -xf "$cache"
@@ -91,6 +82,6 @@ rm -rf "$out" && mv "$layout" "$out"
 tar=concord_${version}_image.tar
 rm -f "$tar"
 skopeo copy --quiet "oci:$out:$version" "docker-archive:$tar:concord:$version"
-release_work
+release_tree "$work"
 size=$(skopeo inspect --raw "oci:$out:$version" | python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))')
 say "$out (tags $version, latest) and $tar (concord:$version): one layer, $((size / 1024 / 1024)) MiB compressed, $(du -sh "$tar" | cut -f1) as a docker-archive"

@@ -20,19 +20,10 @@ fi
 cache=$(scripts/debian-root.sh)
 root=$PWD/.local/package-root
 mounted=0
-# Unmounts whatever is mounted under the root (lazily if busy), then removes it without crossing into any mount.
-release_root() {
-    local m
-    for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
-    if awk -v r="$root/" 'index($2, r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-        echo "[package-test] not removing $root: something is still mounted under it" >&2
-        return 1
-    fi
-    rm -rf --one-file-system "$root"
-}
-cleanup() { release_root || true; }
+. scripts/lib/release-tree.sh
+cleanup() { release_tree "$root" || true; }
 trap cleanup EXIT
-release_root && mkdir -p "$root"
+release_tree "$root" && mkdir -p "$root"
 tar -C "$root" -xf "$cache"
 mount -t proc proc "$root/proc" && mounted=1
 cp /etc/resolv.conf "$root/etc/resolv.conf"
