@@ -10,6 +10,8 @@ struct Concord: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",
         abstract: "Keeps a workflow system's PostgreSQL, Redis and graph stores consistent.",
+        discussion: "Every command also takes --config FILE (default $CONCORD_CONFIG, else /etc/concord/concord.yaml) and --profile NAME: "
+            + "settings for any option, overridden by the option's environment variable and by the flag itself. See concord config --help.",
         version: "0.1.0",
         subcommands: [Audit.self, SnapshotCommand.self, Report.self, Plan.self, Apply.self, Undo.self, Restore.self, Rebuild.self, Journal.self, Maintain.self, Rules.self, Doctor.self, Setup.self, Simulate.self, Sync.self, Publish.self, Serve.self, Fixture.self, ConfigCommand.self]
     )
