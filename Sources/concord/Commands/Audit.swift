@@ -77,9 +77,7 @@ struct Audit: ParsableCommand {
 
     /// The audit, then the notifications: what it found, or that it failed. A notification never changes the exit code.
     func run() throws {
-        let targets = try (notify + (ProcessInfo.processInfo.environment["CONCORD_NOTIFY"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty })
-            .map(NotificationTarget.init(parsing:))
-        let notifier = targets.isEmpty ? nil : Notifier(targets: targets)
+        let notifier = try NotifyOptions.notifier(notify)
         do {
             try audit(notifier)
             if let notifier { Self.report(notifier.commandSucceeded("audit")) }

@@ -12,8 +12,11 @@ struct NotifyOptions: ParsableArguments {
     var notify: [String] = []
 
     /// The targets of the flag and of CONCORD_NOTIFY; nil when there are none.
-    func notifier() throws -> Notifier? {
-        let all = notify + (ProcessInfo.processInfo.environment["CONCORD_NOTIFY"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+    func notifier() throws -> Notifier? { try Self.notifier(notify) }
+
+    /// The targets of `flags` and of CONCORD_NOTIFY (comma-separated); nil when there are none (the audit's `--notify` too).
+    static func notifier(_ flags: [String]) throws -> Notifier? {
+        let all = flags + (ProcessInfo.processInfo.environment["CONCORD_NOTIFY"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
         return all.isEmpty ? nil : Notifier(targets: try all.map(NotificationTarget.init(parsing:)))
     }
 }
