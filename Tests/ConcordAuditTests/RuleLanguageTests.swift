@@ -139,6 +139,33 @@ import Testing
         #expect(problems.allSatisfy { $0.description.hasPrefix($0.file + ":\($0.line):\($0.column): ") })
     }
 
+    /// The kinds the engine knows are the kinds Rules/README.md documents, in its order: an unknown kind is
+    /// refused naming them all, and each documented kind is known (written with no keys, it is told what it
+    /// needs, and an unknown key is refused naming the kind).
+    @Test func theCheckKindsAreTheDocumentedOnes() throws {
+        let readme = try String(contentsOf: RuleFixtureTests.rulesDir.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## Check kinds").dropFirst().first)
+        let table = section.components(separatedBy: "\n## ")[0]
+        let documented = table.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `") else { return nil }
+            return line.dropFirst(3).split(separator: "`").first.map(String.init)
+        }
+        #expect(documented.count == 11)
+        func problems(_ check: String) throws -> [String] {
+            let dir = try rulesDir(["r.yaml": "version: 1\nid: x.k\nseverity: error\nstore: graph\ndescription: d\ncheck: \(check)\nrepair: { action: manual }\n"])
+            defer { try? FileManager.default.removeItem(at: dir) }
+            return RuleSet.check(directory: dir).1.map(\.message)
+        }
+        let unknown = try problems("{ kind: bogus }")
+        #expect(unknown == ["unknown check kind 'bogus' (\(documented.joined(separator: ", ")))"])
+        for kind in documented {
+            let bare = try problems("{ kind: \(kind) }")
+            #expect(!bare.isEmpty && bare.allSatisfy { $0.contains("kind \(kind) needs '") }, "\(kind): \(bare)")
+            let extra = try problems("{ kind: \(kind), colour: red }")
+            #expect(extra.contains { $0.hasPrefix("unknown key 'colour' for kind \(kind) ") }, "\(kind): \(extra)")
+        }
+    }
+
     /// The mistakes that used to pass silently: a typo in a repair action,
     /// an unknown repair key, an endpoint property that does not exist, a
     /// lookup field a store cannot be asked by — each an error at its

@@ -195,16 +195,6 @@ final class Consumer: @unchecked Sendable {
         return exprs.reduce(nil) { Expr.union($0, $1?.needs(slot: 0)) }
     }
 
-    /// What a schema check's validation reads of a record: the value (kept an
-    /// object), the required fields (only presence for `any`) and what the assertions read.
-    static func validationNeeds(_ value: Expr, _ require: [(path: [String], type: String)], _ asserts: [(expr: Expr, message: String)]) -> JSONProjection? {
-        guard case .path(0, let at) = value else { return value.needs(slot: 0) }
-        var p = JSONProjection.path(at[...], .members([:]))
-        for r in require { p = p.merged(with: .path((at + r.path)[...], r.type == "any" ? .presence : .whole)) }
-        for a in asserts { if let n = a.expr.needs(slot: 1) { p = p.merged(with: .path(at[...], n)) } }
-        return p
-    }
-
     /// The row's named values (plus key and workflowId) as one object, for expressions and evidence.
     func object(_ i: Int) -> JSON {
         var o: [String: JSON] = ["key": table.json(key(i))]
@@ -280,16 +270,11 @@ public final class AuditEngine: @unchecked Sendable {
         for rule in rules.rules {
             for check in rule.checks {
                 let consumers: [Consumer]
-                if case .schema(let sels, let value, let require, let asserts) = check {
-                    let ctx = context
-                    let needs = Consumer.validationNeeds(value, require, asserts)
-                    consumers = sels.map { s in
-                        Consumer(s, table: table, validate: { record in AuditEngine.validate(value.evaluate([record], ctx), require, asserts, ctx) },
-                                 validationNeeds: needs)
-                    }
+                if let own = check.kind.consumers(table: table, context: context) {
+                    consumers = own
                 } else {
                     // Lookup sets are shared by every check that reads the same dataset, filter and key.
-                    let lookups = check.lookupSelectionCount
+                    let lookups = check.kind.lookupSelectionCount
                     let all = check.selections
                     consumers = all.enumerated().map { i, sel in
                         guard i >= all.count - lookups else { return Consumer(sel, table: table) }
@@ -423,7 +408,7 @@ public final class AuditEngine: @unchecked Sendable {
         var checked: [String: Int] = [:]
         for c in compiled {
             checked[c.rule.id, default: 0] += c.consumers.filter { !$0.keysOnly }.reduce(0) { $0 + $1.seen }
-            for f in Checks(table: table, rule: c.rule, ctx: context).run(c.check, c.consumers) {
+            for f in c.check.kind.findings(CheckRun(table: table, rule: c.rule, ctx: context), c.consumers) {
                 let k = f.rule + "\u{0}" + f.key
                 if let existing = all[k] {
                     // One finding per rule and key; a later check may know the run when the first did not.
@@ -435,30 +420,5 @@ public final class AuditEngine: @unchecked Sendable {
         }
         let findings = all.values.sorted { ($0.rule, $0.key) < ($1.rule, $1.key) }
         return Result(findings: findings, checked: checked)
-    }
-
-    static func validate(_ value: JSON, _ require: [(path: [String], type: String)], _ asserts: [(expr: Expr, message: String)], _ ctx: EvalContext) -> String? {
-        guard case .object = value else {
-            return value.isNull ? "not JSON" : "a JSON \(value.typeName), not an object"
-        }
-        for (path, type) in require {
-            var found: JSON? = value
-            for p in path { found = found?[p] }
-            guard let v = found, !(v.isNull && type != "any") else { return "missing field \(path.joined(separator: "."))" }
-            let ok: Bool
-            switch type {
-            case "string": ok = v.stringValue != nil
-            case "nonempty-string": ok = !(v.stringValue ?? "").isEmpty
-            case "integer": if case .int = v { ok = true } else { ok = false }
-            case "number": ok = v.doubleValue != nil
-            case "boolean": ok = v.boolValue != nil
-            case "object": ok = v.objectValue != nil
-            case "array": ok = v.arrayValue != nil
-            default: ok = true
-            }
-            if !ok { return "\(path.joined(separator: ".")) must be \(type == "nonempty-string" ? "a non-empty string" : "a(n) \(type)"), not \(v.typeName)" }
-        }
-        for a in asserts where !a.expr.evaluate([.null, value], ctx).truthy { return a.message }
-        return nil
     }
 }

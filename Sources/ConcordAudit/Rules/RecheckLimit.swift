@@ -20,7 +20,7 @@ public struct RecheckLimit: Sendable, Hashable {
     public static func limits(of checks: [Check], datasets: DatasetCatalog) -> [RecheckLimit] {
         var out: [RecheckLimit] = []
         for check in checks {
-            for subject in subjects(check) {
+            for subject in check.kind.recheckSubjects {
                 guard let spec = datasets[subject.selection.dataset] else { continue }
                 if let limit = limit(subject, spec) { out.append(limit) }
             }
@@ -34,27 +34,6 @@ public struct RecheckLimit: Sendable, Hashable {
         var keys: [Expr]
         /// Whether the finding is keyed by this selection's records (else they are joined to it).
         var reported: Bool
-    }
-
-    /// The selections whose records must be re-read for the finding to show
-    /// again. Lookup sets (`absentFrom`, `exceptIn`) are left out: not
-    /// finding them keeps the finding, it never loses one.
-    static func subjects(_ check: Check) -> [Subject] {
-        func s(_ sel: Selection, _ reported: Bool) -> Subject { Subject(selection: sel, keys: [sel.report, sel.key].compactMap { $0 }, reported: reported) }
-        func edges(_ e: Selection, _ reported: Bool = true) -> Subject {
-            Subject(selection: e, keys: [e.roles["to"], e.roles["from"]].compactMap { $0 }, reported: reported)
-        }
-        switch check {
-        case .missing(let from, _, let present): return from.map { s($0, true) } + present.map { s($0, false) }
-        case .duplicate(let sels), .filter(let sels), .schema(let sels, _, _, _): return sels.map { s($0, true) }
-        case .compare(let l, let r, _, _, let reportRight, _): return [s(l, !reportRight), s(r, reportRight)]
-        case .orderAlong(let e, let n): return [edges(e)] + n.map { s($0, false) }
-        case .orderWithin(let sel), .sequence(let sel, _):
-            return [Subject(selection: sel, keys: [sel.roles["group"]].compactMap { $0 }, reported: true)]
-        case .cycle(let e): return [edges(e)]
-        case .reachable(let n, let r, let e):
-            return [s(n, true)] + r.map { s($0, false) } + e.map { edges($0, false) }
-        }
     }
 
     static func plainPath(_ e: Expr?) -> String? {

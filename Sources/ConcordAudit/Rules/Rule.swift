@@ -22,65 +22,6 @@ public struct Selection: Sendable {
     public var column: Int = 1
 }
 
-/// What a rule checks: one of the generic kinds.
-public enum Check: Sendable {
-    /// A record of `from` whose key is in none of `absentFrom` (and in every `presentIn`).
-    case missing(from: [Selection], absentFrom: [Selection], presentIn: [Selection])
-    /// A key that occurs more than once (or with more than one distinct `distinct` value).
-    case duplicate([Selection])
-    /// Along edges: a child whose `value` is less than its parent's.
-    case orderAlong(edges: Selection, nodes: [Selection])
-    /// Within a group sorted by `sort`: a record whose `value` is less than an earlier one's.
-    case orderWithin(Selection)
-    /// Records of `left` and `right` with the same key that disagree (unless the key is in one of `except`).
-    case compare(left: Selection, right: Selection, fields: [String], differs: Expr?, reportRight: Bool, except: [Selection])
-    /// Every record that passes the filter (`stale` adds an age condition).
-    case filter([Selection])
-    /// A record whose `value` lacks required fields or fails an assertion.
-    case schema(in: [Selection], value: Expr, require: [(path: [String], type: String)], asserts: [(expr: Expr, message: String)])
-    /// A cycle along edges; keyed by the smallest key on it.
-    case cycle(edges: Selection)
-    /// A group whose `sort` values are not contiguous from `start`.
-    case sequence(Selection, start: Int64)
-    /// A record of `nodes` that no path along `edges` (from → to) reaches from a key of `roots`.
-    case reachable(nodes: Selection, roots: [Selection], edges: [Selection])
-
-    public var kind: String {
-        switch self {
-        case .missing: "missing"
-        case .duplicate: "duplicate"
-        case .orderAlong, .orderWithin: "order"
-        case .compare: "compare"
-        case .filter: "filter"
-        case .schema: "schema"
-        case .cycle: "cycle"
-        case .sequence: "sequence"
-        case .reachable: "reachable"
-        }
-    }
-
-    /// How many of `selections`, at the end, are lookups (only their keys are used).
-    public var lookupSelectionCount: Int {
-        switch self {
-        case .missing(_, let b, let c): b.count + c.count
-        case .compare(_, _, _, _, _, let x): x.count
-        default: 0
-        }
-    }
-
-    public var selections: [Selection] {
-        switch self {
-        case .missing(let a, let b, let c): a + b + c
-        case .duplicate(let s), .filter(let s): s
-        case .orderAlong(let e, let n): [e] + n
-        case .orderWithin(let s), .cycle(let s), .sequence(let s, _): [s]
-        case .compare(let l, let r, _, _, _, let x): [l, r] + x
-        case .schema(let s, _, _, _): s
-        case .reachable(let n, let r, let e): [n] + r + e
-        }
-    }
-}
-
 /// One rule of the catalog, read from its YAML file.
 public struct Rule: Sendable {
     public enum Severity: String, Sendable, CaseIterable, Comparable {

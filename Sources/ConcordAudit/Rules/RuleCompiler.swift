@@ -15,7 +15,6 @@ final class RuleCompiler {
 
     static let severities = Rule.Severity.allCases.map(\.rawValue)
     static let stores = ["postgres", "redis", "graph", "github"]
-    static let requireTypes: Set<String> = ["string", "nonempty-string", "integer", "number", "boolean", "object", "array", "any"]
 
     func compile(_ text: String) -> Rule? {
         guard let rootNode = y.compose(text) else { return nil }
@@ -98,10 +97,7 @@ final class RuleCompiler {
         guard let m = node.mapping, m["action"]?.scalar?.string == "set-field", let dataset = m["dataset"]?.scalar?.string,
             datasets[dataset] != nil  // an unknown one is reported already
         else { return }
-        let compares = checks.compactMap { c -> (Selection, Selection)? in
-            if case .compare(let l, let r, _, _, _, _) = c { return (l, r) }
-            return nil
-        }
+        let compares = checks.compactMap { ($0.kind as? CompareCheck).map { ($0.left, $0.right) } }
         guard let (l, r) = compares.first(where: { $0.0.dataset == dataset || $0.1.dataset == dataset }) else {
             y.error(at: m["dataset"], "set-field writes a side of a compare check; no compare in this rule reads \(dataset)")
             return
@@ -139,125 +135,16 @@ final class RuleCompiler {
 
     // MARK: Checks
 
+    /// A check: its kind's type reads the rest of the mapping.
     func compileCheck(_ node: Node) -> (String, Check)? {
         guard let m = y.mapping(node, "check") else { return nil }
-        guard let kind = y.string(m["kind"], "kind", parent: node) else { return nil }
-        func keys(_ allowed: Set<String>) -> Bool {
-            var ok = true
-            for (k, _) in m where !allowed.contains(k) && k != "kind" {
-                y.error(at: node.mapping?.first { $0.key.scalar?.string == k }?.key, "unknown key '\(k)' for kind \(kind) (allowed: \(allowed.sorted().joined(separator: ", ")))")
-                ok = false
-            }
-            return ok
-        }
-        func required(_ k: String) -> Node? {
-            guard let n = m[k] else { y.error(at: node, "kind \(kind) needs '\(k)'"); return nil }
-            return n
-        }
-        func sels(_ k: String, roles: Set<String> = [], requiredRoles: Set<String> = []) -> [Selection] {
-            guard let n = required(k) else { return [] }
-            return y.list(n).compactMap { selection($0, roles: roles, required: requiredRoles) }
-        }
-        switch kind {
-        case "missing", "reference":
-            _ = keys(kind == "missing" ? ["from", "absentFrom", "presentIn"] : ["from", "to"])
-            if kind == "reference" {
-                var from = sels("from", roles: ["field"], requiredRoles: ["field"])
-                for i in from.indices {
-                    from[i].report = from[i].report ?? from[i].key
-                    if let f = from[i].roles["field"] { from[i].key = f }
-                }
-                return (kind, .missing(from: from, absentFrom: sels("to"), presentIn: []))
-            }
-            let present = m["presentIn"] == nil ? [] : sels("presentIn")
-            return (kind, .missing(from: sels("from"), absentFrom: sels("absentFrom"), presentIn: present))
-        case "duplicate":
-            _ = keys(["in"])
-            return (kind, .duplicate(sels("in", roles: ["distinct"])))
-        case "order":
-            _ = keys(["along", "within"])
-            if let along = m["along"] {
-                guard let a = y.mapping(along, "along", allowed: ["edges", "nodes"]) else { return nil }
-                guard let e = a["edges"], let n = a["nodes"] else { y.error(at: along, "along needs edges and nodes"); return nil }
-                guard let edges = selection(e, roles: ["from", "to"], required: ["from", "to"], keyed: false) else { return nil }
-                let nodes = y.list(n).compactMap { selection($0, roles: ["value"], required: ["value"]) }
-                return (kind, .orderAlong(edges: edges, nodes: nodes))
-            }
-            guard let w = required("within"), let s = selection(w, roles: ["group", "sort", "value"], required: ["group", "sort", "value"]) else { return nil }
-            return (kind, .orderWithin(s))
-        case "compare":
-            _ = keys(["left", "right", "fields", "differs", "report", "exceptIn"])
-            guard let l = required("left"), let r = required("right"),
-                let left = selection(l, roles: ["pick"]), let right = selection(r, roles: ["pick"])
-            else { return nil }
-            let fields = y.list(m["fields"]).compactMap { $0.scalar?.string }
-            for f in fields {
-                for (side, s) in [("left", left), ("right", right)] where !s.values.contains(where: { $0.name == f }) {
-                    y.error(at: m["fields"], "field '\(f)' is not among the \(side) side's values (\(s.values.map(\.name).joined(separator: ", ")))")
-                }
-            }
-            var differs: Expr?
-            if let d = m["differs"] {
-                differs = expr(d, bindings: ["left", "right"], implicit: false, sides: [left, right])
-            }
-            if fields.isEmpty && differs == nil { y.error(at: node, "compare needs fields or differs") }
-            let report = m["report"]?.scalar?.string ?? "left"
-            if report != "left" && report != "right" { y.error(at: m["report"], "report must be left or right") }
-            let except = m["exceptIn"] == nil ? [] : sels("exceptIn")
-            return (kind, .compare(left: left, right: right, fields: fields, differs: differs, reportRight: report == "right", except: except))
-        case "filter", "stale":
-            _ = keys(kind == "filter" ? ["in"] : ["in", "olderThan"])
-            var s = sels("in", roles: kind == "stale" ? ["age"] : [], requiredRoles: kind == "stale" ? ["age"] : [])
-            if kind == "stale" {
-                let limit = m["olderThan"].flatMap { expr($0, dataset: nil) } ?? .grace
-                for i in s.indices {
-                    let cond = Expr.binary(.gt, .call(.age, [s[i].roles["age"]!]), limit)
-                    s[i].filter = s[i].filter.map { .binary(.and, $0, cond) } ?? cond
-                }
-            }
-            return (kind, .filter(s))
-        case "schema":
-            _ = keys(["in", "value", "require", "assert"])
-            let s = sels("in")
-            guard let v = required("value") else { return nil }
-            let value = s.first.flatMap { expr(v, dataset: datasets[$0.dataset]) } ?? expr(v, dataset: nil)
-            var req: [(path: [String], type: String)] = []
-            if let r = y.mapping(m["require"], "require") {
-                for (path, t) in r.sorted(by: { $0.key < $1.key }) {
-                    let type = t.scalar?.string ?? ""
-                    if !Self.requireTypes.contains(type) { y.error(at: t, "unknown type '\(type)' (\(Self.requireTypes.sorted().joined(separator: ", ")))") }
-                    req.append((path.split(separator: ".").map(String.init), type))
-                }
-            }
-            var asserts: [(expr: Expr, message: String)] = []
-            for a in y.list(m["assert"]) {
-                guard let am = y.mapping(a, "assert", allowed: ["expr", "message"]), let en = am["expr"] else { y.error(at: a, "assert needs expr and message"); continue }
-                if let e = expr(en, bindings: ["value"], implicit: false, sides: []) {
-                    asserts.append((e, am["message"]?.scalar?.string ?? "fails \(en.scalar?.string ?? "")"))
-                }
-            }
-            guard let value else { return nil }
-            return (kind, .schema(in: s, value: value, require: req, asserts: asserts))
-        case "cycle":
-            _ = keys(["edges"])
-            guard let e = required("edges"), let s = selection(e, roles: ["from", "to"], required: ["from", "to"], keyed: false) else { return nil }
-            return (kind, .cycle(edges: s))
-        case "sequence":
-            _ = keys(["in", "start"])
-            guard let i = required("in"), let s = selection(i, roles: ["group", "sort"], required: ["group", "sort"], keyed: false) else { return nil }
-            return (kind, .sequence(s, start: Int64(m["start"]?.int ?? 1)))
-        case "reachable":
-            _ = keys(["nodes", "roots", "edges"])
-            guard let n = required("nodes"), let nodes = selection(n) else { return nil }
-            let roots = sels("roots")
-            guard let e = required("edges") else { return nil }
-            let edges = y.list(e).compactMap { selection($0, roles: ["from", "to"], required: ["from", "to"], keyed: false) }
-            guard !roots.isEmpty, !edges.isEmpty else { return nil }
-            return (kind, .reachable(nodes: nodes, roots: roots, edges: edges))
-        default:
-            y.error(at: m["kind"], "unknown check kind '\(kind)' (missing, reference, duplicate, order, compare, filter, stale, schema, cycle, sequence, reachable)")
+        guard let name = y.string(m["kind"], "kind", parent: node) else { return nil }
+        guard let type = CheckKinds.named(name) else {
+            y.error(at: m["kind"], "unknown check kind '\(name)' (\(CheckKinds.names.joined(separator: ", ")))")
             return nil
         }
+        guard let kind = type.compile(CheckSource(node: node, mapping: m, kind: name, compiler: self)) else { return nil }
+        return (name, Check(kind: kind, name: name))
     }
 
     // MARK: Selections and expressions

@@ -52,10 +52,7 @@ extension RuleSet {
                     exprs += [s.key] + [s.filter, s.workflowId, s.report].compactMap { $0 } + Array(s.roles.values) + s.values.map(\.expr)
                 }
                 // Evaluated where the per-record watch does not see them: the clock there has no window to tell.
-                if case .schema(_, let value, _, let asserts) = check, value.readsClock || asserts.contains(where: \.expr.readsClock) {
-                    return .failure(TimeWindowError(rule: rule.id))
-                }
-                if case .compare(_, _, _, let differs?, _, _) = check, differs.readsClock { return .failure(TimeWindowError(rule: rule.id)) }
+                if check.kind.unwatchedExpressions.contains(where: \.readsClock) { return .failure(TimeWindowError(rule: rule.id)) }
                 for e in exprs {
                     guard let w = e.ageWindows(grace: grace) else { return .failure(TimeWindowError(rule: rule.id)) }
                     longest = max(longest, w.max() ?? 0)
