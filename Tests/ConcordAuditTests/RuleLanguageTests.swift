@@ -166,6 +166,42 @@ import Testing
         }
     }
 
+    /// Datasets play roles for Concord's own commands: declared with `role:`, else by their conventional
+    /// name; an unknown role, a role played twice, or one the dataset's type cannot play is refused at its line.
+    @Test func datasetRoles() throws {
+        let shipped = try RuleSet.load(directory: RuleFixtureTests.rulesDir).datasets
+        #expect(Set(shipped.roles.keys) == Set(DatasetRole.allCases))
+        #expect(DatasetRole.allCases.allSatisfy { shipped.roles[$0] == $0.conventionalName })
+        func catalog(_ text: String) -> (DatasetCatalog, [String]) {
+            var diagnostics: [Diagnostic] = []
+            let c = DatasetCatalog.load(text: "version: 1\ndatasets:\n" + text, file: "datasets.yaml", diagnostics: &diagnostics)
+            return (c, diagnostics.map { "\($0.line): \($0.message)" })
+        }
+        // Renamed, with its role: found by role. Named conventionally without one: found too.
+        let (renamed, none) = catalog("""
+              events.per-run: { role: event-streams, store: redis, type: stream, pattern: "workflow:{workflowId}:events" }
+              redis.status: { store: redis, type: hash, pattern: "workflow:{workflowId}:status", fields: [state] }
+            """)
+        #expect(none.isEmpty && renamed.dataset(.eventStreams)?.name == "events.per-run" && renamed.roles[.runStatus] == "redis.status")
+        #expect(throws: ConcordError.self) { try renamed.require(.graphEvents, by: "restore") }
+        // A conventional name another dataset's declared role takes over stays only a name.
+        let (other, _) = catalog("""
+              redis.streams: { store: redis, type: stream, pattern: "old:{workflowId}:events" }
+              events.per-run: { role: event-streams, store: redis, type: stream, pattern: "workflow:{workflowId}:events" }
+            """)
+        #expect(other.roles[.eventStreams] == "events.per-run")
+        let (_, problems) = catalog("""
+              a: { role: event-stream, store: redis, type: stream, pattern: "a:{workflowId}" }
+              b: { role: run-status, store: redis, type: list, key: "b" }
+              c: { role: confirmed, store: redis, type: zset, key: "c" }
+              d: { role: confirmed, store: redis, type: zset, key: "d" }
+            """)
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("3: unknown role 'event-stream' (event-streams, queue,") })
+        #expect(problems.contains { $0.hasPrefix("4: role 'run-status' is a Redis hash per run") })
+        #expect(problems.contains { $0 == "6: role 'confirmed' is also c's: one dataset plays a role" })
+    }
+
     /// The mistakes that used to pass silently: a typo in a repair action,
     /// an unknown repair key, an endpoint property that does not exist, a
     /// lookup field a store cannot be asked by — each an error at its

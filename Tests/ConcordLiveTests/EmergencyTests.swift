@@ -111,6 +111,64 @@ import Testing
         #expect(refused.contains("fails its checksum") && !FileManager.default.fileExists(atPath: planFile.path), "\(refused)")
     }
 
+    /// The catalog's rules directory copied, every dataset renamed (in datasets.yaml and in the rules); `edit`
+    /// changes datasets.yaml further.
+    func renamedCatalog(_ dir: URL, _ edit: (String) -> String = { $0 }) throws -> URL {
+        let rules = dir.appendingPathComponent("rules")
+        try FileManager.default.copyItem(at: TestStores.repositoryRoot.appendingPathComponent("Rules"), to: rules)
+        let names = ["redis.streams": "events.per-run", "redis.status": "ui.run-status", "redis.confirmed": "sync.confirmed",
+                     "graph.nodes": "durable.events", "graph.runs": "durable.runs", "graph.edges": "durable.parent-links",
+                     "postgres.drafts": "content.drafts", "postgres.draft_history": "content.history"]
+        for file in try FileManager.default.contentsOfDirectory(atPath: rules.path) where file.hasSuffix(".yaml") {
+            let url = rules.appendingPathComponent(file)
+            var text = try String(contentsOf: url, encoding: .utf8)
+            // Longest first: postgres.drafts is a prefix of nothing, but keep the order safe for any rename.
+            for (old, new) in names.sorted(by: { $0.key.count > $1.key.count }) {
+                text = text.replacingOccurrences(of: old + ":", with: new + ":").replacingOccurrences(of: old + " ", with: new + " ")
+                    .replacingOccurrences(of: old + ",", with: new + ",").replacingOccurrences(of: old + "\n", with: new + "\n")
+                    .replacingOccurrences(of: old + "]", with: new + "]").replacingOccurrences(of: old + "}", with: new + "}")
+            }
+            if file == "datasets.yaml" { text = edit(text) }
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return rules
+    }
+
+    /// Restore reads and writes datasets by the role the catalog gives them, not by their names: a catalog
+    /// that renames every dataset restores a deleted run the same; one that gives no dataset a role restore
+    /// needs is refused (exit 2), naming the role, before anything is planned.
+    @Test func restoreFindsItsDatasetsByRole() throws {
+        let f = try AuditFixture(db: 75)
+        _ = try f.simulate(seed: 4712, runs: 8, eventsPerRun: 5)
+        let dir = try tempDir("roles")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rules = try renamedCatalog(dir)
+        #expect(try concord(["rules", "check", rules.path]).contains("no problems"))
+        let snap = dir.appendingPathComponent("snap")
+        try concord(["snapshot", "--output", snap.path, "--rules", rules.path] + storeArgs(f))
+        #expect(FileManager.default.fileExists(atPath: snap.appendingPathComponent("durable.events.ndjson").path))
+        let original = try StoreDump(f)
+        let run = try runWithDrafts(f)
+        try deleteRun(f, run)
+        let planFile = dir.appendingPathComponent("restore.json")
+        let out = try concord(["restore", snap.path, "--runs", run, "--rules", rules.path, "--output", planFile.path] + storeArgs(f))
+        #expect(out.contains("restore 1 run(s)"), "\(out)")
+        let plan = try RepairPlan(file: planFile.path)
+        #expect(Set(plan.operations.map(\.store)) == ["graph", "redis", "postgres"])
+        try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path, "--rules", rules.path] + storeArgs(f))
+        let (gone, new) = original.difference(try StoreDump(f))
+        #expect(gone.isEmpty && new.isEmpty, "lost \(gone) gained \(new)")
+
+        // The graph's events lose their role: a restore of the graph cannot know which dataset they are.
+        let lacking = try renamedCatalog(try tempDir("roles-lacking")) { $0.replacingOccurrences(of: "    role: graph-events\n", with: "") }
+        try? FileManager.default.removeItem(at: planFile)
+        let refused = try concord(["restore", snap.path, "--runs", run, "--rules", lacking.path, "--output", planFile.path] + storeArgs(f), status: 2)
+        #expect(refused.contains("restore of graph needs the dataset of role 'graph-events'") && refused.contains("role: graph-events"), "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: planFile.path))
+        // Redis alone needs none of the graph's roles.
+        try concord(["restore", snap.path, "--runs", run, "--store", "redis", "--rules", lacking.path, "--output", planFile.path] + storeArgs(f))
+    }
+
     @Test func redisFlushedIsRebuiltFromTheGraphAndPostgres() throws {
         let f = try AuditFixture(db: 43)
         _ = try f.simulate(seed: 99, runs: 30, eventsPerRun: 6)

@@ -212,11 +212,19 @@ public struct Drilldown: Sendable, Hashable {
 public struct DatasetCatalog: Sendable {
     public var specs: [String: DatasetSpec]
     public var drilldown: Drilldown?
+    /// Which dataset plays each role Concord's own commands need (`role:`; see `DatasetRole`).
+    public var roles: [DatasetRole: String]
+
+    public init(specs: [String: DatasetSpec], drilldown: Drilldown? = nil, roles: [DatasetRole: String]? = nil) {
+        self.specs = specs
+        self.drilldown = drilldown
+        self.roles = roles ?? Self.assignRoles(specs, declared: [:])
+    }
 
     public subscript(name: String) -> DatasetSpec? { specs[name] }
 
     /// Parses `datasets.yaml`; problems are added to `diagnostics`.
-    static func load(text: String, file: String, diagnostics: inout [Diagnostic]) -> DatasetCatalog {
+    public static func load(text: String, file: String, diagnostics: inout [Diagnostic]) -> DatasetCatalog {
         let y = YAMLReader(file: file)
         var specs: [String: DatasetSpec] = [:]
         defer { diagnostics += y.diagnostics }
@@ -228,8 +236,10 @@ public struct DatasetCatalog: Sendable {
             y.error(at: nil, "missing datasets")
             return DatasetCatalog(specs: [:])
         }
-        let allowed: Set<String> = ["store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition", "from", "to", "watch"]
+        let allowed: Set<String> = ["role", "store", "type", "pattern", "key", "field", "as", "fields", "label", "relationship", "endpoints", "table", "columns", "properties", "lookup", "partition", "from", "to", "watch"]
         let reserved: Set<String> = ["type", "from", "to"]
+        var declaredRoles: [String: DatasetRole] = [:]
+        var roleNodes: [DatasetRole: (name: String, node: Node)] = [:]
         for (name, node) in all.sorted(by: { $0.key < $1.key }) {
             guard let m = y.mapping(node, "dataset '\(name)'", allowed: allowed) else { continue }
             let store = y.string(m["store"], "store", parent: node) ?? ""
@@ -354,9 +364,24 @@ public struct DatasetCatalog: Sendable {
                     }
                 }
                 specs[name] = spec
+                if let r = m["role"] {
+                    let text = r.scalar?.string ?? ""
+                    if let role = DatasetRole(rawValue: text) {
+                        if let other = roleNodes[role] {
+                            y.error(at: r, "role '\(text)' is also \(other.name)'s: one dataset plays a role")
+                        } else if !role.accepts(source) {
+                            y.error(at: r, "role '\(text)' is \(role.expected); \(name) is not")
+                        } else {
+                            roleNodes[role] = (name, r)
+                            declaredRoles[name] = role
+                        }
+                    } else {
+                        y.error(at: r, "unknown role '\(text)' (\(DatasetRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                }
             }
         }
-        var catalog = DatasetCatalog(specs: specs)
+        var catalog = DatasetCatalog(specs: specs, roles: assignRoles(specs, declared: declaredRoles))
         if let d = y.mapping(root["drilldown"], "drilldown", allowed: ["nodes", "edges"]) {
             let n = y.mapping(d["nodes"], "drilldown.nodes", allowed: ["dataset", "id", "run", "type", "time"]) ?? [:]
             let e = y.mapping(d["edges"], "drilldown.edges", allowed: ["dataset", "from", "to", "run"]) ?? [:]

@@ -1,3 +1,4 @@
+import ConcordAudit
 import ConcordCore
 import ConcordCrypto
 import ConcordFlow
@@ -163,7 +164,7 @@ struct ReplayEventOperation: OperationKind {
             result.operation.images = []  // nothing written: nothing to undo
             if !present.contains(e.id) {
                 // The node as the write made it (a placeholder it filled in is imaged by the applier, read before and after).
-                result.operation.images = [["dataset": "graph.nodes", "address": RecordAddress.node(e.id).json, "before": .null,
+                result.operation.images = [["dataset": .string(DatasetRole.graphEvents.conventionalName), "address": RecordAddress.node(e.id).json, "before": .null,
                                             "after": [["properties": .object(SyncEngine.nodeProperties(e, persistedAt: persistedAt)), "edges": []]]]]
             }
             out.append(result)

@@ -1,3 +1,4 @@
+import ConcordAudit
 import ConcordCore
 import ConcordCrypto
 import ConcordFlow
@@ -127,7 +128,7 @@ struct RepublishOperation: SingleOperationKind {
     let store = RepairStore.postgres
     let order = 62
     func imaged(_ op: RepairOperation) -> [RecordAddress] {
-        op.params["draft"]?.stringValue.map { [RecordAddress(place: .postgresRow(table: "github_publication", column: "draft_id", value: $0), dataset: "postgres.publications")] } ?? []
+        op.params["draft"]?.stringValue.map { [RecordAddress(place: .postgresRow(table: "github_publication", column: "draft_id", value: $0), dataset: DatasetRole.publications.conventionalName)] } ?? []
     }
 
     func applyOne(_ op: RepairOperation, _ c: ApplyContext) throws -> Applier.Result {

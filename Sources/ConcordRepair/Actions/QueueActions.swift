@@ -1,3 +1,4 @@
+import ConcordAudit
 import ConcordCore
 import ConcordJSON
 import ConcordModel
@@ -197,7 +198,7 @@ struct DeadLetterOperation: RedisOperationKind {
     /// A stream entry is imaged with its stream (an entry cannot take its old id back in a stream that went on, so the stream is put back whole).
     func imaged(_ op: RepairOperation) -> [RecordAddress] {
         guard op.params["field"] != nil, let key = op.params["key"]?.stringValue else { return [] }
-        return [RecordAddress(place: .redisKey(key, type: "stream"), dataset: op.params["dataset"]?.stringValue ?? "redis.streams")]
+        return [RecordAddress(place: .redisKey(key, type: "stream"), dataset: op.params["dataset"]?.stringValue ?? DatasetRole.eventStreams.conventionalName)]
     }
 
     /// The letter leaves the dead-letter list; a list element goes back to the end of its list

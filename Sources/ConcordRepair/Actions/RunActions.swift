@@ -1,3 +1,4 @@
+import ConcordAudit
 import ConcordCore
 import ConcordCrypto
 import ConcordGraph
@@ -13,7 +14,7 @@ struct CreateRunAction: RepairAction {
     let name = "create-run"
     func plan(_ f: FindingInput, _ c: PlanContext) throws -> [RepairOperation] {
         let source = f.evidence["dataset"]?.stringValue ?? ""
-        guard source.hasPrefix("graph.") || source == "redis.streams" else {
+        guard c.rules.datasets[source]?.store == "graph" || source == c.rules.datasets.roles[.eventStreams] else {
             return [c.manual(f, "only \(source) names this run; no event of it exists to rebuild it from")]
         }
         guard try c.stores.run(f.key) == nil else { return [] }

@@ -1,3 +1,4 @@
+import ConcordAudit
 import ConcordCore
 import ConcordGraph
 import ConcordJSON
@@ -140,7 +141,7 @@ public enum Maintenance {
     public static func trim(_ runs: [String], _ stores: RepairStores) throws -> [RepairOperation] {
         var ops: [RepairOperation] = []
         for run in runs {
-            for (key, type, dataset) in [(RedisKeys.events(run), "stream", "redis.streams"), (RedisKeys.status(run), "hash", "redis.status")] {
+            for (key, type, dataset) in [(RedisKeys.events(run), "stream", DatasetRole.eventStreams.conventionalName), (RedisKeys.status(run), "hash", DatasetRole.runStatus.conventionalName)] {
                 let address = RecordAddress(place: .redisKey(key, type: type), dataset: dataset)
                 guard let image = try address.read(stores) else { continue }
                 ops.append(RepairOperation(findingId: "archive", rule: "archive", store: RepairStore.redis.rawValue, action: "delete-record", key: key,

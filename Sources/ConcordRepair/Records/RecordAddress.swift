@@ -163,9 +163,13 @@ public struct RecordAddress: Sendable {
 
 extension RecordAddress {
     /// The catalog's event node with `id` (every copy, placeholder or not).
-    static func node(_ id: String) -> RecordAddress { RecordAddress(place: .graphNode(label: "Node", property: "id", value: id), dataset: "graph.nodes") }
+    static func node(_ id: String, dataset: String? = nil) -> RecordAddress {
+        RecordAddress(place: .graphNode(label: "Node", property: "id", value: id), dataset: dataset ?? DatasetRole.graphEvents.conventionalName)
+    }
     /// The catalog's run node with `id`.
-    static func run(_ id: String) -> RecordAddress { RecordAddress(place: .graphNode(label: "WorkflowRun", property: "id", value: id), dataset: "graph.runs") }
+    static func run(_ id: String, dataset: String? = nil) -> RecordAddress {
+        RecordAddress(place: .graphNode(label: "WorkflowRun", property: "id", value: id), dataset: dataset ?? DatasetRole.graphRuns.conventionalName)
+    }
 }
 
 // MARK: Reading many images

@@ -62,7 +62,7 @@ public struct RedisRebuild {
             let at = [r[3].intValue, r[4].intValue, r[5].intValue, draft?.at].compactMap { $0 }.max()
             if let at { o["updatedAt"] = .string(String(at)) }
             let status = JSON.object(o)
-            wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: "redis.status")) { _ in status })
+            wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: DatasetRole.runStatus.conventionalName)) { _ in status })
             if Self.unfinished.contains(state ?? "running") { open.append(run) }
         }
         progress?("reading the graph's events")
@@ -99,7 +99,7 @@ public struct RedisRebuild {
                     (id: r[1].stringValue ?? "", timestamp: r[2].intValue ?? 0, type: r[3].stringValue ?? "", content: r[4].stringValue,
                      metadata: r[5].stringValue, parent: r[6].stringValue ?? run)
                 })
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.events(run), type: "stream"), dataset: "redis.streams")) { _ in stream })
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.events(run), type: "stream"), dataset: DatasetRole.eventStreams.conventionalName)) { _ in stream })
             }
         }
         progress?("comparing \(wanted.count) records with Redis")

@@ -36,6 +36,34 @@ public struct SnapshotRestore {
         self.rules = rules
     }
 
+    /// The catalog's name of each dataset the restore reads, by its role (nil: not in the catalog, so not read).
+    struct Names {
+        var streams, status, confirmed, nodes, runs, edges, drafts, history: String?
+
+        init(_ catalog: DatasetCatalog) {
+            streams = catalog.roles[.eventStreams]
+            status = catalog.roles[.runStatus]
+            confirmed = catalog.roles[.confirmed]
+            nodes = catalog.roles[.graphEvents]
+            runs = catalog.roles[.graphRuns]
+            edges = catalog.roles[.parentEdges]
+            drafts = catalog.roles[.drafts]
+            history = catalog.roles[.draftHistory]
+        }
+    }
+
+    /// The roles each store's restore needs from the catalog.
+    static let neededRoles: [Scope: [DatasetRole]] = [
+        .redis: [.eventStreams, .runStatus, .confirmed], .graph: [.graphEvents, .graphRuns, .parentEdges], .postgres: [.drafts, .draftHistory],
+    ]
+
+    /// Refuses (exit 2), naming the role, a restore of a store whose datasets the catalog does not name.
+    func checkRoles(_ command: String) throws {
+        for store in Scope.allCases where scope.contains(store) {
+            for role in Self.neededRoles[store] ?? [] { _ = try rules.datasets.require(role, by: "\(command) of \(store.rawValue)") }
+        }
+    }
+
     /// What the snapshot holds, by run.
     struct Held {
         var streams: [String: [(entry: String, raw: String)]] = [:]  // by run
@@ -53,24 +81,25 @@ public struct SnapshotRestore {
 
     func read(_ inScope: (String) -> Bool) throws -> Held {
         var h = Held()
-        func has(_ d: String) -> Bool { snapshot.datasets.contains(d) }
-        if has("redis.streams") {
-            try snapshot.read("redis.streams") { r in
+        let n = Names(rules.datasets)
+        func has(_ d: String?) -> Bool { d.map(snapshot.datasets.contains) ?? false }
+        if has(n.streams), let name = n.streams {
+            try snapshot.read(name) { r in
                 guard let key = r["key"]?.stringValue, let run = RedisKeys.workflowId(fromKey: key), let entry = r["entry"]?.stringValue else { return }
                 h.runs.insert(run)
                 guard inScope(run) else { return }
                 h.streams[run, default: []].append((entry, r["raw"]?.stringValue ?? r["event"]?.encoded() ?? ""))
             }
         }
-        if has("redis.status") {
-            try snapshot.read("redis.status") { r in
+        if has(n.status), let name = n.status {
+            try snapshot.read(name) { r in
                 guard let run = r["workflowId"]?.stringValue else { return }
                 h.runs.insert(run)
                 if inScope(run) { h.status[run] = r }
             }
         }
-        if has("graph.nodes") {
-            try snapshot.read("graph.nodes") { r in
+        if has(n.nodes), let name = n.nodes {
+            try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue else { return }
                 let run = r["workflow_id"]?.stringValue ?? ""
                 if !run.isEmpty { h.runs.insert(run) }
@@ -79,15 +108,15 @@ public struct SnapshotRestore {
                 h.nodeRun[id] = run
             }
         }
-        if has("graph.runs") {
-            try snapshot.read("graph.runs") { r in
+        if has(n.runs), let name = n.runs {
+            try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue else { return }
                 h.runs.insert(id)
                 if inScope(id) { h.runNodes[id] = r }
             }
         }
-        if has("graph.edges") {
-            try snapshot.read("graph.edges") { r in
+        if has(n.edges), let name = n.edges {
+            try snapshot.read(name) { r in
                 guard let type = r["type"]?.stringValue, let from = r["from"], let to = r["to"],
                     let fromId = from["id"]?.stringValue, let toId = to["id"]?.stringValue
                 else { return }
@@ -96,8 +125,8 @@ public struct SnapshotRestore {
                 h.edges[toId, default: []].append([.string(type), "in", .string(fromLabel), .string(fromId), [:]])
             }
         }
-        if has("postgres.drafts") {
-            try snapshot.read("postgres.drafts") { r in
+        if has(n.drafts), let name = n.drafts {
+            try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue, let run = r["workflow_run_id"]?.stringValue else { return }
                 h.runs.insert(run)
                 guard inScope(run) else { return }
@@ -105,17 +134,17 @@ public struct SnapshotRestore {
                 h.draftRun[id] = run
             }
         }
-        if has("postgres.draft_history") {
-            try snapshot.read("postgres.draft_history") { r in
+        if has(n.history), let name = n.history {
+            try snapshot.read(name) { r in
                 guard let id = r["draft_id"]?.stringValue, h.drafts[id] != nil else { return }
                 h.history[id, default: []].append(r)
             }
         }
-        if has("redis.confirmed") {
+        if has(n.confirmed), let name = n.confirmed {
             // A confirmation belongs to the run of its node, or of its stream entry.
             var streamRun: [String: String] = [:]
             for (run, entries) in h.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { streamRun[id] = run } } }
-            try snapshot.read("redis.confirmed") { r in
+            try snapshot.read(name) { r in
                 guard let m = r["member"]?.stringValue, let run = h.nodeRun[m] ?? streamRun[m], inScope(run) else { return }
                 h.confirmed[m] = r["score"] ?? .null
             }
@@ -128,25 +157,28 @@ public struct SnapshotRestore {
 
     /// The operations, and how many records were left as they are because they are there (with `onlyAbsent`).
     func plannedOperations() throws -> (ops: [RepairOperation], kept: Int) {
+        try checkRoles(onlyAbsent ? "rebuild" : "restore")
         let chosen = runs
+        let n = Names(rules.datasets)
         progress?("reading the snapshot")
         // Confirmations belong to a run through its nodes, so nodes are read first (read() keeps that order).
         let held = try read { chosen?.contains($0) ?? true }
         let runs = chosen ?? held.runs
         var wanted: [WantedRecord] = []
-        let declaredNode = rules.datasets["graph.nodes"]?.fields ?? [], declaredRun = rules.datasets["graph.runs"]?.fields ?? []
+        let declaredNode = rules.datasets.dataset(.graphEvents)?.fields ?? [], declaredRun = rules.datasets.dataset(.graphRuns)?.fields ?? []
         // A hash's record also carries its key and the key's captures: those are not fields of the hash.
-        var declaredStatus = rules.datasets["redis.status"]?.fields ?? []
+        var declaredStatus = rules.datasets.dataset(.runStatus)?.fields ?? []
         declaredStatus.remove("key")
-        if case .redisHash(let pattern, _)? = rules.datasets["redis.status"]?.source { declaredStatus.subtract(pattern.captures) }
+        if case .redisHash(let pattern, _)? = rules.datasets.dataset(.runStatus)?.source { declaredStatus.subtract(pattern.captures) }
 
         // Only what the snapshot holds is restored: a store or dataset it lacks (an archive holds Redis only) is left alone.
-        let has = Set(snapshot.datasets)
+        let present = Set(snapshot.datasets)
+        func has(_ d: String?) -> Bool { d.map(present.contains) ?? false }
         var skipped: [String] = []
-        if scope.contains(.graph) && !has.isSuperset(of: ["graph.nodes", "graph.runs", "graph.edges"]) {
+        if scope.contains(.graph) && !(has(n.nodes) && has(n.runs) && has(n.edges)) {
             skipped.append("graph")
         }
-        if scope.contains(.postgres) && !has.contains("postgres.drafts") { skipped.append("postgres") }
+        if scope.contains(.postgres) && !has(n.drafts) { skipped.append("postgres") }
         if !skipped.isEmpty { progress?("the snapshot holds no \(skipped.joined(separator: " or ")) datasets: left as they are") }
         if scope.contains(.graph) && !skipped.contains("graph") {
             // Every node the snapshot or the live graph has for these runs.
@@ -158,7 +190,7 @@ public struct SnapshotRestore {
             }
             for id in ids.sorted() where !except.contains(id) {
                 let copies = held.nodes[id]
-                wanted.append(WantedRecord(address: .node(id)) { now in
+                wanted.append(WantedRecord(address: .node(id, dataset: n.nodes)) { now in
                     guard let copies else { return nil }
                     let extra = Self.undeclared(now, declared: declaredNode)
                     return .array(copies.enumerated().map { i, r in
@@ -171,7 +203,7 @@ public struct SnapshotRestore {
             }
             for run in runs.sorted() {
                 let r = held.runNodes[run]
-                wanted.append(WantedRecord(address: .run(run)) { now in
+                wanted.append(WantedRecord(address: .run(run, dataset: n.runs)) { now in
                     guard let r else { return nil }
                     var props = (r.objectValue ?? [:]).filter { !$0.value.isNull }
                     props[RunBucket.property] = .int(Int64(RunBucket.of(run)))
@@ -181,10 +213,10 @@ public struct SnapshotRestore {
             }
         }
         if scope.contains(.redis) {
-            for run in runs.sorted() where has.contains("redis.streams") {
+            for run in runs.sorted() where has(n.streams) {
                 let key = RedisKeys.events(run)
                 let entries = held.streams[run]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(key, type: "stream"), dataset: "redis.streams")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(key, type: "stream"), dataset: n.streams ?? "")) { now in
                     guard let entries else { return nil }
                     // An entry keeps its other fields as they are live.
                     var live: [String: [String: JSON]] = [:]
@@ -196,9 +228,9 @@ public struct SnapshotRestore {
                     })
                 })
             }
-            for run in runs.sorted() where has.contains("redis.status") {
+            for run in runs.sorted() where has(n.status) {
                 let status = held.status[run]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: "redis.status")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: n.status ?? "")) { now in
                     guard let status else { return nil }
                     var o = Self.undeclared(now, declared: declaredStatus)
                     for f in declaredStatus { if let v = status[f], !v.isNull { o[f] = .string(v.stringValue ?? v.encoded()) } }
@@ -208,9 +240,9 @@ public struct SnapshotRestore {
             // Confirmations of the runs' events: the snapshot's, and none for an event it has unconfirmed.
             var events = Set(held.nodes.keys)
             for (_, entries) in held.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { events.insert(id) } } }
-            for id in events.sorted() where has.contains("redis.confirmed") {
+            for id in events.sorted() where has(n.confirmed) {
                 let score = held.confirmed[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: "redis.confirmed")) { _ in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: n.confirmed ?? "")) { _ in
                     score.map { ["member": .string(id), "score": .string(Self.score($0))] }
                 })
             }
@@ -225,13 +257,13 @@ public struct SnapshotRestore {
             // A draft's row comes before its history (written in this order, removed in the reverse: see ImagePlanner).
             for id in drafts.sorted() {
                 let draft = held.drafts[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content", column: "id", value: id), dataset: "postgres.drafts")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content", column: "id", value: id), dataset: n.drafts ?? "")) { now in
                     guard let draft else { return nil }
                     return .array([try rows.row("draft_content", draft, over: now?.arrayValue?.first)])
                 })
-                guard has.contains("postgres.draft_history") else { continue }
+                guard has(n.history) else { continue }
                 let history = held.history[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content_history", column: "draft_id", value: id), dataset: "postgres.draft_history")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content_history", column: "draft_id", value: id), dataset: n.history ?? "")) { now in
                     guard let history, !history.isEmpty else { return nil }
                     let live = Dictionary((now?.arrayValue ?? []).map { ($0["version"]?.intValue ?? -1, $0) }, uniquingKeysWith: { a, _ in a })
                     return .array(try history.sorted { ($0["version"]?.intValue ?? 0) < ($1["version"]?.intValue ?? 0) }.map {

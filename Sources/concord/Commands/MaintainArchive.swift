@@ -34,7 +34,7 @@ extension Maintain {
             for (run, why) in notYet.sorted(by: { $0.key < $1.key }) { Output.line("not archived: \(run): \(why)") }
             if !planOutput.dryRun && !chosen.isEmpty {
                 let dir = Maintain.archiveDirectory(archive, "runs")
-                let specs = ["redis.streams", "redis.status", "redis.confirmed"].compactMap { rules.datasets[$0] }
+                let specs = try [DatasetRole.eventStreams, .runStatus, .confirmed].map { try rules.datasets.require($0, by: "maintain archive") }
                 let writer = try SnapshotWriter(directory: dir, datasets: specs)
                 let reader = LiveReader(postgres: rs.postgres, redis: rs.redis, graph: rs.graph)
                 try reader.lookup(specs, runs: Set(chosen), ids: ids, into: writer)

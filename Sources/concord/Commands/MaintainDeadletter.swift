@@ -94,9 +94,9 @@ extension Maintain {
                     let writer = try SnapshotWriter(directory: dir)
                     for l in letters {
                         try writer.append(["key": .string(RedisKeys.deadletter), "index": .int(Int64(l.index)), "entry": (try? JSON.parse(l.element)) ?? .null,
-                                           "raw": .string(l.element)], to: "redis.deadletter")
+                                           "raw": .string(l.element)], to: DatasetRole.deadLetters.conventionalName)
                     }
-                    try writer.finish(extra: ["archive": ["of": "redis.deadletter", "olderThan": .string(olderThan)]])
+                    try writer.finish(extra: ["archive": ["of": .string(DatasetRole.deadLetters.conventionalName), "olderThan": .string(olderThan)]])
                     Output.line("archived \(letters.count) letter(s) in \(dir.path)")
                 }
                 let plan = RepairPlan.made("maintain", source: "deadletter purge --older-than \(olderThan)", rules: nil, operations: ops)
