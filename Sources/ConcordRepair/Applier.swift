@@ -120,7 +120,7 @@ public final class Applier {
     /// fails rolls the whole batch back, which then runs one operation at a time so each gets its
     /// own outcome. FalkorDB has no multi-statement transaction: there each statement is atomic.
     func applyBatch(_ ops: [RepairOperation]) throws -> [Result] {
-        guard stores.graph.engine == "neo4j", ops.allSatisfy({ $0.store == RepairStore.graph.rawValue }) else { return try applyKinds(ops) }
+        guard stores.graph.engine == "neo4j", ops.allSatisfy({ $0.store == .graph }) else { return try applyKinds(ops) }
         struct RolledBack: Error {}
         for attempt in 1...3 {
             do {
@@ -194,7 +194,7 @@ public final class Applier {
         for (i, r) in rs.enumerated() {
             let b = i * 11
             sql += (i == 0 ? "" : ", ") + "(" + (1...11).map { "$\(b + $0)" }.joined(separator: ", ") + ")"
-            params += [planId, r.operation.id, r.operation.findingId, r.operation.store, r.operation.action, r.outcome.rawValue, r.reason, operator_,
+            params += [planId, r.operation.id, r.operation.findingId, r.operation.store.rawValue, r.operation.action, r.outcome.rawValue, r.reason, operator_,
                        positions[r.operation.id].map(String.init), r.operation.json.encoded(), ordered ? "true" : "false"]
         }
         sql += " ON CONFLICT (plan_id, operation_id) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, operator = EXCLUDED.operator, at = now()"

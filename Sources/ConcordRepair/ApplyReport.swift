@@ -31,7 +31,7 @@ public struct ApplyReport: Sendable {
          "summary": ["applied": .int(Int64(count(.applied))), "skipped": .int(Int64(count(.skipped))), "failed": .int(Int64(count(.failed))),
                      "manual": .int(Int64(count(.manual)))],
          "operations": .array(results.map { r in
-             ["id": .string(r.operation.id), "findingId": .string(r.operation.findingId), "rule": .string(r.operation.rule), "store": .string(r.operation.store),
+             ["id": .string(r.operation.id), "findingId": .string(r.operation.findingId), "rule": .string(r.operation.rule), "store": .string(r.operation.store.rawValue),
               "action": .string(r.operation.action), "key": .string(r.operation.key), "outcome": .string(r.outcome.rawValue),
               "reason": r.reason.map(JSON.string) ?? .null]
          })]

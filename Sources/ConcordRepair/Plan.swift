@@ -8,8 +8,9 @@ public struct RepairOperation: Sendable, Hashable {
     public var id: String
     public var findingId: String
     public var rule: String
-    /// "graph", "redis", "postgres", or "manual".
-    public var store: String
+    /// Where it writes (or `manual`: a step for a person).
+    public var store: RepairStore
+    /// Its kind: one of `RepairRegistry.operations` (checked when a plan is read).
     public var action: String
     public var key: String
     public var params: JSON
@@ -24,7 +25,7 @@ public struct RepairOperation: Sendable, Hashable {
     public var images: JSON = .null
 
     public var json: JSON {
-        var o: [String: JSON] = ["id": .string(id), "findingId": .string(findingId), "rule": .string(rule), "store": .string(store), "action": .string(action),
+        var o: [String: JSON] = ["id": .string(id), "findingId": .string(findingId), "rule": .string(rule), "store": .string(store.rawValue), "action": .string(action),
                                  "key": .string(key), "params": params, "precondition": precondition, "before": before, "after": after]
         if !images.isNull { o["images"] = images }
         return .object(o)
@@ -35,19 +36,27 @@ public struct RepairOperation: Sendable, Hashable {
             guard let v = j[k]?.stringValue else { throw ConcordError(.invalidInput, "plan operation without \(k)") }
             return v
         }
-        id = try s("id"); findingId = try s("findingId"); rule = try s("rule"); store = try s("store"); action = try s("action"); key = try s("key")
+        id = try s("id"); findingId = try s("findingId"); rule = try s("rule"); action = try s("action"); key = try s("key")
+        let storeName = try s("store")
+        guard let store = RepairStore(rawValue: storeName) else {
+            throw ConcordError(.invalidInput, "plan operation \(id) writes to an unknown store '\(storeName)' (\(RepairStore.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.store = store
+        guard RepairRegistry.operations[action] != nil else {
+            throw ConcordError(.invalidInput, "plan operation \(id) has an unknown action '\(action)' (docs/interface.md lists the operations)")
+        }
         params = j["params"] ?? .null; precondition = j["precondition"] ?? .null; before = j["before"] ?? .null; after = j["after"] ?? .null
         images = j["images"] ?? .null
     }
 
     /// An operation that undoes this one: same finding, rule, store and key; what this one
     /// wrote is its before (and, unless told otherwise, its precondition), what this one saw its after.
-    func inverse(_ action: String, params: JSON, precondition: JSON? = nil, after: JSON? = nil, store: String? = nil) -> RepairOperation {
+    func inverse(_ action: String, params: JSON, precondition: JSON? = nil, after: JSON? = nil, store: RepairStore? = nil) -> RepairOperation {
         RepairOperation(findingId: findingId, rule: rule, store: store ?? self.store, action: action, key: key, params: params,
                         precondition: precondition ?? self.after, before: self.after, after: after ?? before)
     }
 
-    public init(findingId: String, rule: String, store: String, action: String, key: String, params: JSON, precondition: JSON, before: JSON, after: JSON) {
+    public init(findingId: String, rule: String, store: RepairStore, action: String, key: String, params: JSON, precondition: JSON, before: JSON, after: JSON) {
         self.findingId = findingId
         self.rule = rule
         self.store = store
@@ -87,7 +96,7 @@ public struct RepairPlan: Sendable {
         let c: JSON = ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
          "createdAt": .string(Timestamp.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
          "operations": .array(operations.map(\.json)),
-         "summary": .object(Dictionary(grouping: operations, by: \.store).mapValues { .int(Int64($0.count)) })]
+         "summary": .object(Dictionary(grouping: operations, by: \.store.rawValue).mapValues { .int(Int64($0.count)) })]
         guard ordered, case .object(var o) = c else { return c }
         o["order"] = "as-listed"
         return .object(o)

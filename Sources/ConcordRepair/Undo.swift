@@ -20,7 +20,7 @@ extension RepairPlan {
     /// The order of application is `applicationOrder`'s: as listed for an ordered plan, else by phase.
     public func inverse(applied: Set<String>, createdAt: Date = Date()) -> RepairPlan {
         var ops: [RepairOperation] = []
-        for op in applicationOrder.reversed() where applied.contains(op.id) && op.store != RepairStore.manual.rawValue {
+        for op in applicationOrder.reversed() where applied.contains(op.id) && op.store != .manual {
             let images = op.images.arrayValue ?? []
             // The element edits it made to lists: undone in one step, newest edit first.
             let edits = images.flatMap { ($0["edits"]?.arrayValue ?? []).compactMap(ListEdit.init(json:)) }
@@ -43,7 +43,7 @@ extension RepairPlan {
             } else {
                 ops.append(op.inverse("manual", params: ["reason": .string(RepairRegistry.notUndoable(op) ?? "\(op.action) cannot be undone"),
                                                          "undoes": .string(op.id), "before": op.before, "after": op.after],
-                                      precondition: .null, store: RepairStore.manual.rawValue))
+                                      precondition: .null, store: .manual))
             }
         }
         var plan = RepairPlan(planId: "undo-" + String(SHA256.hex("\(planId)\(createdAt.timeIntervalSince1970)").prefix(16)), sourceAuditId: sourceAuditId,

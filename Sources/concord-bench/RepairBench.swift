@@ -34,9 +34,9 @@ import Foundation
     }
     var ops: [RepairOperation] = []
     for e in events {
-        ops.append(RepairOperation(findingId: "f_\(e.id)", rule: "event.missing-in-graph", store: "graph", action: "replay-event", key: e.id,
+        ops.append(RepairOperation(findingId: "f_\(e.id)", rule: "event.missing-in-graph", store: .graph, action: "replay-event", key: e.id,
                                    params: ["event": e.json], precondition: ["absent": true], before: .null, after: .null))
-        ops.append(RepairOperation(findingId: "f_\(e.id)", rule: "event.missing-in-graph", store: "redis", action: "confirm-event", key: e.id,
+        ops.append(RepairOperation(findingId: "f_\(e.id)", rule: "event.missing-in-graph", store: .redis, action: "confirm-event", key: e.id,
                                    params: ["id": .string(e.id), "score": .int(e.timestamp)], precondition: ["confirmed": false], before: .null, after: .null))
     }
     ops.sort { (Applier.phase($0), $0.key) < (Applier.phase($1), $1.key) }

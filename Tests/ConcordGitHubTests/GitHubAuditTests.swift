@@ -69,7 +69,7 @@ import Testing
         // Without --delete-on-github the duplicate is a manual step; with it, a GitHub operation.
         let cautious = try Planner(stores: try stores(f, client), rules: try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules")))
             .plan(report: report.json(), file: "report")
-        #expect(cautious.operations.first { $0.key.hasPrefix("dup") }?.store == "manual")
+        #expect(cautious.operations.first { $0.key.hasPrefix("dup") }?.store == .manual)
         var planner = Planner(stores: try stores(f, client), rules: try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules")))
         planner.deleteOnGitHub = true
         let plan = try planner.plan(report: report.json(), file: "report")

@@ -40,7 +40,7 @@ import Testing
         let seed = UInt64.random(in: 1...1_000_000)
         _ = try f.simulate(seed: seed, runs: 40, eventsPerRun: 6, faults: "missing-node=4,duplicate-node=3,wrong-parent=2,payload-mismatch=2,missing-run=2,run-state-mismatch=2")
         let plan = try repair.plan(f, try f.audit())
-        let graphOps = plan.operations.filter { $0.store == "graph" }.count
+        let graphOps = plan.operations.filter { $0.store == .graph }.count
         #expect(graphOps >= 10)
         let applier = Applier(stores: try repair.stores(f), plan: plan, operator: "test")
         applier.batchSize = 2
@@ -55,7 +55,7 @@ import Testing
         #expect(moved == 2)
         #expect((try? JSON.parse([UInt8](Data(contentsOf: cluster.file))))?["transientCommits"]?.intValue == 0, "the transient failures were not met")
         #expect(!results.contains { $0.outcome == .failed || $0.outcome == .skipped }, "seed \(seed): \(results.filter { $0.outcome == .failed || $0.outcome == .skipped }.map { "\($0.operation.action): \($0.reason ?? "")" })")
-        let manual = Set(plan.operations.filter { $0.store == "manual" }.map { "\($0.rule) \($0.key)" })
+        let manual = Set(plan.operations.filter { $0.store == .manual }.map { "\($0.rule) \($0.key)" })
         let remaining = LiveAuditTests.keys(try f.audit().findings)
         #expect(remaining.isSubset(of: manual), "seed \(seed): \(remaining.subtracting(manual).sorted())")
     }

@@ -83,7 +83,7 @@ import Testing
         // Only Redis first: its keys come back, the graph and PostgreSQL stay as they are.
         let redisOnly = try concord(["restore", snap.path, "--runs", run, "--store", "redis", "--output", planFile.path] + storeArgs(f))
         #expect(redisOnly.contains("restore 1 run(s)"), "\(redisOnly)")
-        #expect(Set(try RepairPlan(file: planFile.path).operations.map(\.store)) == ["redis"])
+        #expect(Set(try RepairPlan(file: planFile.path).operations.map(\.store.rawValue)) == ["redis"])
         try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
         #expect(try f.redis.run("EXISTS", RedisKeys.events(run), RedisKeys.status(run)).int == 2)
         #expect(try f.graph.run("MATCH (n:Node {workflow_id: $r}) RETURN count(n)", parameters: ["r": .string(run)]).records.first?[0].intValue == 0)
@@ -91,7 +91,7 @@ import Testing
         let out = try concord(["restore", snap.path, "--runs", run, keeperRun, "--output", planFile.path] + storeArgs(f))
         #expect(out.contains("restore 2 run(s)"), "\(out)")
         let plan = try RepairPlan(file: planFile.path)
-        #expect(Set(plan.operations.map(\.action)) == ["put-record"] && Set(plan.operations.map(\.store)) == ["graph", "postgres"])  // Redis is back already
+        #expect(Set(plan.operations.map(\.action)) == ["put-record"] && Set(plan.operations.map(\.store.rawValue)) == ["graph", "postgres"])  // Redis is back already
         try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs(f))
         try f.redis.run("HDEL", RedisKeys.status(other), "note")
         let (gone, new) = original.difference(try StoreDump(f))
@@ -154,7 +154,7 @@ import Testing
         let out = try concord(["restore", snap.path, "--runs", run, "--rules", rules.path, "--output", planFile.path] + storeArgs(f))
         #expect(out.contains("restore 1 run(s)"), "\(out)")
         let plan = try RepairPlan(file: planFile.path)
-        #expect(Set(plan.operations.map(\.store)) == ["graph", "redis", "postgres"])
+        #expect(Set(plan.operations.map(\.store.rawValue)) == ["graph", "redis", "postgres"])
         try concord(["apply", planFile.path, "--yes", "--operator", "test", "--output-dir", dir.path, "--rules", rules.path] + storeArgs(f))
         let (gone, new) = original.difference(try StoreDump(f))
         #expect(gone.isEmpty && new.isEmpty, "lost \(gone) gained \(new)")

@@ -63,7 +63,7 @@ import Testing
         let audit = try f.audit(snapshot: before)
         #expect(audit.findings.count == injector.truth.count)
         let plan = try plan(f, audit)
-        let manual = Set(plan.operations.filter { $0.store == "manual" }.map { "\($0.rule) \($0.key)" })
+        let manual = Set(plan.operations.filter { $0.store == .manual }.map { "\($0.rule) \($0.key)" })
 
         // The dry run (the CLI's default) changes nothing.
         let planFile = tmp.appendingPathComponent("plan.json")
@@ -83,13 +83,13 @@ import Testing
         let again = try f.audit(snapshot: after)
         let remaining = Set(again.findings.map { "\($0.rule) \($0.key)" })
         #expect(remaining.isSubset(of: manual), "seed \(seed): not repaired: \(remaining.subtracting(manual).sorted())")
-        let repairable = Set(plan.operations.filter { $0.store != "manual" }.map(\.rule))
+        let repairable = Set(plan.operations.filter { $0.store != .manual }.map(\.rule))
         #expect(repairable.count >= 14, "\(repairable.sorted())")
         #expect(!again.findings.contains { repairable.contains($0.rule) && !manual.contains("\($0.rule) \($0.key)") })
 
         // Nothing outside the plan's records changed: every record that differs belongs to an operation's key or run.
         var touched: Set<String> = []
-        for op in plan.operations where op.store != "manual" {
+        for op in plan.operations where op.store != .manual {
             touched.insert(op.key)
             for k in ["id", "run", "parentId", "workflowId"] { if let s = op.params[k]?.stringValue { touched.insert(s) } }
             if let e = op.params["event"] { touched.insert(e["id"]?.stringValue ?? ""); touched.insert(e["metadata"]?["workflowId"]?.stringValue ?? "") }
@@ -136,7 +136,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: tmp) }
         let before = tmp.appendingPathComponent("before"), after = tmp.appendingPathComponent("after")
         let plan = try plan(f, try f.audit(snapshot: before))
-        #expect(!plan.operations.contains { $0.store == "manual" }, "\(plan.operations.filter { $0.store == "manual" }.map(\.rule))")
+        #expect(!plan.operations.contains { $0.store == .manual }, "\(plan.operations.filter { $0.store == .manual }.map(\.rule))")
         let planFile = tmp.appendingPathComponent("plan.json"), undoFile = tmp.appendingPathComponent("undo.json")
         try Data(plan.encoded().utf8).write(to: planFile)
         let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs
@@ -149,7 +149,7 @@ import Testing
         let undo = try TestStores.run(Self.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
         #expect(undo.status == 0, "\(undo.stderr)")
         let undoPlan = try RepairPlan(file: undoFile.path)
-        #expect(undoPlan.operations.count == plan.operations.count && !undoPlan.operations.contains { $0.store == "manual" })
+        #expect(undoPlan.operations.count == plan.operations.count && !undoPlan.operations.contains { $0.store == .manual })
         let undone = try TestStores.run(Self.concord, ["apply", undoFile.path, "--yes", "--operator", "test", "--output-dir", tmp.path] + storeArgs)
         #expect(undone.status == 1)  // one skipped
         let out = String(decoding: undone.stdout, as: UTF8.self)

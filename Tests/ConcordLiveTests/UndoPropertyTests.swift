@@ -200,7 +200,7 @@ import Testing
         #expect(failed.isEmpty, "seed \(seed): \(failed.map { "\($0.operation.action) \($0.operation.key): \($0.reason ?? "")" })")
         let applied = results.filter { $0.outcome == .applied && $0.reason == nil }.map(\.operation)
         let undo = try RepairPlan.undo(planId: plan.planId, journal: stores.postgres, rulesDigest: f.rules.digest)
-        let manual = undo.operations.filter { $0.store == "manual" }
+        let manual = undo.operations.filter { $0.store == .manual }
         #expect(manual.isEmpty, "seed \(seed): \(manual.map { $0.params["reason"]?.stringValue ?? "" })")
         let undone = try Applier(stores: try repair.stores(f), plan: undo, operator: "test").apply()
         let notApplied = undone.filter { $0.outcome != .applied }

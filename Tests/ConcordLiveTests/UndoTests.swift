@@ -32,7 +32,7 @@ import Testing
 
         let stores = try repair.stores(f)
         let undo = try RepairPlan.undo(planId: plan.planId, journal: stores.postgres, rulesDigest: f.rules.digest)
-        #expect(!undo.operations.contains { $0.store == "manual" }, "seed \(seed): \(undo.operations.filter { $0.store == "manual" }.map { $0.params["reason"]?.stringValue ?? "" })")
+        #expect(!undo.operations.contains { $0.store == .manual }, "seed \(seed): \(undo.operations.filter { $0.store == .manual }.map { $0.params["reason"]?.stringValue ?? "" })")
         let undone = try Applier(stores: stores, plan: undo, operator: "test").apply()
         #expect(undone.allSatisfy { $0.outcome == .applied }, "seed \(seed): \(undone.filter { $0.outcome != .applied }.map { "\($0.operation.action) \($0.operation.key): \($0.reason ?? "")" })")
         let after = try StoreDump(f)

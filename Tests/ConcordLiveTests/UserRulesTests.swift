@@ -210,7 +210,7 @@ import Testing
         // Undo, from the journal alone: `concord undo` writes the inverse plan, `concord apply` runs it;
         // every before-image comes back, edges and their properties included.
         let inverse = plan.inverse(applied: Set(results.filter { $0.outcome == .applied }.map(\.operation.id)))
-        #expect(inverse.operations.count == 6 && !inverse.operations.contains { $0.store == "manual" })
+        #expect(inverse.operations.count == 6 && !inverse.operations.contains { $0.store == .manual })
         let undoFile = dir.appendingPathComponent("undo.json")
         let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs + ["--rules", dir.path]
         let undo = try TestStores.run(RepairTests.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
@@ -252,11 +252,19 @@ import Testing
                 "registered, not documented: \(Set(RepairRegistry.operations.keys).subtracting(documented).sorted()); documented, not registered: \(documented.subtracting(RepairRegistry.operations.keys).sorted())")
         // Stores run in order: graph, Redis, PostgreSQL, then the manual steps.
         func op(_ store: String, _ action: String) -> RepairOperation {
-            RepairOperation(findingId: "f", rule: "r", store: store, action: action, key: "k", params: .null, precondition: .null, before: .null, after: .null)
+            RepairOperation(findingId: "f", rule: "r", store: RepairStore(rawValue: store)!, action: action, key: "k", params: .null, precondition: .null, before: .null, after: .null)
         }
         let phases = [op("graph", "create-run"), op("graph", "replay-event"), op("graph", "relink-parent"), op("redis", "confirm-event"),
                       op("redis", "dead-letter"), op("postgres", "set-field"), op("manual", "manual")].map(RepairRegistry.phase)
         #expect(phases == phases.sorted() && Set(phases).count == phases.count)
+        // A plan's operation names its store and action from these sets; anything else is refused when it is read.
+        var j = op("graph", "replay-event").json.objectValue ?? [:]
+        #expect(try RepairOperation(json: .object(j)).store == .graph)
+        j["store"] = "mongo"
+        #expect(throws: ConcordError.self) { try RepairOperation(json: .object(j)) }
+        j["store"] = "graph"
+        j["action"] = "replay-events"
+        #expect(throws: ConcordError.self) { try RepairOperation(json: .object(j)) }
     }
 }
 

@@ -160,7 +160,7 @@ struct DeleteGitHubCommentAction: RepairAction {
                 return c.manual(f, "draft \(f.key) is on \(repo)#\(number) \(copies.count) times: keep \(keep.url), delete \(copy.url) "
                                 + "(or plan with --delete-on-github)")
             }
-            return RepairOperation(findingId: f.id, rule: f.rule, store: RepairStore.github.rawValue, action: DeleteGitHubCommentOperation().name,
+            return RepairOperation(findingId: f.id, rule: f.rule, store: .github, action: DeleteGitHubCommentOperation().name,
                                    key: "\(f.key)#\(copy.id)", params: ["repo": .string(repo), "id": .int(copy.id), "draft": .string(f.key), "keep": .string(keep.url)],
                                    precondition: seen, before: ["url": .string(copy.url), "body": .string(copy.body)], after: .null)
         }

@@ -20,7 +20,7 @@ struct PutRecordOperation: SingleOperationKind {
 
     /// A put of `record` at `address`, guarded by `seen` (what the record holds now).
     static func make(_ address: RecordAddress, record: JSON?, seen: JSON?, findingId: String, rule: String) -> RepairOperation {
-        var op = RepairOperation(findingId: findingId, rule: rule, store: address.store.rawValue, action: "put-record", key: address.key,
+        var op = RepairOperation(findingId: findingId, rule: rule, store: address.store, action: "put-record", key: address.key,
                         params: ["dataset": .string(address.dataset), "address": address.json, "record": record ?? .null],
                         precondition: ["record": seen ?? .null], before: seen ?? .null, after: record ?? .null)
         // A draft and its history share a key: the dataset tells their operations apart.

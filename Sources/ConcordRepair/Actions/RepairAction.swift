@@ -27,13 +27,13 @@ public struct PlanContext {
 
     /// An operation for `finding`, with its precondition and before/after images.
     func op(_ f: FindingInput, _ kind: any OperationKind, _ key: String, params: JSON, pre: JSON, before: JSON, after: JSON) -> RepairOperation {
-        RepairOperation(findingId: f.id, rule: f.rule, store: kind.store.rawValue, action: kind.name, key: key, params: params,
+        RepairOperation(findingId: f.id, rule: f.rule, store: kind.store, action: kind.name, key: key, params: params,
                         precondition: pre, before: before, after: after)
     }
 
     /// A step for a person, carrying the finding's evidence.
     func manual(_ f: FindingInput, _ reason: String) -> RepairOperation {
-        RepairOperation(findingId: f.id, rule: f.rule, store: RepairStore.manual.rawValue, action: "manual", key: f.key,
+        RepairOperation(findingId: f.id, rule: f.rule, store: .manual, action: "manual", key: f.key,
                         params: ["reason": .string(reason), "message": f.json["message"] ?? .null, "evidence": f.evidence,
                                  "workflowId": f.run.map(JSON.string) ?? .null],
                         precondition: .null, before: .null, after: .null)
@@ -157,7 +157,7 @@ public enum RepairRegistry {
     /// Why `op`, once applied, could not be undone — said in the dry run, before the apply — or nil when
     /// `concord undo` can put back what it changes (a manual step changes nothing).
     public static func notUndoable(_ op: RepairOperation) -> String? {
-        if op.store == RepairStore.manual.rawValue { return nil }
+        if op.store == .manual { return nil }
         guard let kind = operations[op.action] else { return "unknown operation \(op.action) (a plan from a newer concord?)" }
         if kind.recordsListEdits || !kind.imaged(op).isEmpty || kind.inverse(of: op) != nil { return nil }
         return "\(op.action) \(op.key) keeps nothing its undo could write back (what it saw before: \(RepairPlanText.brief(op.before)))"
@@ -165,7 +165,7 @@ public enum RepairRegistry {
 
     /// The order the applier runs an operation in: store first, then the kind's order.
     public static func phase(_ op: RepairOperation) -> Int {
-        let store = RepairStore(rawValue: op.store) ?? .manual
+        let store = op.store
         let index = RepairStore.allCases.firstIndex(of: store)!
         return index * 100 + (operations[op.action]?.order ?? 99)
     }

@@ -90,7 +90,7 @@ public enum Maintenance {
                 for e in try stores.stream(run) { if let id = e.event?["id"]?.stringValue { streamed.insert(id) } }
             }
             for (id, score) in chunk where runOf[id] != nil && !streamed.contains(id) {
-                ops.append(RepairOperation(findingId: "confirmed prune", rule: "confirmed prune", store: RepairStore.redis.rawValue, action: "prune-confirmation",
+                ops.append(RepairOperation(findingId: "confirmed prune", rule: "confirmed prune", store: .redis, action: "prune-confirmation",
                                            key: id, params: ["id": .string(id)], precondition: ["score": .int(score)],
                                            before: ["confirmed": .int(score)], after: ["confirmed": .null]))
             }
@@ -144,7 +144,7 @@ public enum Maintenance {
             for (key, type, dataset) in [(RedisKeys.events(run), "stream", DatasetRole.eventStreams.conventionalName), (RedisKeys.status(run), "hash", DatasetRole.runStatus.conventionalName)] {
                 let address = RecordAddress(place: .redisKey(key, type: type), dataset: dataset)
                 guard let image = try address.read(stores) else { continue }
-                ops.append(RepairOperation(findingId: "archive", rule: "archive", store: RepairStore.redis.rawValue, action: "delete-record", key: key,
+                ops.append(RepairOperation(findingId: "archive", rule: "archive", store: .redis, action: "delete-record", key: key,
                                            params: ["dataset": .string(dataset), "address": address.json], precondition: ["record": image], before: image, after: .null))
             }
         }

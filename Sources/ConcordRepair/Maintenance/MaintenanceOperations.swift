@@ -15,7 +15,7 @@ struct MoveEntryOperation: RedisOperationKind {
     var recordsListEdits: Bool { true }
 
     static func make(_ label: String, key: String, from: String?, element: String?, to: String?, pushed: String?) -> RepairOperation {
-        RepairOperation(findingId: label, rule: label, store: RepairStore.redis.rawValue, action: "move-entry", key: key,
+        RepairOperation(findingId: label, rule: label, store: .redis, action: "move-entry", key: key,
                         params: ["from": from.map(JSON.string) ?? .null, "element": element.map(JSON.string) ?? .null,
                                  "to": to.map(JSON.string) ?? .null, "pushed": pushed.map(JSON.string) ?? .null],
                         precondition: ["in": from.map(JSON.string) ?? .null],

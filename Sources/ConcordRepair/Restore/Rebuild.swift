@@ -81,7 +81,7 @@ public struct RedisRebuild {
             let scores = try stores.redis.pipeline(chunk.map { ["ZSCORE", RedisKeys.confirmed, $0.0] })
             for ((id, at), score) in zip(chunk, scores) {
                 if !score.isNull { keptConfirmations += 1; continue }
-                confirms.append(RepairOperation(findingId: "rebuild redis", rule: "rebuild redis", store: RepairStore.redis.rawValue, action: "confirm-event", key: id,
+                confirms.append(RepairOperation(findingId: "rebuild redis", rule: "rebuild redis", store: .redis, action: "confirm-event", key: id,
                                                 params: ["id": .string(id), "score": .int(at)], precondition: ["confirmed": false],
                                                 before: ["confirmed": .null], after: ["confirmed": .int(at)]))
             }
@@ -176,7 +176,7 @@ public struct GraphRebuild {
         var seen = Set<String>()
         var ops: [RepairOperation] = []
         for e in events where !present.contains(e.id) && seen.insert(e.id).inserted {
-            ops.append(RepairOperation(findingId: "rebuild graph", rule: "rebuild graph", store: RepairStore.graph.rawValue, action: "replay-event", key: e.id,
+            ops.append(RepairOperation(findingId: "rebuild graph", rule: "rebuild graph", store: .graph, action: "replay-event", key: e.id,
                                        params: ["event": e.json], precondition: ["absent": true], before: .null,
                                        after: ["node": .string(e.id), "parent": .string(e.parentId)]))
         }

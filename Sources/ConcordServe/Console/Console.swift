@@ -260,7 +260,7 @@ struct Console: Sendable {
             let plan = try Planner(stores: repairStores, rules: ruleSet).plan(report: scope, file: file, only: picked.isEmpty ? rules : [])
             let out = URL(fileURLWithPath: dir).appendingPathComponent("\(plan.planId).json")
             try Data(plan.encoded().utf8).write(to: out, options: .atomic)
-            let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues { JSON.int(Int64($0.count)) }
+            let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue).mapValues { JSON.int(Int64($0.count)) }
             try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: s.operatorName,
                                               outcome: "written to \(out.path)", counts: .object(byStore),
                                               commandLine: ["concord", "serve", "(console: create plan)", "from", remote]), on: repairStores.postgres)
@@ -309,7 +309,7 @@ struct Console: Sendable {
         }
         let c = configuration
         let currentDigest = try? await Blocking.run { try RuleSet.load(directory: URL(fileURLWithPath: c.rulesDirectory)).digest }
-        let byStore = Dictionary(grouping: plan.operations, by: \.store)
+        let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue)
         var body = "<h1>Plan \(HTML.escape(plan.planId))</h1>"
         body += "<p>From audit <code>\(HTML.escape(plan.sourceAuditId))</code>, made \(HTML.escape(Timestamp.rfc3339(plan.createdAt)))"
         body += " · sha256 <code>\(HTML.escape(String(plan.checksum.prefix(16))))…</code> (verified) · \(plan.operations.count) operation(s)</p>"
@@ -402,7 +402,7 @@ struct Console: Sendable {
             return HTML.response(HTML.page(planId, session: s, body))
         case .finished(let outcome):
             let rows = outcome.report.results.map { r in
-                (r.outcome.rawValue, r.operation.store, r.operation.action, r.operation.key, r.operation.rule,
+                (r.outcome.rawValue, r.operation.store.rawValue, r.operation.action, r.operation.key, r.operation.rule,
                  r.reason ?? (r.outcome == .manual ? r.operation.params["reason"]?.stringValue ?? "" : ""))
             }
             let r = outcome.report

@@ -39,13 +39,13 @@ struct Apply: ParsableCommand, NotifiesOnFailure {
         if let rules = try? rulesOption.load(), rules.digest != p.rulesDigest {
             Output.error("warning: the plan was made with other rules than \(rulesOption.directory) holds now (digest \(p.rulesDigest.prefix(12))… vs \(rules.digest.prefix(12))…)")
         }
-        let byStore = Dictionary(grouping: p.operations, by: \.store)
+        let byStore = Dictionary(grouping: p.operations, by: \.store.rawValue)
         guard yes else {
             Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(Timestamp.rfc3339(p.createdAt))): nothing is changed")
             Output.line(RepairPlanText.order(p))
             if p.ordered {
-                Output.line("\n\(p.operations.filter { $0.store != "manual" }.count) operation(s), in the order they run")
-                for op in p.operations where op.store != "manual" { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
+                Output.line("\n\(p.operations.filter { $0.store != .manual }.count) operation(s), in the order they run")
+                for op in p.operations where op.store != .manual { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
             } else {
                 for store in ["graph", "redis", "postgres", "github"] {
                     let ops = byStore[store] ?? []
@@ -72,7 +72,7 @@ struct Apply: ParsableCommand, NotifiesOnFailure {
         let who = Operator.name(op)
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())
         repairStores.github = github
-        if github == nil, p.operations.contains(where: { $0.store == "github" }) {
+        if github == nil, p.operations.contains(where: { $0.store == .github }) {
             throw ConcordError(.usage, "plan \(p.planId) writes to GitHub; configure it (--github-url, CONCORD_GITHUB_TOKEN or an App)")
         }
         let outcome = try PlanExecution.run(p, stores: repairStores, journal: try stores.connectPostgres(), operator: who, outputDir: outputDir,

@@ -39,7 +39,7 @@ struct Plan: ParsableCommand, NotifiesOnFailure {
         planner.deleteOnGitHub = deleteOnGitHub
         let plan = try planner.plan(report: json, file: report, only: only, exclude: exclude)
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        let byStore = Dictionary(grouping: plan.operations, by: \.store).mapValues(\.count)
+        let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue).mapValues(\.count)
         try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: Operator.name(nil),
                                           outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: repairStores.postgres)
         Output.line("\(plan.planId): \(plan.operations.count) operation(s) from audit \(plan.sourceAuditId) — "
