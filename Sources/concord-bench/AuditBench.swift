@@ -106,7 +106,7 @@ import Foundation
     let storeArgs = ["--postgres", pgURL, "--redis", redisURL, "--graph", graphURL]
     let snapDir = work.appendingPathComponent("snapshot").path
 
-    let snapTime = try Bench.timeCommand(concord, ["snapshot", "--output", snapDir] + storeArgs)
+    let snapTime = try Bench.timeCommand(concord, ["snapshot", "--output-dir", snapDir] + storeArgs)
     let snapRSS = childPeakRSSMiB()
     let manifest = try JSON.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: snapDir + "/manifest.json"))))
 

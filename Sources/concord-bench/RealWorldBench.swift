@@ -278,7 +278,7 @@ func nativeFloor(_ s: ProducerStores, pgURL: String, redisPort: String, redisDB:
     let live = try JSON.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: liveJSON))))
 
     let snapDir = work.appendingPathComponent("snapshot").path
-    let (snapTime, snapRSS) = try Bench.timeCommandRSS(concord, ["snapshot", "--output", snapDir] + s.storeArgs)
+    let (snapTime, snapRSS) = try Bench.timeCommandRSS(concord, ["snapshot", "--output-dir", snapDir] + s.storeArgs)
     let fromSnapJSON = work.appendingPathComponent("snap.json").path
     func auditSnapshot() throws -> (seconds: Double, rssMiB: Double) {
         try Bench.timeCommandRSS(concord, ["audit", "--snapshot", snapDir, "--format", "json", "--output-dir", work.path,

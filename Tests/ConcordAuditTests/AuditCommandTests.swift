@@ -6,7 +6,7 @@ import Testing
 
 /// `concord audit`, `rules check` and `rules list` as scripts see them: exit codes and files.
 @Suite struct AuditCommandTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
     static func fixture(_ name: String) -> String { RuleFixtureTests.fixturesDir.appendingPathComponent(name).path }
 
     func tempDir() throws -> URL {

@@ -8,7 +8,7 @@ import Testing
 /// argument parser, so a new one is covered or this fails), each in one line; 0 and 1 where a command has them.
 @Suite(.serialized) struct ExitCodeTests {
     static let root = TestStores.repositoryRoot
-    static let concord = root.appendingPathComponent(".build/debug/concord").path
+    static let concord = TestStores.concord
     /// Every store down: nothing listens on port 1.
     static let down = ["--postgres", "postgresql://127.0.0.1:1/x", "--redis", "redis://127.0.0.1:1/0", "--graph", "falkordb://127.0.0.1:1", "--connect-timeout", "1"]
     static let environment: [String: String?] = ["CONCORD_RULES": root.appendingPathComponent("Rules").path, "CONCORD_CONFIG": "none", "CONCORD_PROFILE": nil,
@@ -87,7 +87,7 @@ import Testing
             (["doctor"], 0),
             (["audit", "--output-dir", f.path("reports")], 1),
             (["audit", "--output-dir", f.path("reports-never"), "--fail-on", "never"], 0),
-            (["snapshot", "--output", f.path("snapshot")], 0),
+            (["snapshot", "--output-dir", f.path("snapshot")], 0),
             (["plan", "--report", f.path("reports/latest.json"), "--output", f.path("plan.json")], 0),
             (["apply", f.path("plan.json")], 0),  // a dry run reads the plan alone
             (["journal"], 0),
@@ -120,7 +120,7 @@ import Testing
 
         // 3, in one line naming the store, for every command that takes stores: each gets what it needs to reach them.
         let arguments: [String: [String]] = [
-            "audit": [], "snapshot": ["--output", f.path("snap-down")], "plan": ["--report", f.path("reports/latest.json"), "--output", f.path("p2.json")],
+            "audit": [], "snapshot": ["--output-dir", f.path("snap-down")], "plan": ["--report", f.path("reports/latest.json"), "--output", f.path("p2.json")],
             "apply": [f.path("plan.json"), "--yes"], "undo": ["plan-x", "--output", f.path("u.json")], "restore": [f.path("snapshot")], "rebuild": ["redis"],
             "journal": [], "maintain queue stats": [], "maintain deadletter list": [], "maintain deadletter show": ["0"],
             "maintain deadletter requeue": ["0"], "maintain deadletter purge": ["--older-than", "30d"], "maintain confirmed prune": ["--older-than", "30d"],

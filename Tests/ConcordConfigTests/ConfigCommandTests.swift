@@ -7,7 +7,7 @@ import Testing
 /// `concord --config FILE …` as an ops team runs it: the stores only in the file (a password only in a file beside it),
 /// a profile, `config show` naming each value's source, `config check` reporting file:line:col with exit 2.
 @Suite struct ConfigCommandTests {
-    let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
+    let concord = TestStores.concord
     /// No store setting from the test's own environment: only what each test gives.
     let clean: [String: String?] = ["CONCORD_POSTGRES_URL": nil, "CONCORD_REDIS_URL": nil, "CONCORD_GRAPH_URL": nil, "CONCORD_REDIS_CA": nil,
                                     "CONCORD_CONFIG": "none", "CONCORD_PROFILE": nil, "CONCORD_RULES": nil, "CONCORD_NOTIFY": nil, "PGPASSWORD": nil]

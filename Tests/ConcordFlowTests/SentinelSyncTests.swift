@@ -14,7 +14,7 @@ import Testing
 /// the graph exactly once and confirmed; what asynchronous replication lost is counted, and the audit
 /// then finds, the plan repairs, what it left inconsistent.
 @Suite(.serialized) struct SentinelSyncTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     /// Retries `body` across a failover (connection errors) for up to `seconds`.
     static func retrying<T>(_ seconds: Double = 60, _ body: () throws -> T) throws -> T {

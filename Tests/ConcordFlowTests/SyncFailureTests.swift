@@ -12,7 +12,7 @@ import Testing
 /// The sync under failure: killed with SIGKILL mid-batch, and a graph server
 /// that goes away for a few seconds. Nothing may be lost or duplicated.
 @Suite(.serialized) struct SyncFailureTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     /// Once with the graph over RESP, once through Bolt gateways as Neo4j (`neo4j+s://`, routed).
     @Test(arguments: [(false, 5), (true, 54)] as [(Bool, Int)])

@@ -22,7 +22,7 @@ final class PublicationFixture {
     let redis: RedisConnection
     let graph: FalkorDBStore
     let github: GitHubStandIn
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     init(redisDB: Int) throws {
         database = TestStores.unique("gh").lowercased().replacingOccurrences(of: "-", with: "_")

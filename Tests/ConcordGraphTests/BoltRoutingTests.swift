@@ -128,7 +128,7 @@ import Testing
         #expect(store.lastServer == c.members[0].address && store.tlsVersion?.hasPrefix("TLSv1.") == true)
         #expect(try store.run("MATCH (n:Secure) RETURN count(n)", readOnly: true).records.first?[0].intValue == 1)
         // concord doctor says how the graph is reached: encrypted, and who writes, reads and routes.
-        let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
+        let concord = TestStores.concord
         let doctor = try TestStores.run(concord, ["doctor", "--postgres", TestStores.postgresURL, "--redis", TestStores.redisURL,
                                                   "--graph", "neo4j+s://neo4j:pw@\(c.members[1].address)", "--graph-ca", certs.ca])
         let text = String(decoding: doctor.stdout, as: UTF8.self)

@@ -145,7 +145,7 @@ import Testing
         let rules = try renamedCatalog(dir)
         #expect(try concord(["rules", "check", rules.path]).contains("no problems"))
         let snap = dir.appendingPathComponent("snap")
-        try concord(["snapshot", "--output", snap.path, "--rules", rules.path] + storeArgs(f))
+        try concord(["snapshot", "--output-dir", snap.path, "--rules", rules.path] + storeArgs(f))
         #expect(FileManager.default.fileExists(atPath: snap.appendingPathComponent("durable.events.ndjson").path))
         let original = try StoreDump(f)
         let run = try runWithDrafts(f)

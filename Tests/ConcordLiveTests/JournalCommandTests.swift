@@ -6,7 +6,7 @@ import Testing
 
 /// `concord journal`: the audit log of plans written, applied and undone, as an operator reads it.
 @Suite struct JournalCommandTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     @Test func planApplyAndUndoAreLoggedWithWhoWhereAndHow() throws {
         let f = try AuditFixture(db: 65)
@@ -28,7 +28,7 @@ import Testing
         let undone = try TestStores.run(Self.concord, ["undo", planId, "--output", out.appendingPathComponent("undo.json").path] + stores)
         #expect(undone.status == 0, "\(undone.stderr)")
 
-        let listed = try TestStores.run(Self.concord, ["journal", "--json", "--plan", planId] + stores)
+        let listed = try TestStores.run(Self.concord, ["journal", "--format", "json", "--plan", planId] + stores)
         #expect(listed.status == 0, "\(listed.stderr)")
         let j = try JSON.parse([UInt8](listed.stdout))
         let entries = j["entries"]?.arrayValue ?? []

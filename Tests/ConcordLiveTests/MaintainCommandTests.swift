@@ -6,7 +6,7 @@ import Testing
 
 /// `concord maintain queue stats` and `deadletter list/show` on queues other producers filled.
 @Suite struct MaintainCommandTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     @Test func queueStatsAndDeadLetters() throws {
         let f = try AuditFixture(db: 64)
@@ -20,7 +20,7 @@ import Testing
         // Dead letters: one as the sync writes them, one another writer left as plain text.
         try f.redis.run("RPUSH", "persistence:deadletter", #"{"raw":"{\"id\": \"truncated","error":"not JSON: unexpected end","at":\#(old)}"#, "just text, no JSON")
 
-        let stats = try TestStores.run(Self.concord, ["maintain", "queue", "stats", "--json"] + stores)
+        let stats = try TestStores.run(Self.concord, ["maintain", "queue", "stats", "--format", "json"] + stores)
         #expect(stats.status == 0, "\(stats.stderr)")
         let s = try JSON.parse([UInt8](stats.stdout))
         #expect(s["queue"]?["length"]?.intValue == 3)
@@ -30,7 +30,9 @@ import Testing
         let text = String(decoding: try TestStores.run(Self.concord, ["maintain", "queue", "stats"] + stores).stdout, as: UTF8.self)
         #expect(text.contains("queue       3 entries, oldest 10m") && text.contains("wr_a  2"), "\(text)")
 
+        // The older spelling still prints JSON on stdout; the note that it is deprecated goes to stderr.
         let list = try TestStores.run(Self.concord, ["maintain", "deadletter", "list", "--json"] + stores)
+        #expect(list.stderr.contains("--json is deprecated; use --format json"), "\(list.stderr)")
         let l = try JSON.parse([UInt8](list.stdout))
         #expect(l["total"]?.intValue == 2)
         #expect(l["entries"]?[0]?["raw"]?.stringValue == #"{"id": "truncated"#)

@@ -12,7 +12,7 @@ import Testing
 /// their resolution after the repair; a JSON webhook and Slack's format reach a local receiver; a failed audit
 /// raises its own alert; a receiver that cannot be reached never changes the exit code.
 @Suite struct NotifyTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     /// A real Alertmanager and the local receiver (`receiverArguments`: e.g. `--fail 1`), or nil (recorded) when Debian's
     /// Alertmanager is not installed.

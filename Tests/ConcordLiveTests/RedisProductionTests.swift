@@ -9,7 +9,7 @@ import Testing
 /// (the same database reached through both of the test Redis's ports), and each command as the ACL user
 /// docs/operations.md says it needs — a user short of one permission told which.
 @Suite struct RedisProductionTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     func tempDir() throws -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent(TestStores.unique("redisprod"))
@@ -47,7 +47,7 @@ import Testing
         let overTLS = try Self.findings(out.path + "/tls.json")
         #expect(!found.isEmpty && found == overTLS)
 
-        _ = try concord(["snapshot", "--output", out.path + "/snap"], tls)
+        _ = try concord(["snapshot", "--output-dir", out.path + "/snap"], tls)
         _ = try concord(audit + ["--snapshot", out.path + "/snap", "--json-output", out.path + "/snap.json"], [])
         let fromSnapshot = try Self.findings(out.path + "/snap.json")
         #expect(fromSnapshot == found)

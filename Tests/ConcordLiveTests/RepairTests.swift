@@ -14,7 +14,7 @@ import Testing
 
 /// Audit → plan → apply → audit again, on real stores.
 @Suite struct RepairTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
 
     func stores(_ f: AuditFixture) throws -> RepairStores {
         RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try TestStores.redis(f.redisURL), graph: try f.concordGraph())

@@ -11,7 +11,7 @@ import Testing
 /// merge` as a scheduler runs them; the deploy/ files checked by the tools
 /// that read them, and their commands run against real stores.
 @Suite struct ScaleCommandTests {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
     static var root: URL { TestStores.repositoryRoot }
 
     func tempDir() throws -> URL {

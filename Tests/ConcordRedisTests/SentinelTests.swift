@@ -17,7 +17,7 @@ import Testing
                 "\(topology)")
 
         // concord doctor shows the topology: the three sentinels and whom they name, the primary, its replica and lag.
-        let concord = TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path
+        let concord = TestStores.concord
         let doctor = try TestStores.run(concord, ["doctor", "--redis", t.url])
         let said = String(decoding: doctor.stdout, as: UTF8.self)
         #expect(said.contains("sentinels") && said.components(separatedBy: "names 127.0.0.1:").count == 4, "\(said)")

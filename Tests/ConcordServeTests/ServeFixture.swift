@@ -13,7 +13,7 @@ import Testing
 /// test's own (a Redis database, a FalkorDB graph, the shared PostgreSQL test
 /// database).
 final class ServeFixture: @unchecked Sendable {
-    static var concord: String { TestStores.repositoryRoot.appendingPathComponent(".build/debug/concord").path }
+    static var concord: String { TestStores.concord }
     static var script: String { TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordServeTests/Python/sse_client.py").path }
 
     let redisURL: String

@@ -29,6 +29,14 @@ public enum TestStores {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// The `concord` built beside the running tests (`.build/debug/concord`, or the release one when the tests
+    /// were built with `-c release`): the directory of the test bundle's executable.
+    public static var concord: String {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe").resolvingSymlinksInPath()
+        let beside = exe.deletingLastPathComponent().appendingPathComponent("concord").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : repositoryRoot.appendingPathComponent(".build/debug/concord").path
+    }
+
     /// A name no other test uses, for keys, tables and graphs.
     public static func unique(_ prefix: String) -> String {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"

@@ -75,6 +75,13 @@ struct Audit: ParsableCommand {
     @Option(name: .long, help: "Notify here of new findings at or above --fail-on, of findings that cleared, and of a failed audit (repeatable; env CONCORD_NOTIFY, comma-separated): http(s)://… (JSON), slack+https://…, alertmanager+http(s)://HOST:PORT.")
     var notify: [String] = []
 
+    func validate() throws {
+        if incremental && full { throw ValidationError("--incremental and --full exclude each other") }
+        if snapshot != nil, incremental || full || state != nil {
+            throw ValidationError("--incremental, --full and --state audit the live stores; a snapshot is always read whole")
+        }
+    }
+
     /// The audit, then the notifications: what it found, or that it failed. A notification never changes the exit code.
     func run() throws {
         let notifier = try NotifyOptions.notifier(notify)
@@ -108,10 +115,6 @@ struct Audit: ParsableCommand {
         request.baseline = try baseline.map(Baseline.init(file:))
         request.nowMs = try now.map(Self.parseTime)
 
-        if incremental && full { throw ConcordError(.usage, "--incremental and --full exclude each other") }
-        if snapshot != nil, incremental || full || state != nil {
-            throw ConcordError(.usage, "--incremental, --full and --state audit the live stores; a snapshot is always read whole")
-        }
         var report: AuditReport
         var trees: [String: [TreeNode]] = [:]
         if let snapshot {

@@ -19,8 +19,7 @@ struct Doctor: ParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
-    @Flag(name: .long, help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var printFormat: PrintFormatOption
 
     @OptionGroup(title: "GitHub (checked when configured)") var github: GitHubOptions
 
@@ -37,7 +36,7 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         let checks = [checkPostgres(), checkRedis(), checkGraph()] + (github.configured ? [checkGitHub()] : [])
-        if json {
+        if printFormat.isJSON {
             Output.line(JSON.object([
                 "format": "concord.doctor/1",
                 "stores": .array(checks.map { c in

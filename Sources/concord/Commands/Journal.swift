@@ -16,7 +16,7 @@ struct Journal: ParsableCommand {
     @OptionGroup var stores: StoreOptions
     @Option(name: .long, help: "Only this plan (and the plans that undo it), with its operations.") var plan: String?
     @Option(name: .long, help: "Only entries since this time (RFC 3339, or a duration back from now such as 7d).") var since: String?
-    @Flag(name: .long, help: "Print JSON (concord.journal/1) instead of text.") var json = false
+    @OptionGroup var printFormat: PrintFormatOption
 
     func run() throws {
         let pg = try stores.connectPostgres()
@@ -30,7 +30,7 @@ struct Journal: ParsableCommand {
         }
         let entries = try AuditLog.entries(on: pg, plan: plan, since: from)
         let operations = try plan.map { try AuditLog.operations(on: pg, plan: $0) } ?? []
-        if json {
+        if printFormat.isJSON {
             var o: [String: JSON] = ["format": "concord.journal/1", "entries": .array(entries.map(\.json))]
             if plan != nil { o["operations"] = .array(operations) }
             Output.line(JSON.object(o).encodedPretty())

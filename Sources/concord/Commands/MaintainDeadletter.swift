@@ -24,14 +24,14 @@ extension Maintain {
             static let configuration = CommandConfiguration(abstract: "One line per entry: its index, when, the error and the start of the raw text.")
             @OptionGroup var stores: StoreOptions
             @Option(name: .long, help: "At most this many entries (from the oldest).") var limit: Int = 100
-            @Flag(name: .long, help: "Print JSON.") var json = false
+            @OptionGroup var printFormat: PrintFormatOption
 
             func run() throws {
                 let redis = try stores.connectRedis()
                 let items = try redis.run("LRANGE", RedisKeys.deadletter, 0, max(0, limit) - 1).array ?? []
                 let total = try redis.run("LLEN", RedisKeys.deadletter).int ?? 0
                 let entries = items.enumerated().map { Deadletter.describe($0.offset, $0.element.bytes ?? []) }
-                if json { Output.line(JSON.object(["total": .int(total), "entries": .array(entries)]).encodedPretty()); return }
+                if printFormat.isJSON { Output.line(JSON.object(["total": .int(total), "entries": .array(entries)]).encodedPretty()); return }
                 Output.line("\(total) entr\(total == 1 ? "y" : "ies") in \(RedisKeys.deadletter)" + (Int64(entries.count) < total ? " (the first \(entries.count))" : ""))
                 for e in entries {
                     let at = e["at"]?.intValue.map { Timestamp.rfc3339(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "-"

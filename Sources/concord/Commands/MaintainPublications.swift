@@ -15,7 +15,7 @@ extension Maintain {
             abstract: "Publications to GitHub that failed (with GitHub's reason) or keep being deferred; retry one with `concord publish approve DRAFT`.")
         @OptionGroup var stores: StoreOptions
         @Option(name: .long, help: "Pending publications deferred at least this many times are listed too.") var attempts: Int = 3
-        @Flag(name: .long, help: "Print JSON.") var json = false
+        @OptionGroup var printFormat: PrintFormatOption
 
         func run() throws {
             let pg = try GitHubOptions.publications(stores)
@@ -23,7 +23,7 @@ extension Maintain {
                 SELECT draft_id, workflow_run_id, state, attempts, target, coalesce(last_error, ''), updated_at::text FROM github_publication
                 WHERE state = 'failed' OR (state = 'pending' AND attempts >= $1) ORDER BY state, updated_at DESC
                 """, [Int64(attempts)])
-            if json {
+            if printFormat.isJSON {
                 Output.line(JSON.array(r.rows.map { row in
                     ["draft": .string(row.string(0)!), "run": .string(row.string(1)!), "state": .string(row.string(2)!), "attempts": .int(row.int(3)!),
                      "target": .string(row.string(4)!), "error": .string(row.string(5)!), "updatedAt": .string(row.string(6)!)]

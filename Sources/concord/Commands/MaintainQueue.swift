@@ -17,7 +17,7 @@ extension Maintain {
                 abstract: "Lengths of the queue, processing, dead-letter list and confirmations; the oldest entry's age; the runs with most entries waiting.")
             @OptionGroup var stores: StoreOptions
             @Option(name: .long, help: "How many runs to list.") var top: Int = 10
-            @Flag(name: .long, help: "Print JSON.") var json = false
+            @OptionGroup var printFormat: PrintFormatOption
 
             func run() throws {
                 let redis = try stores.connectRedis()
@@ -41,7 +41,7 @@ extension Maintain {
                 out["confirmed"] = ["members": .int(lengths[1].int ?? 0)]
                 let busiest = perRun.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(max(0, top))
                 out["runs"] = .array(busiest.map { ["workflowId": .string($0.key), "waiting": .int(Int64($0.value))] })
-                if json { Output.line(JSON.object(out).encodedPretty()); return }
+                if printFormat.isJSON { Output.line(JSON.object(out).encodedPretty()); return }
                 for name in ["queue", "processing"] {
                     let q = out[name]!
                     let age = q["oldestAgeMs"]?.intValue.map { ", oldest \(DurationText.format(milliseconds: $0 - $0 % 1000)) old" } ?? ""

@@ -27,13 +27,21 @@ struct Restore: ParsableCommand, NotifiesOnFailure {
     @Option(name: .long, parsing: .upToNextOption, help: "Only these runs (workflow ids).") var runs: [String] = []
     @Option(name: .long, parsing: .upToNextOption, help: "Only these stores: redis, graph, postgres.") var store: [String] = []
 
-    func run() throws {
-        let rules = try rulesOption.load()
+    /// The chosen stores (`--store redis graph` or `--store redis,graph`).
+    func scope() throws -> Set<SnapshotRestore.Scope> {
         var scope = Set<SnapshotRestore.Scope>()
         for s in store.flatMap({ $0.split(separator: ",").map(String.init) }) {
-            guard let v = SnapshotRestore.Scope(rawValue: s) else { throw ConcordError(.usage, "--store \(s): one of redis, graph, postgres") }
+            guard let v = SnapshotRestore.Scope(rawValue: s) else { throw ValidationError("--store \(s): one of redis, graph, postgres") }
             scope.insert(v)
         }
+        return scope
+    }
+
+    func validate() throws { _ = try scope() }
+
+    func run() throws {
+        let rules = try rulesOption.load()
+        let scope = try scope()
         let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
         Output.progress("snapshot \(snapshot): checksums verified")
         let repairStores = RepairStores(postgres: try stores.connectPostgres(), redis: try stores.connectRedis(), graph: try stores.connectGraph())

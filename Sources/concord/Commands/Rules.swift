@@ -17,8 +17,14 @@ struct Rules: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate the rule files; print each problem as file:line:col: message (exit 2 if any).")
         @Argument(help: "The rules directory (default $CONCORD_RULES, else ./Rules).") var directory: String?
+        @Option(name: .long, help: "The rules directory, as every other command takes it (instead of the argument).") var rules: String?
+
+        func validate() throws {
+            if directory != nil && rules != nil { throw ValidationError("give the rules directory once: as the argument or as --rules") }
+        }
 
         func run() throws {
+            let directory = directory ?? rules
             let dir = RulesOption.resolve(directory)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {

@@ -20,8 +20,14 @@ struct RulesTest: ParsableCommand {
     @Option(name: .long, help: "Write a JUnit XML report here.") var junit: String?
     @Flag(name: .long, help: "Rewrite each case's expect: with what the rules find now.") var update = false
     @Option(name: .long, help: "Cases in this directory instead of DIR/tests.") var cases: String?
+    @Option(name: .long, help: "The rules directory, as every other command takes it (instead of the argument).") var rules: String?
+
+    func validate() throws {
+        if directory != nil && rules != nil { throw ValidationError("give the rules directory once: as the argument or as --rules") }
+    }
 
     func run() throws {
+        let directory = directory ?? rules
         let dir = RulesOption.resolve(directory)
         let rules = try RulesOption.load(directory)
         let root = URL(fileURLWithPath: cases ?? (dir as NSString).appendingPathComponent("tests"))

@@ -10,7 +10,7 @@ import ConcordRedis
 import ConcordReports
 import Foundation
 
-/// `concord snapshot --output DIR`: write a snapshot of the live stores.
+/// `concord snapshot --output-dir DIR`: write a snapshot of the live stores.
 struct SnapshotCommand: ParsableCommand, NotifiesOnFailure {
     @OptionGroup(title: "Notifications") var notification: NotifyOptions
     static let configuration = CommandConfiguration(commandName: "snapshot", abstract: "Write a snapshot of the live stores (the datasets the rules read) to a directory.")
@@ -18,8 +18,20 @@ struct SnapshotCommand: ParsableCommand, NotifiesOnFailure {
     @OptionGroup var stores: StoreOptions
     @OptionGroup var rulesOption: RulesOption
 
-    @Option(name: .long, help: "The directory to write (must not hold a snapshot yet).")
-    var output: String
+    @Option(name: .customLong("output-dir"), help: "The directory to write (must not hold a snapshot yet).")
+    var outputDir: String?
+
+    /// The older spelling: `--output` is a file in every other command.
+    @Option(name: .customLong("output"), help: .hidden)
+    var deprecatedOutput: String?
+
+    var output: String { outputDir ?? deprecatedOutput ?? "" }
+
+    func validate() throws {
+        if outputDir != nil && deprecatedOutput != nil { throw ValidationError("give the directory once, as --output-dir DIR") }
+        if outputDir == nil && deprecatedOutput == nil { throw ValidationError("Missing expected argument '--output-dir <output-dir>'") }
+        if deprecatedOutput != nil { Output.error("concord: snapshot --output is deprecated; use --output-dir (a directory, as in every command)") }
+    }
 
     @OptionGroup(title: "GitHub (its datasets are written when it is configured)") var github: GitHubOptions
 
