@@ -1,10 +1,15 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
-/// One settings array for every target: Swift 6 language mode everywhere.
-let swiftSettings: [SwiftSetting] = [
-    .swiftLanguageMode(.v6),
-]
+/// Swift 6 language mode everywhere. Concord's own modules are optimized (-O) in a debug build too: the tests
+/// spend most of their time in them (parsing, the audit engine, the clients), and unoptimized they made
+/// `make test` ~3.5x slower (docs/testing.md). `CONCORD_DEBUG_ONONE=1 swift build` keeps them -Onone for a debugger.
+let optimizedInDebug: [SwiftSetting] = ProcessInfo.processInfo.environment["CONCORD_DEBUG_ONONE"] == nil
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)] + optimizedInDebug
+/// Test targets (and their support module) stay as SwiftPM builds them.
+let testSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "Concord",
@@ -155,7 +160,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(name: "ConcordTestSupport", dependencies: ["ConcordRedis"], path: "Tests/ConcordTestSupport", swiftSettings: swiftSettings),
+        .target(name: "ConcordTestSupport", dependencies: ["ConcordRedis"], path: "Tests/ConcordTestSupport", swiftSettings: testSettings),
         // Benchmarks for `make bench`: each measurement beside its raw floor, same run.
         .executableTarget(
             name: "concord-bench",
@@ -164,44 +169,44 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: testSettings),
         // The module graph in docs/architecture.md against every module's imports.
-        .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordCLITests", dependencies: ["ConcordPostgres", "ConcordTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordPostgres", "ConcordTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: testSettings),
+        .testTarget(name: "ConcordCLITests", dependencies: ["ConcordPostgres", "ConcordTestSupport"], swiftSettings: testSettings),
+        .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordPostgres", "ConcordTestSupport"], swiftSettings: testSettings),
+        .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: testSettings),
+        .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: testSettings),
+        .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(
             name: "ConcordFlowTests",
             dependencies: ["ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "ConcordAuditTests",
             dependencies: ["ConcordAudit", "ConcordReports", "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "ConcordLiveTests",
             dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
                            "ConcordJSON", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
-        .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(
             name: "ConcordServeTests",
             dependencies: ["ConcordServe", "ConcordFlow", "ConcordModel", "ConcordRedis", "ConcordPostgres", "ConcordGraph", "ConcordRepair",
                            "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "ConcordGitHubTests",
             dependencies: ["ConcordGitHub", "ConcordFlow", "ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordModel", "ConcordPostgres", "ConcordRedis", "ConcordGraph", "ConcordJSON",
                            "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
             exclude: ["Python"],
-            swiftSettings: swiftSettings
+            swiftSettings: testSettings
         ),
-        .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConcordRedisTests", dependencies: ["ConcordRedis", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"], swiftSettings: testSettings),
     ]
 )
