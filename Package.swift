@@ -172,14 +172,27 @@ let package = Package(
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore", "ConcordCrypto"], swiftSettings: testSettings),
         // The module graph in docs/architecture.md against every module's imports.
         .testTarget(name: "ArchitectureTests", dependencies: ["ConcordTestSupport"], swiftSettings: testSettings),
-        .testTarget(name: "ConcordCLITests", dependencies: ["ConcordPostgres", "ConcordTestSupport"], swiftSettings: testSettings),
+        .testTarget(
+            name: "ConcordCLITests",
+            dependencies: ["ConcordAudit", "ConcordRepair", "ConcordLive", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON",
+                           "ConcordCore", "ConcordTestSupport", "ConcordStoreFixtures"],
+            exclude: ["Python"], swiftSettings: testSettings
+        ),
         .testTarget(name: "ConcordConfigTests", dependencies: ["ConcordConfig", "ConcordCore", "ConcordPostgres", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(name: "ConcordJSONTests", dependencies: ["ConcordJSON"], swiftSettings: testSettings),
         .testTarget(name: "ConcordPostgresTests", dependencies: ["ConcordPostgres", "ConcordJSON", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(name: "ConcordGraphTests", dependencies: ["ConcordGraph", "ConcordJSON", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(
             name: "ConcordFlowTests",
-            dependencies: ["ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport"],
+            dependencies: ["ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport",
+                           "ConcordStoreFixtures"],
+            swiftSettings: testSettings
+        ),
+        // The workload simulator and the fault injector: deterministic workloads, and faults the audit must find.
+        .testTarget(
+            name: "ConcordSimulatorTests",
+            dependencies: ["ConcordSimulator", "ConcordFlow", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres", "ConcordJSON", "ConcordTestSupport",
+                           "ConcordStoreFixtures"],
             swiftSettings: testSettings
         ),
         .testTarget(
@@ -187,12 +200,29 @@ let package = Package(
             dependencies: ["ConcordAudit", "ConcordReports", "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
             swiftSettings: testSettings
         ),
+        // Stores of a test's own with the audit's view of them, and the foreign producer: what the live, repair and CLI suites share.
+        .target(
+            name: "ConcordStoreFixtures",
+            dependencies: ["ConcordLive", "ConcordAudit", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
+                           "ConcordJSON", "ConcordCore", "ConcordTestSupport"],
+            path: "Tests/ConcordStoreFixtures", swiftSettings: testSettings
+        ),
+        // Live audits on real stores: full, incremental, partitioned, replicas, foreign producers, users' own rules, Bolt clusters.
         .testTarget(
             name: "ConcordLiveTests",
             dependencies: ["ConcordLive", "ConcordAudit", "ConcordRepair", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
-                           "ConcordJSON", "ConcordCore", "ConcordCrypto", "ConcordTestSupport"],
+                           "ConcordJSON", "ConcordCore", "ConcordCrypto", "ConcordTestSupport", "ConcordStoreFixtures"],
             swiftSettings: testSettings
         ),
+        // Repair on real stores: plans, the applier, undo (also as properties), restore and rebuild, the maintenance chores.
+        .testTarget(
+            name: "ConcordRepairTests",
+            dependencies: ["ConcordRepair", "ConcordLive", "ConcordAudit", "ConcordFlow", "ConcordSimulator", "ConcordModel", "ConcordGraph", "ConcordRedis", "ConcordPostgres",
+                           "ConcordJSON", "ConcordCore", "ConcordCrypto", "ConcordTestSupport", "ConcordStoreFixtures"],
+            swiftSettings: testSettings
+        ),
+        // The reports' formats: golden files, the HTML in Chromium, JUnit, Prometheus.
+        .testTarget(name: "ConcordReportsTests", dependencies: ["ConcordReports", "ConcordAudit", "ConcordJSON", "ConcordCore", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(name: "ConcordFuzzChecksTests", dependencies: ["ConcordFuzzChecks", "ConcordTestSupport"], swiftSettings: testSettings),
         .testTarget(
             name: "ConcordServeTests",

@@ -91,12 +91,21 @@ public struct RepairPlan: Sendable {
         self.operations = operations
     }
 
+    /// The operations by the store they write, each in plan order (what a review shows store by store).
+    public var byStore: [RepairStore: [RepairOperation]] { Dictionary(grouping: operations, by: \.store) }
+
+    /// How many operations each store has (the plan file's `summary`, the journal's counts).
+    public var storeCounts: JSON { .object(Dictionary(grouping: operations, by: \.store.rawValue).mapValues { .int(Int64($0.count)) }) }
+
+    /// "graph 3, redis 1, postgres 0, github 0, manual 2": every store, in the order they are applied.
+    public var storeSummary: String { RepairStore.allCases.map { "\($0.rawValue) \(byStore[$0]?.count ?? 0)" }.joined(separator: ", ") }
+
     /// The content the checksum covers (everything but the checksum).
     var content: JSON {
         let c: JSON = ["format": .string(Self.format), "planId": .string(planId), "sourceAuditId": .string(sourceAuditId),
          "createdAt": .string(Timestamp.rfc3339(createdAt)), "rulesDigest": .string(rulesDigest),
          "operations": .array(operations.map(\.json)),
-         "summary": .object(Dictionary(grouping: operations, by: \.store.rawValue).mapValues { .int(Int64($0.count)) })]
+         "summary": storeCounts]
         guard ordered, case .object(var o) = c else { return c }
         o["order"] = "as-listed"
         return .object(o)

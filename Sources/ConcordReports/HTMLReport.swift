@@ -20,6 +20,15 @@ public struct TreeNode: Sendable, Hashable {
 /// Collects the event trees of some runs from the datasets the rules'
 /// `drilldown` names (fed from a snapshot or by live lookups).
 public final class TreeCollector: RecordSink, @unchecked Sendable {
+    /// A collector for the runs an HTML report of `report` draws — those with the most findings, at most
+    /// 50 — or nil when the catalog names no drilldown or no finding names a run.
+    public static func forReport(_ report: AuditReport, catalog: DatasetCatalog) -> TreeCollector? {
+        let counts = Dictionary(grouping: report.findings.compactMap(\.workflowId), by: { $0 }).mapValues(\.count)
+        let runs = Set(counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(50).map(\.key))
+        guard let source = catalog.drilldown, !runs.isEmpty else { return nil }
+        return TreeCollector(runs: runs, source: source)
+    }
+
     public let runs: Set<String>
     public let source: Drilldown
     private let lock = NSLock()

@@ -5,6 +5,7 @@ import ConcordJSON
 import ConcordModel
 import ConcordRedis
 import ConcordSimulator
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -2,6 +2,7 @@ import ConcordCore
 import ConcordFlow
 import ConcordModel
 import ConcordRedis
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -8,6 +8,7 @@ import ConcordModel
 import ConcordPostgres
 import ConcordRedis
 import ConcordRepair
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -17,47 +18,6 @@ import Testing
 /// extra fields, big payloads, timestamps of the wrong type — straight into
 /// the stores, not through Concord's write paths.
 @Suite struct ForeignProducerTests {
-    /// One event as text, in one of four producers' styles.
-    static func text(id: String, run: String, parent: String, ts: String, type: String, style: Int) -> String {
-        switch style % 4 {
-        case 0:  // keys reversed, spaces around colons, \u escapes, floats, an extra field
-            return #"{ "metadata" : { "version" : "1", "source" : "agent", "userId" : "u_\u00e9", "workflowId" : "\#(run)" }, "payload" : { "text" : "caf\u00e9 \ud83d\ude00 \"quoted\"", "score" : 1.0, "limit" : 1e3 }, "parentId" : "\#(parent)", "type" : "\#(type)", "timestamp" : \#(ts), "id" : "\#(id)", "trace" : { "span" : [1, 2, 3] } }"#
-        case 1:  // pretty-printed with tabs and CRLF
-            return "{\r\n\t\"id\": \"\(id)\",\r\n\t\"type\": \"\(type)\",\r\n\t\"timestamp\": \(ts),\r\n\t\"parentId\": \"\(parent)\",\r\n\t\"payload\": {\"list\": [1.50, -0.0, null, true], \"nested\": {\"b\": 2, \"a\": 1}},\r\n\t\"metadata\": {\"workflowId\": \"\(run)\", \"userId\": \"u_1\", \"source\": \"ui\", \"version\": \"2\", \"region\": \"eu\"}\r\n}"
-        case 2:  // compact, escaped slashes, a 40 KB payload
-            let big = String(repeating: "ü/ß\\\\n", count: 8_000)
-            return #"{"timestamp":\#(ts),"id":"\#(id)","parentId":"\#(parent)","type":"\#(type)","metadata":{"userId":"u_2","workflowId":"\#(run)","version":"1","source":"batch"},"payload":{"url":"https:\/\/example.com\/a","blob":"\#(big)"}}"#
-        default:  // what Concord itself writes
-            return JSON.object(["id": .string(id), "timestamp": .int(Int64(ts) ?? 0), "type": .string(type), "parentId": .string(parent),
-                                "payload": ["n": 1], "metadata": ["workflowId": .string(run), "userId": "u_3", "source": "agent", "version": "1"]]).encoded()
-        }
-    }
-
-    static let types = ["workflowStarted", "toolCall", "llmResponse", "toolCallResult", "workflowCompleted"]
-
-    /// Writes `runs` runs of five events each as a producer would (stream, queue, status), and syncs them.
-    static func produce(_ f: AuditFixture, runs: [String], base: Int64) throws -> [String: [(id: String, text: String)]] {
-        var out: [String: [(id: String, text: String)]] = [:]
-        for (r, run) in runs.enumerated() {
-            var parent = run
-            for i in 0..<5 {
-                let id = "\(run)_e\(i)"
-                let t = text(id: id, run: run, parent: parent, ts: "\(base + Int64(r * 100 + i))", type: types[i], style: r + i)
-                try f.redis.run("XADD", RedisKeys.events(run), "*", "event", t)
-                try f.redis.run("RPUSH", RedisKeys.queue, t)
-                out[run, default: []].append((id, t))
-                parent = id
-            }
-            try f.redis.run("HSET", RedisKeys.status(run), "state", "completed", "contentStatus", "none", "updatedAt", "\(base)")
-        }
-        _ = try SyncEngine(redis: f.redis, graph: f.graph, postgres: f.postgres).drain()
-        return out
-    }
-
-    static func list(_ redis: RedisConnection, _ key: String) throws -> [String] {
-        (try redis.run("LRANGE", key, 0, -1).array ?? []).map { String(decoding: $0.bytes ?? [], as: UTF8.self) }
-    }
-
     func stores(_ f: AuditFixture) throws -> RepairStores {
         RepairStores(postgres: try PostgresConnection(url: f.postgresURL), redis: try TestStores.redis(f.redisURL), graph: try f.concordGraph())
     }
@@ -65,7 +25,7 @@ import Testing
     @Test func foreignJSONIsAuditedAndRepairedByteForByte() throws {
         let f = try AuditFixture(db: 20)
         let base = nowMilliseconds() - 3_600_000
-        let runs = try Self.produce(f, runs: ["fr_1", "fr_2", "fr_3", "fr_4"], base: base)
+        let runs = try ForeignProducer.produce(f, runs: ["fr_1", "fr_2", "fr_3", "fr_4"], base: base)
         let clean = try f.audit()
         #expect(clean.findings.isEmpty, "\(clean.findings.map { "\($0.rule) \($0.key): \($0.message)" })")
 
@@ -82,7 +42,7 @@ import Testing
         // Stuck in processing: valid events, written with spaces, older than grace.
         var stuck: [String] = []
         for i in 0..<2 {
-            let t = Self.text(id: "fr_4_late\(i)", run: "fr_4", parent: i == 0 ? "fr_4_e4" : "fr_4_late0", ts: "\(base + 1000 + Int64(i))", type: "message", style: 0)
+            let t = ForeignProducer.text(id: "fr_4_late\(i)", run: "fr_4", parent: i == 0 ? "fr_4_e4" : "fr_4_late0", ts: "\(base + 1000 + Int64(i))", type: "message", style: 0)
             try f.redis.run("XADD", RedisKeys.events("fr_4"), "*", "event", t)
             try f.redis.run("RPUSH", RedisKeys.processing, t)
             stuck.append(t)
@@ -134,10 +94,10 @@ import Testing
         #expect(moving.count == 7)
         for r in moving { #expect(r.outcome == .applied && r.reason == nil, "\(r.operation.action) \(r.operation.key): \(r.outcome) \(r.reason ?? "")") }
         #expect(!results.contains { $0.outcome == .skipped || $0.outcome == .failed }, "\(results.filter { $0.outcome != .applied }.map { "\($0.operation.action) \($0.reason ?? "")" })")
-        let letters = try Self.list(f.redis, RedisKeys.deadletter).compactMap { try? JSON.parse($0) }
+        let letters = try ForeignProducer.list(f.redis, RedisKeys.deadletter).compactMap { try? JSON.parse($0) }
         #expect(Set(letters.compactMap { $0["raw"]?.stringValue }) == raws)
-        #expect(try Self.list(f.redis, RedisKeys.processing).isEmpty)
-        #expect(Set(try Self.list(f.redis, RedisKeys.queue)) == Set(stuck))
+        #expect(try ForeignProducer.list(f.redis, RedisKeys.processing).isEmpty)
+        #expect(Set(try ForeignProducer.list(f.redis, RedisKeys.queue)) == Set(stuck))
 
         _ = try SyncEngine(redis: f.redis, graph: f.graph, postgres: f.postgres).drain()
         let again = try f.audit()
@@ -151,7 +111,7 @@ import Testing
     @Test func anEntryThatLeftIsSkippedNotApplied() throws {
         let f = try AuditFixture(db: 21)
         let base = nowMilliseconds() - 3_600_000
-        _ = try Self.produce(f, runs: ["fs_1"], base: base)
+        _ = try ForeignProducer.produce(f, runs: ["fs_1"], base: base)
         let queued = #"{ "id" : "fs_bad1", "timestamp" : "yesterday" }"#, queued2 = #"{"id": "fs_bad2", "timestamp": "today"}"#
         try f.redis.run("RPUSH", RedisKeys.queue, queued)
         try f.redis.run("RPUSH", RedisKeys.queue, queued2)

@@ -8,6 +8,7 @@ import ConcordPostgres
 import ConcordRedis
 import ConcordRepair
 import ConcordSimulator
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -5,6 +5,7 @@ import ConcordGraph
 import ConcordJSON
 import ConcordLive
 import ConcordPostgres
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 import ConcordCore
 import ConcordJSON
 import ConcordPostgres
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -6,6 +6,7 @@ import ConcordLive
 import ConcordPostgres
 import ConcordRedis
 import ConcordRepair
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -213,16 +214,16 @@ import Testing
         #expect(inverse.operations.count == 6 && !inverse.operations.contains { $0.store == .manual })
         let undoFile = dir.appendingPathComponent("undo.json")
         let storeArgs = ["--postgres", f.postgresURL, "--redis", f.redisURL] + f.graphArgs + ["--rules", dir.path]
-        let undo = try TestStores.run(RepairTests.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
+        let undo = try TestStores.run(TestStores.concord, ["undo", plan.planId, "--output", undoFile.path] + storeArgs)
         #expect(undo.status == 0, "\(undo.stderr)")
         let undoPlan = try RepairPlan(file: undoFile.path)
         #expect(undoPlan.operations.map(\.id).sorted() == inverse.operations.map(\.id).sorted())
-        let undone = try TestStores.run(RepairTests.concord, ["apply", undoFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs)
+        let undone = try TestStores.run(TestStores.concord, ["apply", undoFile.path, "--yes", "--operator", "test", "--output-dir", dir.path] + storeArgs)
         #expect(undone.status == 0, "\(String(decoding: undone.stdout, as: UTF8.self)) \(undone.stderr)")
         #expect(String(decoding: undone.stdout, as: UTF8.self).contains("6 applied, 0 skipped, 0 failed"))
         #expect(try state(f, rules) == before)
         // Nothing to undo twice over: a plan id the journal does not have is a clear error.
-        let unknown = try TestStores.run(RepairTests.concord, ["undo", "plan-nonexistent", "--output", undoFile.path] + storeArgs)
+        let unknown = try TestStores.run(TestStores.concord, ["undo", "plan-nonexistent", "--output", undoFile.path] + storeArgs)
         #expect(unknown.status == 2 && unknown.stderr.contains("no plan plan-nonexistent"), "\(unknown.stderr)")
         #expect(try f.graph.run("MATCH (:Event {id: 'c1'})-[n:NEXT]->(:Event {id: 'c2'}) RETURN n.gapMs").records.map { $0[0].intValue } == [4])
         let again = try Auditor.audit(live: try f.reader(), AuditRequest(rules: rules), recheck: true)

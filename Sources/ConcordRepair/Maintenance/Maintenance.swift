@@ -150,4 +150,24 @@ public enum Maintenance {
         }
         return ops
     }
+
+    /// A fresh directory for an archive under `dir`, named after what it holds and now.
+    public static func archiveDirectory(under dir: String, _ what: String) -> URL {
+        let stamp = Timestamp.rfc3339(Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
+        return URL(fileURLWithPath: dir).appendingPathComponent("\(what)-\(stamp)-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    /// Writes dead letters (a purge's) to a checksummed snapshot directory under `dir` holding the
+    /// dead-letter dataset, and returns it: what `maintain deadletter purge --archive` and the console keep.
+    public static func archive(letters: [Letter], olderThan: String, under dir: String) throws -> URL {
+        let out = archiveDirectory(under: dir, "deadletter")
+        let writer = try SnapshotWriter(directory: out)
+        let dataset = DatasetRole.deadLetters.conventionalName
+        for l in letters {
+            try writer.append(["key": .string(RedisKeys.deadletter), "index": .int(Int64(l.index)), "entry": (try? JSON.parse(l.element)) ?? .null,
+                               "raw": .string(l.element)], to: dataset)
+        }
+        try writer.finish(extra: ["archive": ["of": .string(dataset), "olderThan": .string(olderThan)]])
+        return out
+    }
 }

@@ -260,9 +260,8 @@ struct Console: Sendable {
             let plan = try Planner(stores: repairStores, rules: ruleSet).plan(report: scope, file: file, only: picked.isEmpty ? rules : [])
             let out = URL(fileURLWithPath: dir).appendingPathComponent("\(plan.planId).json")
             try Data(plan.encoded().utf8).write(to: out, options: .atomic)
-            let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue).mapValues { JSON.int(Int64($0.count)) }
             try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: s.operatorName,
-                                              outcome: "written to \(out.path)", counts: .object(byStore),
+                                              outcome: "written to \(out.path)", counts: plan.storeCounts,
                                               commandLine: ["concord", "serve", "(console: create plan)", "from", remote]), on: repairStores.postgres)
             return plan
         }
@@ -279,7 +278,7 @@ struct Console: Sendable {
             for p in plans {
                 body += "<tr><td><a href=\"/console/plans/\(HTML.segment(p.planId))\">\(HTML.escape(p.planId))</a></td><td>\(HTML.escape(p.sourceAuditId))</td>"
                 body += "<td>\(HTML.escape(p.createdAt))</td>"
-                for store in ["graph", "redis", "postgres", "github", "manual"] { body += "<td class=\"num\">\(p.byStore[store] ?? 0)</td>" }
+                for store in RepairStore.allCases.map(\.rawValue) { body += "<td class=\"num\">\(p.byStore[store] ?? 0)</td>" }
                 body += "<td><code>\(HTML.escape(p.file))</code></td></tr>"
             }
             body += "</table>"
@@ -309,7 +308,7 @@ struct Console: Sendable {
         }
         let c = configuration
         let currentDigest = try? await Blocking.run { try RuleSet.load(directory: URL(fileURLWithPath: c.rulesDirectory)).digest }
-        let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue)
+        let byStore = plan.byStore
         var body = "<h1>Plan \(HTML.escape(plan.planId))</h1>"
         body += "<p>From audit <code>\(HTML.escape(plan.sourceAuditId))</code>, made \(HTML.escape(Timestamp.rfc3339(plan.createdAt)))"
         body += " · sha256 <code>\(HTML.escape(String(plan.checksum.prefix(16))))…</code> (verified) · \(plan.operations.count) operation(s)</p>"
@@ -321,8 +320,8 @@ struct Console: Sendable {
             body += "<p class=\"notice\">Applied from this console by \(HTML.escape(job.operatorName)) — <a href=\"/console/plans/\(HTML.segment(plan.planId))/apply\">see the outcome</a>.</p>"
         }
         body += "<h2>Dry run: what applying changes, per store</h2><p class=\"muted\">Nothing has changed yet. Each operation runs only if its record is still as the plan saw it.</p>"
-        for store in ["graph", "redis", "postgres", "github"] {
-            let ops = byStore[store] ?? []
+        for store in RepairStore.allCases.map(\.rawValue) where store != "manual" {
+            let ops = byStore[RepairStore(rawValue: store)!] ?? []
             body += "<h2>\(store): \(ops.count) operation(s)</h2>"
             guard !ops.isEmpty else { continue }
             body += "<table class=\"dry-run\" data-store=\"\(store)\"><tr><th>rule</th><th>action</th><th>key</th><th>before</th><th>after</th></tr>"
@@ -336,7 +335,7 @@ struct Console: Sendable {
         body += "<h2>Undo</h2><p id=\"undo-notes\">\(HTML.escape(RepairPlanText.order(plan))). "
             + (final.isEmpty ? "Every operation can be undone.</p>" : "\(final.count) operation(s) cannot be undone:</p><ul>"
                 + final.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>")
-        let manual = byStore["manual"] ?? []
+        let manual = byStore[.manual] ?? []
         body += "<h2>manual: \(manual.count) step(s) for a person</h2>"
         if !manual.isEmpty {
             body += "<table id=\"manual\"><tr><th>rule</th><th>key</th><th>why</th></tr>"

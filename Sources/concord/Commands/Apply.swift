@@ -39,7 +39,7 @@ struct Apply: ParsableCommand, NotifiesOnFailure {
         if let rules = try? rulesOption.load(), rules.digest != p.rulesDigest {
             Output.error("warning: the plan was made with other rules than \(rulesOption.directory) holds now (digest \(p.rulesDigest.prefix(12))… vs \(rules.digest.prefix(12))…)")
         }
-        let byStore = Dictionary(grouping: p.operations, by: \.store.rawValue)
+        let byStore = p.byStore
         guard yes else {
             Output.line("dry run of \(p.planId) (audit \(p.sourceAuditId), made \(Timestamp.rfc3339(p.createdAt))): nothing is changed")
             Output.line(RepairPlanText.order(p))
@@ -47,16 +47,16 @@ struct Apply: ParsableCommand, NotifiesOnFailure {
                 Output.line("\n\(p.operations.filter { $0.store != .manual }.count) operation(s), in the order they run")
                 for op in p.operations where op.store != .manual { Output.line("  \(op.store) " + RepairPlanText.change(op)) }
             } else {
-                for store in ["graph", "redis", "postgres", "github"] {
+                for store in RepairStore.allCases where store != .manual {
                     let ops = byStore[store] ?? []
-                    Output.line("\n\(store): \(ops.count) operation(s)")
+                    Output.line("\n\(store.rawValue): \(ops.count) operation(s)")
                     for op in ops { Output.line("  " + RepairPlanText.change(op)) }
                 }
             }
             let final = RepairPlanText.notUndoable(p)
             Output.line("\nundo: " + (final.isEmpty ? "every operation can be undone (concord undo \(p.planId))" : "\(final.count) operation(s) cannot be undone"))
             for line in final { Output.line("  " + line) }
-            let manual = byStore["manual"] ?? []
+            let manual = byStore[.manual] ?? []
             Output.line("\nmanual: \(manual.count) step(s) for a person")
             for op in manual { Output.line("  \(op.rule) \(op.key): \(op.params["reason"]?.stringValue ?? "")") }
             Output.line("\napply with: concord apply \(plan) --yes")

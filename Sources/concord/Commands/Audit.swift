@@ -121,9 +121,7 @@ struct Audit: ParsableCommand {
             let snap = try Snapshot(directory: URL(fileURLWithPath: snapshot))
             report = try Auditor.audit(snapshot: snap, request)
             // The HTML report's event trees: read again, only what they show.
-            let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
-            if let source = rules.datasets.drilldown, !runs.isEmpty {
-                let collector = TreeCollector(runs: runs, source: source)
+            if formats.contains(.html), let collector = TreeCollector.forReport(report, catalog: rules.datasets) {
                 for d in collector.datasets where snap.datasets.contains(d) {
                     try snap.readLines(d) { try collector.append(line: $0, to: d) }
                 }
@@ -166,10 +164,8 @@ struct Audit: ParsableCommand {
                 redis["readFrom"] = readFrom
                 report.stores["redis"] = .object(redis)
             }
-            let runs = formats.contains(.html) ? Self.drillDownRuns(report) : []
-            if let source = rules.datasets.drilldown, !runs.isEmpty {
-                let collector = TreeCollector(runs: runs, source: source)
-                try reader.lookup(collector.datasets.compactMap { rules.datasets[$0] }, runs: runs, ids: [], into: collector)
+            if formats.contains(.html), let collector = TreeCollector.forReport(report, catalog: rules.datasets) {
+                try reader.lookup(collector.datasets.compactMap { rules.datasets[$0] }, runs: collector.runs, ids: [], into: collector)
                 trees = collector.trees
             }
         }
@@ -191,12 +187,6 @@ struct Audit: ParsableCommand {
         Output.line(Self.summary(report))
         for path in written { Output.line("  \(path)") }
         if report.fails(at: failLevel) { throw ExitCode.findings }
-    }
-
-    /// The runs drawn in the HTML drill-down: those with the most findings, at most 50.
-    static func drillDownRuns(_ r: AuditReport) -> Set<String> {
-        let counts = Dictionary(grouping: r.findings.compactMap(\.workflowId), by: { $0 }).mapValues(\.count)
-        return Set(counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(50).map(\.key))
     }
 
     static func summary(_ r: AuditReport) -> String {

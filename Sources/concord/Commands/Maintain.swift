@@ -29,10 +29,4 @@ extension Maintain {
     static func cutoff(_ olderThan: String) throws -> Int64 {
         nowMilliseconds() - (try DurationText.milliseconds(olderThan))
     }
-
-    /// A fresh directory for an archive under `dir`, named after now.
-    static func archiveDirectory(_ dir: String, _ what: String) -> URL {
-        let stamp = Timestamp.rfc3339(Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
-        return URL(fileURLWithPath: dir).appendingPathComponent("\(what)-\(stamp)-\(UInt32.random(in: 0...UInt32.max))")
-    }
 }

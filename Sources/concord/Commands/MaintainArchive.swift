@@ -33,13 +33,9 @@ extension Maintain {
             let (chosen, ids, notYet) = try Maintenance.archivable(before: try Maintain.cutoff(olderThan), rs, runs: runs.isEmpty ? nil : Set(runs))
             for (run, why) in notYet.sorted(by: { $0.key < $1.key }) { Output.line("not archived: \(run): \(why)") }
             if !planOutput.dryRun && !chosen.isEmpty {
-                let dir = Maintain.archiveDirectory(archive, "runs")
-                let specs = try [DatasetRole.eventStreams, .runStatus, .confirmed].map { try rules.datasets.require($0, by: "maintain archive") }
-                let writer = try SnapshotWriter(directory: dir, datasets: specs)
-                let reader = LiveReader(postgres: rs.postgres, redis: rs.redis, graph: rs.graph)
-                try reader.lookup(specs, runs: Set(chosen), ids: ids, into: writer)
-                for s in specs { try writer.touch(s.name) }
-                try writer.finish(extra: ["archive": ["runs": .array(chosen.map(JSON.string)), "olderThan": .string(olderThan)]])
+                let dir = Maintenance.archiveDirectory(under: archive, "runs")
+                try RunArchive.write(runs: chosen, ids: ids, rules: rules, reader: LiveReader(postgres: rs.postgres, redis: rs.redis, graph: rs.graph),
+                                     to: dir, olderThan: olderThan)
                 Output.line("archived \(chosen.count) run(s) in \(dir.path)")
             }
             let ops = try Maintenance.trim(chosen, rs)

@@ -90,13 +90,7 @@ extension Maintain {
                 let rs = try Maintain.repairStores(stores)
                 let (ops, letters) = try Maintenance.purge(before: try Maintain.cutoff(olderThan), rs)
                 if let archive, !planOutput.dryRun, !letters.isEmpty {
-                    let dir = Maintain.archiveDirectory(archive, "deadletter")
-                    let writer = try SnapshotWriter(directory: dir)
-                    for l in letters {
-                        try writer.append(["key": .string(RedisKeys.deadletter), "index": .int(Int64(l.index)), "entry": (try? JSON.parse(l.element)) ?? .null,
-                                           "raw": .string(l.element)], to: DatasetRole.deadLetters.conventionalName)
-                    }
-                    try writer.finish(extra: ["archive": ["of": .string(DatasetRole.deadLetters.conventionalName), "olderThan": .string(olderThan)]])
+                    let dir = try Maintenance.archive(letters: letters, olderThan: olderThan, under: archive)
                     Output.line("archived \(letters.count) letter(s) in \(dir.path)")
                 }
                 let plan = RepairPlan.made("maintain", source: "deadletter purge --older-than \(olderThan)", rules: nil, operations: ops)

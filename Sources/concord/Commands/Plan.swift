@@ -38,12 +38,7 @@ struct Plan: ParsableCommand, NotifiesOnFailure {
         var planner = Planner(stores: repairStores, rules: rules)
         planner.deleteOnGitHub = deleteOnGitHub
         let plan = try planner.plan(report: json, file: report, only: only, exclude: exclude)
-        try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue).mapValues(\.count)
-        try AuditLog.record(AuditLogEntry(command: "plan", plan: plan, source: plan.sourceAuditId, operator: Operator.name(nil),
-                                          outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: repairStores.postgres)
-        Output.line("\(plan.planId): \(plan.operations.count) operation(s) from audit \(plan.sourceAuditId) — "
-            + ["graph", "redis", "postgres", "github", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
-        Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
+        try PlanFile.write(plan, to: output, command: "plan", source: plan.sourceAuditId,
+                           headline: "\(plan.operations.count) operation(s) from audit \(plan.sourceAuditId)", on: repairStores.postgres)
     }
 }

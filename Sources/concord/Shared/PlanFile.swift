@@ -11,10 +11,9 @@ import Foundation
 enum PlanFile {
     static func write(_ plan: RepairPlan, to output: String, command: String, source: String, headline: String, on pg: PostgresConnection) throws {
         try Data(plan.encoded().utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        let byStore = Dictionary(grouping: plan.operations, by: \.store.rawValue).mapValues(\.count)
         try AuditLog.record(AuditLogEntry(command: command, plan: plan, source: source, operator: Operator.name(nil),
-                                          outcome: "written to \(output)", counts: .object(byStore.mapValues { .int(Int64($0)) })), on: pg)
-        Output.line("\(plan.planId): \(headline) — " + ["graph", "redis", "postgres", "github", "manual"].map { "\($0) \(byStore[$0] ?? 0)" }.joined(separator: ", "))
+                                          outcome: "written to \(output)", counts: plan.storeCounts), on: pg)
+        Output.line("\(plan.planId): \(headline) — " + plan.storeSummary)
         Output.line("  \(output) (sha256 \(plan.checksum.prefix(12))…); review it with: concord apply \(output)")
     }
 }

@@ -3,6 +3,7 @@ import ConcordCore
 import ConcordJSON
 import ConcordLive
 import ConcordPostgres
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -13,8 +13,8 @@ import Testing
 
     /// A report with fixed ids and times, so that its renderings are stable.
     func report(_ fixture: String = "event.cycle/finds") throws -> (AuditReport, Snapshot) {
-        let rules = try RuleSet.load(directory: RuleFixtureTests.rulesDir)
-        let snap = try Snapshot(directory: RuleFixtureTests.fixturesDir.appendingPathComponent(fixture))
+        let rules = try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules"))
+        let snap = try Snapshot(directory: TestStores.repositoryRoot.appendingPathComponent("Tests/Fixtures/rules").appendingPathComponent(fixture))
         var r = try Auditor.audit(snapshot: snap, AuditRequest(rules: rules))
         r.auditId = "audit-golden"
         r.startedAt = Date(timeIntervalSince1970: 1_764_000_000)
@@ -66,7 +66,7 @@ import Testing
     @Test func htmlRendersInChromium() throws {
         let browser = try #require(Self.chromium, "Chromium is not installed (make test installs Debian's chromium)")
         let (r, snap) = try report()
-        let rules = try RuleSet.load(directory: RuleFixtureTests.rulesDir)
+        let rules = try RuleSet.load(directory: TestStores.repositoryRoot.appendingPathComponent("Rules"))
         let collector = TreeCollector(runs: Set(r.findings.compactMap(\.workflowId)), source: try #require(rules.datasets.drilldown))
         for d in collector.datasets { try snap.read(d) { try collector.append($0, to: d) } }
         let html = ReportFormat.html.render(r, runTrees: collector.trees)

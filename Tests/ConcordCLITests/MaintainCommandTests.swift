@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordJSON
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

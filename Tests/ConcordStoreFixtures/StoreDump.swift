@@ -9,15 +9,15 @@ import Foundation
 /// (labels, properties) and relationship (type, ends by label and id,
 /// properties), every row of the workflow's PostgreSQL tables. Internal ids
 /// are left out, so a record deleted and written back compares equal.
-struct StoreDump: Equatable {
-    var lines: [String]
+public struct StoreDump: Equatable, Sendable {
+    public var lines: [String]
 
     /// Lists compared as multisets (none: an undo puts every element back where it was).
-    static let unordered: Set<String> = []
+    public static let unordered: Set<String> = []
 
-    init(lines: [String]) { self.lines = lines }
+    public init(lines: [String]) { self.lines = lines }
 
-    init(_ f: AuditFixture, skipping skip: Set<String> = []) throws {
+    public init(_ f: AuditFixture, skipping skip: Set<String> = []) throws {
         var out: [String] = []
         var keys: [String] = []
         try f.redis.scan(match: "*") { keys += $0 }
@@ -54,7 +54,7 @@ struct StoreDump: Equatable {
     }
 
     /// The lines only one side has, for a readable failure.
-    func difference(_ other: StoreDump) -> (gone: [String], new: [String]) {
+    public func difference(_ other: StoreDump) -> (gone: [String], new: [String]) {
         var counts: [String: Int] = [:]
         for l in lines { counts[l, default: 0] += 1 }
         for l in other.lines { counts[l, default: 0] -= 1 }

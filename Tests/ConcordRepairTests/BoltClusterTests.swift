@@ -5,6 +5,7 @@ import ConcordGraph
 import ConcordJSON
 import ConcordModel
 import ConcordRepair
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -31,7 +32,7 @@ import Testing
         killer.start()
         let report = try Auditor.audit(live: reader, AuditRequest(rules: f.rules, graceMs: 300_000), recheck: true)
         while !killer.isFinished { usleep(1000) }
-        #expect(LiveAuditTests.keys(report.findings) == truth, "seed \(seed)")
+        #expect(findingKeys(report.findings) == truth, "seed \(seed)")
     }
 
     @Test func anApplySurvivesItsWriterBeingReplaced() throws {
@@ -56,7 +57,7 @@ import Testing
         #expect((try? JSON.parse([UInt8](Data(contentsOf: cluster.file))))?["transientCommits"]?.intValue == 0, "the transient failures were not met")
         #expect(!results.contains { $0.outcome == .failed || $0.outcome == .skipped }, "seed \(seed): \(results.filter { $0.outcome == .failed || $0.outcome == .skipped }.map { "\($0.operation.action): \($0.reason ?? "")" })")
         let manual = Set(plan.operations.filter { $0.store == .manual }.map { "\($0.rule) \($0.key)" })
-        let remaining = LiveAuditTests.keys(try f.audit().findings)
+        let remaining = findingKeys(try f.audit().findings)
         #expect(remaining.isSubset(of: manual), "seed \(seed): \(remaining.subtracting(manual).sorted())")
     }
 }

@@ -4,6 +4,7 @@ import ConcordFlow
 import ConcordJSON
 import ConcordModel
 import ConcordRepair
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

@@ -5,6 +5,7 @@ import ConcordGraph
 import ConcordJSON
 import ConcordModel
 import ConcordRedis
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

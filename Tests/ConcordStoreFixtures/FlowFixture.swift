@@ -12,27 +12,27 @@ import Testing
 
 /// Stores of a test's own: a Redis database (the persistence keys have fixed
 /// names), a FalkorDB graph, and the shared PostgreSQL test database.
-final class FlowFixture {
-    let redisURL: String
+public final class FlowFixture {
+    public let redisURL: String
     /// The graph over RESP (the test's own writes and checks).
-    let graphURL: String
+    public let graphURL: String
     /// Through Bolt gateways, as Neo4j in production (`neo4j+s://`), when the test asks for it.
-    private(set) var cluster: GatewayCluster?
+    public private(set) var cluster: GatewayCluster?
     /// Concord's graph flags: the graph over RESP, or the gateways' `neo4j+s://` and CA.
-    var graphArgs: [String] { cluster?.arguments ?? ["--graph", graphURL] }
-    let postgresURL: String
+    public var graphArgs: [String] { cluster?.arguments ?? ["--graph", graphURL] }
+    public let postgresURL: String
     /// A PostgreSQL schema of the test's own (so an audit of the fixture reads no other test's drafts), or nil for the shared one.
-    let schema: String?
-    let redis: RedisConnection
-    let graph: FalkorDBStore
-    let postgres: PostgresConnection
+    public let schema: String?
+    public let redis: RedisConnection
+    public let graph: FalkorDBStore
+    public let postgres: PostgresConnection
 
-    convenience init(db: Int, overBolt: Bool = false) throws {
+    public convenience init(db: Int, overBolt: Bool = false) throws {
         try self.init(redisURL: TestStores.redisURL(db: db))
         if overBolt { cluster = try GatewayCluster(graph: graph.graph) }
     }
 
-    init(redisURL: String, ownSchema: Bool = false) throws {
+    public init(redisURL: String, ownSchema: Bool = false) throws {
         self.redisURL = redisURL
         schema = ownSchema ? TestStores.unique("flow").lowercased() : nil
         if let schema {
@@ -61,20 +61,22 @@ final class FlowFixture {
         if let schema, let admin = try? PostgresConnection(url: TestStores.postgresURL) { _ = try? admin.execute("DROP SCHEMA \(schema) CASCADE") }
     }
 
-    func engine(batchSize: Int = 500) -> SyncEngine {
+    public func engine(batchSize: Int = 500) -> SyncEngine {
         SyncEngine(redis: redis, graph: graph, postgres: postgres, batchSize: batchSize)
     }
 
-    func length(_ key: String) throws -> Int64 { try redis.run("LLEN", key).int ?? -1 }
+    public func length(_ key: String) throws -> Int64 { try redis.run("LLEN", key).int ?? -1 }
 }
 
 /// Checks the data model's definitions of consistency directly on the stores
 /// (the audit comes later; this is the ground the tests stand on).
-struct Consistency {
-    let f: FlowFixture
+public struct Consistency {
+    public let f: FlowFixture
+
+    public init(f: FlowFixture) { self.f = f }
 
     /// Every event must be in the graph exactly once, with its fields and the one right parent.
-    func expectEventsPersisted(_ events: [Event], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    public func expectEventsPersisted(_ events: [Event], sourceLocation: SourceLocation = #_sourceLocation) throws {
         var nodes: [String: [GraphRecord]] = [:]
         try f.graph.streamKeyset("""
             MATCH (n:Node) WHERE id(n) > $after
@@ -99,7 +101,7 @@ struct Consistency {
     }
 
     /// Queue and processing empty; every event confirmed.
-    func expectQueuesSettled(_ events: [Event], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    public func expectQueuesSettled(_ events: [Event], sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(try f.length(RedisKeys.queue) == 0, sourceLocation: sourceLocation)
         #expect(try f.length(RedisKeys.processing) == 0, sourceLocation: sourceLocation)
         var confirmed = Set<String>()

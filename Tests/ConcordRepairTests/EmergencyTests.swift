@@ -6,6 +6,7 @@ import ConcordModel
 import ConcordPostgres
 import ConcordRedis
 import ConcordRepair
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing

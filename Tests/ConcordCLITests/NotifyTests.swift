@@ -22,7 +22,7 @@ import Testing
             return nil
         }
         let am = try PrivateAlertmanager()
-        let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordLiveTests/Python/receiver.py").path
+        let script = TestStores.repositoryRoot.appendingPathComponent("Tests/ConcordCLITests/Python/receiver.py").path
         let (rx, rxPort, _) = try TestStores.startServer(script, receiverArguments)
         return (am, rx, rxPort)
     }

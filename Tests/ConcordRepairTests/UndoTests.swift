@@ -4,6 +4,7 @@ import ConcordJSON
 import ConcordModel
 import ConcordPostgres
 import ConcordRedis
+import ConcordStoreFixtures
 @testable import ConcordRepair
 import Foundation
 import Testing

@@ -8,6 +8,7 @@ import ConcordPostgres
 import ConcordRedis
 @testable import ConcordRepair
 import ConcordSimulator
+import ConcordStoreFixtures
 import ConcordTestSupport
 import Foundation
 import Testing
@@ -43,8 +44,8 @@ import Testing
             var parent = run
             for i in 0..<6 {
                 let id = "\(run)_e\(i)"
-                let t = ForeignProducerTests.text(id: id, run: run, parent: parent, ts: "\(base + Int64(r * 100 + i))",
-                                                  type: ForeignProducerTests.types[i % 5], style: r + i + Int(seed % 4))
+                let t = ForeignProducer.text(id: id, run: run, parent: parent, ts: "\(base + Int64(r * 100 + i))",
+                                                  type: ForeignProducer.types[i % 5], style: r + i + Int(seed % 4))
                 try f.redis.run("XADD", RedisKeys.events(run), "*", "event", t)
                 try f.redis.run("RPUSH", RedisKeys.queue, t)
                 events[run, default: []].append((id, t))
@@ -256,7 +257,7 @@ import Testing
         let producer = try TestStores.redis(f.redisURL)
         @Sendable func write(_ i: Int) throws {
             let key = i % 3 == 0 ? RedisKeys.queue : (i % 3 == 1 ? putStreams.sorted()[i % putStreams.count] : quiet)
-            let text = ForeignProducerTests.text(id: "live_\(i)", run: "pp61_9", parent: "pp61_9_e5", ts: "\(nowMilliseconds())", type: "message", style: i)
+            let text = ForeignProducer.text(id: "live_\(i)", run: "pp61_9", parent: "pp61_9_e5", ts: "\(nowMilliseconds())", type: "message", style: i)
             if key == RedisKeys.queue { try producer.run("RPUSH", key, text) } else { try producer.run("XADD", key, "*", "event", text) }
             written.withLock { $0.append((key, text)) }
         }
@@ -283,7 +284,7 @@ import Testing
         #expect(Set(skipped.map(\.operation.key)) == putStreams, "\(skipped.map { "\($0.operation.action) \($0.operation.key): \($0.reason ?? "")" })")
         #expect(skipped.allSatisfy { $0.outcome == .skipped && $0.reason?.contains("changed since") == true })
         // The queue: the producer's entries, in the order pushed, and otherwise the queue from before the plan, in order.
-        let queue = try ForeignProducerTests.list(f.redis, RedisKeys.queue)
+        let queue = try ForeignProducer.list(f.redis, RedisKeys.queue)
         let pushed = ours.filter { $0.key == RedisKeys.queue }.map(\.text)
         #expect(queue.filter { pushed.contains($0) } == pushed)
         let beforeQueue = before.lines.first { $0.hasPrefix("redis \(RedisKeys.queue) list ") }.map { String($0.dropFirst("redis \(RedisKeys.queue) list ".count)) }
