@@ -161,7 +161,9 @@ import Testing
         #expect(gone.isEmpty && new.isEmpty, "lost \(gone) gained \(new)")
 
         // The graph's events lose their role: a restore of the graph cannot know which dataset they are.
-        let lacking = try renamedCatalog(try tempDir("roles-lacking")) { $0.replacingOccurrences(of: "    role: graph-events\n", with: "") }
+        let lackingDir = dir.appendingPathComponent("lacking")
+        try FileManager.default.createDirectory(at: lackingDir, withIntermediateDirectories: true)
+        let lacking = try renamedCatalog(lackingDir) { $0.replacingOccurrences(of: "    role: graph-events\n", with: "") }
         try? FileManager.default.removeItem(at: planFile)
         let refused = try concord(["restore", snap.path, "--runs", run, "--rules", lacking.path, "--output", planFile.path] + storeArgs(f), status: 2)
         #expect(refused.contains("restore of graph needs the dataset of role 'graph-events'") && refused.contains("role: graph-events"), "\(refused)")
