@@ -36,22 +36,6 @@ public struct SnapshotRestore {
         self.rules = rules
     }
 
-    /// The catalog's name of each dataset the restore reads, by its role (nil: not in the catalog, so not read).
-    struct Names {
-        var streams, status, confirmed, nodes, runs, edges, drafts, history: String?
-
-        init(_ catalog: DatasetCatalog) {
-            streams = catalog.roles[.eventStreams]
-            status = catalog.roles[.runStatus]
-            confirmed = catalog.roles[.confirmed]
-            nodes = catalog.roles[.graphEvents]
-            runs = catalog.roles[.graphRuns]
-            edges = catalog.roles[.parentEdges]
-            drafts = catalog.roles[.drafts]
-            history = catalog.roles[.draftHistory]
-        }
-    }
-
     /// The roles each store's restore needs from the catalog.
     static let neededRoles: [Scope: [DatasetRole]] = [
         .redis: [.eventStreams, .runStatus, .confirmed], .graph: [.graphEvents, .graphRuns, .parentEdges], .postgres: [.drafts, .draftHistory],
@@ -81,9 +65,9 @@ public struct SnapshotRestore {
 
     func read(_ inScope: (String) -> Bool) throws -> Held {
         var h = Held()
-        let n = Names(rules.datasets)
+        let n = rules.datasets.roles
         func has(_ d: String?) -> Bool { d.map(snapshot.datasets.contains) ?? false }
-        if has(n.streams), let name = n.streams {
+        if let name = n[.eventStreams], has(name) {
             try snapshot.read(name) { r in
                 guard let key = r["key"]?.stringValue, let run = RedisKeys.workflowId(fromKey: key), let entry = r["entry"]?.stringValue else { return }
                 h.runs.insert(run)
@@ -91,14 +75,14 @@ public struct SnapshotRestore {
                 h.streams[run, default: []].append((entry, r["raw"]?.stringValue ?? r["event"]?.encoded() ?? ""))
             }
         }
-        if has(n.status), let name = n.status {
+        if let name = n[.runStatus], has(name) {
             try snapshot.read(name) { r in
                 guard let run = r["workflowId"]?.stringValue else { return }
                 h.runs.insert(run)
                 if inScope(run) { h.status[run] = r }
             }
         }
-        if has(n.nodes), let name = n.nodes {
+        if let name = n[.graphEvents], has(name) {
             try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue else { return }
                 let run = r["workflow_id"]?.stringValue ?? ""
@@ -108,14 +92,14 @@ public struct SnapshotRestore {
                 h.nodeRun[id] = run
             }
         }
-        if has(n.runs), let name = n.runs {
+        if let name = n[.graphRuns], has(name) {
             try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue else { return }
                 h.runs.insert(id)
                 if inScope(id) { h.runNodes[id] = r }
             }
         }
-        if has(n.edges), let name = n.edges {
+        if let name = n[.parentEdges], has(name) {
             try snapshot.read(name) { r in
                 guard let type = r["type"]?.stringValue, let from = r["from"], let to = r["to"],
                     let fromId = from["id"]?.stringValue, let toId = to["id"]?.stringValue
@@ -125,7 +109,7 @@ public struct SnapshotRestore {
                 h.edges[toId, default: []].append([.string(type), "in", .string(fromLabel), .string(fromId), [:]])
             }
         }
-        if has(n.drafts), let name = n.drafts {
+        if let name = n[.drafts], has(name) {
             try snapshot.read(name) { r in
                 guard let id = r["id"]?.stringValue, let run = r["workflow_run_id"]?.stringValue else { return }
                 h.runs.insert(run)
@@ -134,13 +118,13 @@ public struct SnapshotRestore {
                 h.draftRun[id] = run
             }
         }
-        if has(n.history), let name = n.history {
+        if let name = n[.draftHistory], has(name) {
             try snapshot.read(name) { r in
                 guard let id = r["draft_id"]?.stringValue, h.drafts[id] != nil else { return }
                 h.history[id, default: []].append(r)
             }
         }
-        if has(n.confirmed), let name = n.confirmed {
+        if let name = n[.confirmed], has(name) {
             // A confirmation belongs to the run of its node, or of its stream entry.
             var streamRun: [String: String] = [:]
             for (run, entries) in h.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { streamRun[id] = run } } }
@@ -159,7 +143,7 @@ public struct SnapshotRestore {
     func plannedOperations() throws -> (ops: [RepairOperation], kept: Int) {
         try checkRoles(onlyAbsent ? "rebuild" : "restore")
         let chosen = runs
-        let n = Names(rules.datasets)
+        let n = rules.datasets.roles
         progress?("reading the snapshot")
         // Confirmations belong to a run through its nodes, so nodes are read first (read() keeps that order).
         let held = try read { chosen?.contains($0) ?? true }
@@ -175,10 +159,10 @@ public struct SnapshotRestore {
         let present = Set(snapshot.datasets)
         func has(_ d: String?) -> Bool { d.map(present.contains) ?? false }
         var skipped: [String] = []
-        if scope.contains(.graph) && !(has(n.nodes) && has(n.runs) && has(n.edges)) {
+        if scope.contains(.graph) && !(has(n[.graphEvents]) && has(n[.graphRuns]) && has(n[.parentEdges])) {
             skipped.append("graph")
         }
-        if scope.contains(.postgres) && !has(n.drafts) { skipped.append("postgres") }
+        if scope.contains(.postgres) && !has(n[.drafts]) { skipped.append("postgres") }
         if !skipped.isEmpty { progress?("the snapshot holds no \(skipped.joined(separator: " or ")) datasets: left as they are") }
         if scope.contains(.graph) && !skipped.contains("graph") {
             // Every node the snapshot or the live graph has for these runs.
@@ -190,7 +174,7 @@ public struct SnapshotRestore {
             }
             for id in ids.sorted() where !except.contains(id) {
                 let copies = held.nodes[id]
-                wanted.append(WantedRecord(address: .node(id, dataset: n.nodes)) { now in
+                wanted.append(WantedRecord(address: .node(id, dataset: n[.graphEvents])) { now in
                     guard let copies else { return nil }
                     let extra = Self.undeclared(now, declared: declaredNode)
                     return .array(copies.enumerated().map { i, r in
@@ -203,7 +187,7 @@ public struct SnapshotRestore {
             }
             for run in runs.sorted() {
                 let r = held.runNodes[run]
-                wanted.append(WantedRecord(address: .run(run, dataset: n.runs)) { now in
+                wanted.append(WantedRecord(address: .run(run, dataset: n[.graphRuns])) { now in
                     guard let r else { return nil }
                     var props = (r.objectValue ?? [:]).filter { !$0.value.isNull }
                     props[RunBucket.property] = .int(Int64(RunBucket.of(run)))
@@ -213,10 +197,10 @@ public struct SnapshotRestore {
             }
         }
         if scope.contains(.redis) {
-            for run in runs.sorted() where has(n.streams) {
+            for run in runs.sorted() where has(n[.eventStreams]) {
                 let key = RedisKeys.events(run)
                 let entries = held.streams[run]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(key, type: "stream"), dataset: n.streams ?? "")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(key, type: "stream"), dataset: n[.eventStreams] ?? "")) { now in
                     guard let entries else { return nil }
                     // An entry keeps its other fields as they are live.
                     var live: [String: [String: JSON]] = [:]
@@ -228,9 +212,9 @@ public struct SnapshotRestore {
                     })
                 })
             }
-            for run in runs.sorted() where has(n.status) {
+            for run in runs.sorted() where has(n[.runStatus]) {
                 let status = held.status[run]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: n.status ?? "")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisKey(RedisKeys.status(run), type: "hash"), dataset: n[.runStatus] ?? "")) { now in
                     guard let status else { return nil }
                     var o = Self.undeclared(now, declared: declaredStatus)
                     for f in declaredStatus { if let v = status[f], !v.isNull { o[f] = .string(v.stringValue ?? v.encoded()) } }
@@ -240,9 +224,9 @@ public struct SnapshotRestore {
             // Confirmations of the runs' events: the snapshot's, and none for an event it has unconfirmed.
             var events = Set(held.nodes.keys)
             for (_, entries) in held.streams { for e in entries { if let id = RepairStores.eventId(e.raw) { events.insert(id) } } }
-            for id in events.sorted() where has(n.confirmed) {
+            for id in events.sorted() where has(n[.confirmed]) {
                 let score = held.confirmed[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: n.confirmed ?? "")) { _ in
+                wanted.append(WantedRecord(address: RecordAddress(place: .redisMember(key: RedisKeys.confirmed, member: id, type: "zset"), dataset: n[.confirmed] ?? "")) { _ in
                     score.map { ["member": .string(id), "score": .string(Self.score($0))] }
                 })
             }
@@ -257,13 +241,13 @@ public struct SnapshotRestore {
             // A draft's row comes before its history (written in this order, removed in the reverse: see ImagePlanner).
             for id in drafts.sorted() {
                 let draft = held.drafts[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content", column: "id", value: id), dataset: n.drafts ?? "")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content", column: "id", value: id), dataset: n[.drafts] ?? "")) { now in
                     guard let draft else { return nil }
                     return .array([try rows.row("draft_content", draft, over: now?.arrayValue?.first)])
                 })
-                guard has(n.history) else { continue }
+                guard has(n[.draftHistory]) else { continue }
                 let history = held.history[id]
-                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content_history", column: "draft_id", value: id), dataset: n.history ?? "")) { now in
+                wanted.append(WantedRecord(address: RecordAddress(place: .postgresRow(table: "draft_content_history", column: "draft_id", value: id), dataset: n[.draftHistory] ?? "")) { now in
                     guard let history, !history.isEmpty else { return nil }
                     let live = Dictionary((now?.arrayValue ?? []).map { ($0["version"]?.intValue ?? -1, $0) }, uniquingKeysWith: { a, _ in a })
                     return .array(try history.sorted { ($0["version"]?.intValue ?? 0) < ($1["version"]?.intValue ?? 0) }.map {

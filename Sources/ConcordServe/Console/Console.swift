@@ -320,11 +320,11 @@ struct Console: Sendable {
             body += "<p class=\"notice\">Applied from this console by \(HTML.escape(job.operatorName)) — <a href=\"/console/plans/\(HTML.segment(plan.planId))/apply\">see the outcome</a>.</p>"
         }
         body += "<h2>Dry run: what applying changes, per store</h2><p class=\"muted\">Nothing has changed yet. Each operation runs only if its record is still as the plan saw it.</p>"
-        for store in RepairStore.allCases.map(\.rawValue) where store != "manual" {
-            let ops = byStore[RepairStore(rawValue: store)!] ?? []
-            body += "<h2>\(store): \(ops.count) operation(s)</h2>"
+        for store in RepairStore.allCases where store != .manual {
+            let ops = byStore[store] ?? []
+            body += "<h2>\(store.rawValue): \(ops.count) operation(s)</h2>"
             guard !ops.isEmpty else { continue }
-            body += "<table class=\"dry-run\" data-store=\"\(store)\"><tr><th>rule</th><th>action</th><th>key</th><th>before</th><th>after</th></tr>"
+            body += "<table class=\"dry-run\" data-store=\"\(store.rawValue)\"><tr><th>rule</th><th>action</th><th>key</th><th>before</th><th>after</th></tr>"
             for op in ops {
                 body += "<tr><td>\(HTML.escape(op.rule))</td><td>\(HTML.escape(op.action))</td><td><code>\(HTML.escape(op.key))</code></td>"
                 body += "<td>\(HTML.json(op.before.isNull ? "(absent)" : op.before.encodedPretty()))</td><td>\(HTML.json(op.after.isNull ? "(absent)" : op.after.encodedPretty()))</td></tr>"
